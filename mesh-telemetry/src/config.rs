@@ -1,0 +1,181 @@
+//! Command-line and environment configuration shared by both services.
+//!
+//! Every OpenTelemetry setting uses the variable name from the OpenTelemetry
+//! specification, so the services behave like any other OTel-instrumented
+//! workload: operators set `OTEL_*` in a Deployment and nothing else.
+
+use clap::{Args, ValueEnum, builder::BoolishValueParser};
+
+use crate::propagation::PropagatorKind;
+
+/// Telemetry settings, flattened into each service's own `clap` parser.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetryArgs {
+    /// Service name reported on every span (the resource's `service.name`).
+    /// Defaults to the binary's name.
+    #[arg(long, env = "OTEL_SERVICE_NAME")]
+    pub otel_service_name: Option<String>,
+
+    /// Turn the tracing SDK off: nothing is recorded or exported, but incoming
+    /// trace context is still passed on, so the mesh's trace stays whole.
+    #[arg(long, env = "OTEL_SDK_DISABLED", default_value = "false", value_parser = BoolishValueParser::new())]
+    pub otel_sdk_disabled: bool,
+
+    /// Where finished spans go.
+    #[arg(long, env = "OTEL_TRACES_EXPORTER", value_enum, default_value_t = TracesExporter::Otlp)]
+    pub otel_traces_exporter: TracesExporter,
+
+    /// Base URL of the OTLP receiver (Jaeger accepts OTLP natively). For
+    /// `http/protobuf`, `/v1/traces` is appended, as the specification says.
+    /// Defaults to http://localhost:4318 (http/protobuf) or
+    /// http://localhost:4317 (grpc).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+
+    /// Full URL for traces only, used exactly as given. Wins over
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")]
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+
+    /// OTLP transport.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::HttpProtobuf)]
+    pub otel_exporter_otlp_protocol: OtlpProtocol,
+
+    /// Which traces are recorded. The parent-based samplers follow the
+    /// caller's (for example Istio's) sampling decision.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER", value_enum, default_value_t = SamplerKind::ParentbasedAlwaysOn)]
+    pub otel_traces_sampler: SamplerKind,
+
+    /// Ratio for the `traceidratio` samplers, from 0 to 1.
+    #[arg(long, env = "OTEL_TRACES_SAMPLER_ARG", default_value_t = 1.0, value_parser = parse_ratio)]
+    pub otel_traces_sampler_arg: f64,
+
+    /// Context formats read from requests and written to outgoing calls,
+    /// comma-separated. When several carry a valid trace context, the one
+    /// listed LAST wins: with the default, Istio's B3 headers beat a stale
+    /// `traceparent` sent by the client.
+    #[arg(
+        long,
+        env = "OTEL_PROPAGATORS",
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tracecontext,baggage,b3multi"
+    )]
+    pub otel_propagators: Vec<PropagatorKind>,
+
+    /// Log line format. Defaults to `json` when stdout is not a terminal, and
+    /// to `text` when it is. `RUST_LOG` filters what is logged.
+    #[arg(long, env = "LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// Values of `OTEL_TRACES_EXPORTER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TracesExporter {
+    /// OTLP, over the protocol in `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    Otlp,
+    /// Pretty-printed spans on stdout, for debugging without a collector.
+    Console,
+    /// Spans are created (so ids propagate) but not exported.
+    None,
+}
+
+/// Values of `OTEL_EXPORTER_OTLP_PROTOCOL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC, Jaeger's port 4317.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies, Jaeger's port 4318.
+    #[value(name = "http/protobuf")]
+    HttpProtobuf,
+}
+
+/// Values of `OTEL_TRACES_SAMPLER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SamplerKind {
+    /// Record every trace.
+    #[value(name = "always_on")]
+    AlwaysOn,
+    /// Record nothing.
+    #[value(name = "always_off")]
+    AlwaysOff,
+    /// Record the share of traces given by `OTEL_TRACES_SAMPLER_ARG`.
+    #[value(name = "traceidratio")]
+    TraceIdRatio,
+    /// Follow the caller's decision; record new traces.
+    #[value(name = "parentbased_always_on")]
+    ParentbasedAlwaysOn,
+    /// Follow the caller's decision; drop new traces.
+    #[value(name = "parentbased_always_off")]
+    ParentbasedAlwaysOff,
+    /// Follow the caller's decision; sample new traces by ratio.
+    #[value(name = "parentbased_traceidratio")]
+    ParentbasedTraceIdRatio,
+}
+
+/// Values of `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object a line, for log collectors.
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+fn parse_ratio(value: &str) -> Result<f64, String> {
+    let ratio: f64 = value
+        .parse()
+        .map_err(|_| format!("`{value}` is not a number"))?;
+    if (0.0..=1.0).contains(&ratio) {
+        Ok(ratio)
+    } else {
+        Err(format!("{ratio} is not between 0 and 1"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        telemetry: TelemetryArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<TelemetryArgs, clap::Error> {
+        Cli::try_parse_from(std::iter::once("svc").chain(args.iter().copied())).map(|c| c.telemetry)
+    }
+
+    #[test]
+    fn defaults_follow_the_specification_and_istio() {
+        // Run with no OTEL_* variables set for this process's parse.
+        let args = parse(&[]).unwrap();
+        assert_eq!(
+            args.otel_propagators,
+            [
+                PropagatorKind::Tracecontext,
+                PropagatorKind::Baggage,
+                PropagatorKind::B3multi
+            ]
+        );
+        assert_eq!(args.otel_traces_sampler, SamplerKind::ParentbasedAlwaysOn);
+        assert_eq!(args.otel_exporter_otlp_protocol, OtlpProtocol::HttpProtobuf);
+        assert!(!args.otel_sdk_disabled);
+    }
+
+    #[test]
+    fn propagators_are_a_comma_separated_list() {
+        let args = parse(&["--otel-propagators", "b3,jaeger"]).unwrap();
+        assert_eq!(args.otel_propagators, [PropagatorKind::B3, PropagatorKind::Jaeger]);
+    }
+
+    #[test]
+    fn rejects_unknown_values_with_the_choices() {
+        let err = parse(&["--otel-traces-sampler", "sometimes"]).unwrap_err();
+        assert!(err.to_string().contains("parentbased_always_on"), "{err}");
+        let err = parse(&["--otel-traces-sampler-arg", "1.5"]).unwrap_err();
+        assert!(err.to_string().contains("not between 0 and 1"), "{err}");
+    }
+}

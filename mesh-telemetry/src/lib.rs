@@ -1,0 +1,19 @@
+//! Telemetry setup and trace-context propagation shared by `hello-svc` and
+//! `formatter-svc`.
+//!
+//! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
+//! - [`propagation`]: the composite propagator (W3C, baggage, B3, Jaeger).
+//! - [`telemetry`]: tracer provider and `tracing` subscriber.
+//! - [`http_server`]: SERVER spans for axum routers.
+//! - [`lifecycle`]: the graceful-shutdown signal.
+
+pub mod config;
+pub mod export_health;
+pub mod http_server;
+pub mod lifecycle;
+pub mod log_format;
+pub mod propagation;
+pub mod telemetry;
+
+pub use config::TelemetryArgs;
+pub use telemetry::{Telemetry, TelemetryError, init};

@@ -1,0 +1,279 @@
+//! Building and installing the tracer provider and the `tracing` subscriber.
+//!
+//! Building is kept apart from installing (as in zero2prod), so tests and
+//! tools can build a subscriber without making it the global default.
+
+use opentelemetry::{
+    KeyValue,
+    trace::{TracerProvider as _, noop::NoopTracer},
+};
+use opentelemetry_otlp::{ExporterBuildError, Protocol, WithExportConfig};
+use opentelemetry_sdk::{
+    Resource,
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+};
+use std::io::IsTerminal;
+use tracing::{Level, Subscriber, level_filters::LevelFilter};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::{FilterExt, Targets, filter_fn},
+    fmt::{self, format::JsonFields},
+    layer::{Filter, SubscriberExt},
+    registry::LookupSpan,
+    util::{SubscriberInitExt, TryInitError},
+};
+
+use crate::{
+    config::{LogFormat, OtlpProtocol, SamplerKind, TelemetryArgs, TracesExporter},
+    export_health::HealthReportingExporter,
+    log_format::WithTraceIds,
+    propagation,
+};
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    /// The OTLP exporter rejected its configuration (for example a bad URL).
+    #[error("cannot build the OTLP span exporter: {0}")]
+    Exporter(#[from] ExporterBuildError),
+    /// Another global `tracing` subscriber was installed first.
+    #[error("cannot install the tracing subscriber: {0}")]
+    Subscriber(#[from] TryInitError),
+}
+
+/// Handle on the running tracer provider. Shut it down before the process
+/// exits, or the spans still queued in the batch processor are lost.
+#[derive(Debug)]
+#[must_use = "dropping the handle does not flush spans; call `shutdown`"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes every finished span to the exporter and stops it.
+    ///
+    /// The SDK's shutdown blocks, so it runs on tokio's blocking pool: on the
+    /// runtime's own threads it could deadlock with the gRPC exporter, which
+    /// needs the runtime to send the last batch.
+    pub async fn shutdown(self) {
+        let Some(provider) = self.provider else { return };
+        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+            Ok(Ok(())) => tracing::info!("tracer provider shut down; spans flushed"),
+            Ok(Err(error)) => tracing::warn!(%error, "tracer provider shutdown incomplete"),
+            Err(error) => tracing::warn!(%error, "tracer provider shutdown task failed"),
+        }
+    }
+}
+
+/// Installs the propagator, the tracer provider and the global subscriber.
+///
+/// `default_service_name` is used when `OTEL_SERVICE_NAME` is unset, and
+/// `service_version` becomes the resource's `service.version`.
+pub fn init(
+    args: &TelemetryArgs,
+    default_service_name: &str,
+    service_version: &str,
+) -> Result<Telemetry, TelemetryError> {
+    propagation::install(&args.otel_propagators);
+    let log_format = args.log_format.unwrap_or_else(default_log_format);
+    if args.otel_sdk_disabled {
+        // The no-op tracer still carries the incoming span context, so the
+        // outbound call continues the caller's trace without recording any.
+        subscriber(log_format, NoopTracer::new()).try_init()?;
+        return Ok(Telemetry { provider: None });
+    }
+    let service_name = args.otel_service_name.as_deref().unwrap_or(default_service_name);
+    let provider = tracer_provider(args, service_name, service_version)?;
+    subscriber(log_format, provider.tracer(service_name.to_owned())).try_init()?;
+    Ok(Telemetry {
+        provider: Some(provider),
+    })
+}
+
+/// Builds the tracer provider: resource, sampler and exporter from `args`.
+pub fn tracer_provider(
+    args: &TelemetryArgs,
+    service_name: &str,
+    service_version: &str,
+) -> Result<SdkTracerProvider, ExporterBuildError> {
+    let resource = Resource::builder()
+        .with_service_name(service_name.to_owned())
+        .with_attribute(KeyValue::new("service.version", service_version.to_owned()))
+        .build();
+    let builder = SdkTracerProvider::builder()
+        .with_resource(resource)
+        .with_sampler(sampler(args.otel_traces_sampler, args.otel_traces_sampler_arg));
+    let builder = match args.otel_traces_exporter {
+        TracesExporter::Otlp => {
+            let endpoint = otlp_traces_endpoint(args);
+            let exporter = opentelemetry_otlp::SpanExporter::builder();
+            let exporter = match args.otel_exporter_otlp_protocol {
+                OtlpProtocol::Grpc => exporter.with_tonic().with_endpoint(&endpoint).build()?,
+                OtlpProtocol::HttpProtobuf => exporter
+                    .with_http()
+                    .with_protocol(Protocol::HttpBinary)
+                    .with_endpoint(&endpoint)
+                    .build()?,
+            };
+            let exporter = HealthReportingExporter::new(exporter, endpoint);
+            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+        }
+        TracesExporter::Console => {
+            builder.with_batch_exporter(opentelemetry_stdout::SpanExporter::default())
+        }
+        TracesExporter::None => builder,
+    };
+    Ok(builder.build())
+}
+
+/// The URL spans are sent to, resolved as the OTLP exporter specification
+/// says: the traces-specific URL as is, else the base URL plus `/v1/traces`
+/// for HTTP, else the protocol's default.
+pub fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
+    if let Some(url) = &args.otel_exporter_otlp_traces_endpoint {
+        return url.clone();
+    }
+    let base = args.otel_exporter_otlp_endpoint.as_deref();
+    match args.otel_exporter_otlp_protocol {
+        OtlpProtocol::Grpc => base.unwrap_or("http://localhost:4317").to_owned(),
+        OtlpProtocol::HttpProtobuf => format!(
+            "{}/v1/traces",
+            base.unwrap_or("http://localhost:4318").trim_end_matches('/')
+        ),
+    }
+}
+
+fn sampler(kind: SamplerKind, ratio: f64) -> Sampler {
+    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
+    match kind {
+        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
+        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
+        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
+        SamplerKind::ParentbasedAlwaysOn => parent_based(Sampler::AlwaysOn),
+        SamplerKind::ParentbasedAlwaysOff => parent_based(Sampler::AlwaysOff),
+        SamplerKind::ParentbasedTraceIdRatio => parent_based(Sampler::TraceIdRatioBased(ratio)),
+    }
+}
+
+fn default_log_format() -> LogFormat {
+    if std::io::stdout().is_terminal() {
+        LogFormat::Text
+    } else {
+        LogFormat::Json
+    }
+}
+
+/// Crates whose own spans must never be exported: they run inside the
+/// exporter, and tracing them would feed the exporter its own traffic.
+const EXPORTER_INTERNALS: [&str; 9] = [
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "opentelemetry_otlp",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tonic",
+    "tower",
+    "reqwest",
+];
+
+/// What is logged: `RUST_LOG` (default `info`), less the batch processor's
+/// per-batch export errors, which [`HealthReportingExporter`] replaces with
+/// one line per outage.
+fn log_filter<S>() -> impl Filter<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .from_env_lossy()
+        .and(filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError"))
+}
+
+/// Builds the subscriber: log lines filtered by `RUST_LOG` (default `info`),
+/// and spans sent to `tracer`.
+///
+/// The two have separate filters on purpose. A global `RUST_LOG=warn` would
+/// otherwise disable the info-level request spans, and a disabled span
+/// propagates no context, silently cutting every trace at this service.
+pub fn subscriber<T>(log_format: LogFormat, tracer: T) -> impl Subscriber + Send + Sync
+where
+    T: opentelemetry::trace::Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync,
+{
+    let json = (log_format == LogFormat::Json).then(|| {
+        fmt::layer()
+            .fmt_fields(JsonFields::new())
+            .event_format(WithTraceIds::json(fmt::format().json().with_current_span(true).with_span_list(false)))
+            .with_filter(log_filter())
+    });
+    let text = (log_format == LogFormat::Text).then(|| {
+        fmt::layer()
+            .with_ansi(false)
+            .event_format(WithTraceIds::text(fmt::format().with_ansi(false)))
+            .with_filter(log_filter())
+    });
+
+    let span_targets = EXPORTER_INTERNALS
+        .iter()
+        .fold(Targets::new().with_default(LevelFilter::INFO), |targets, name| {
+            targets.with_target(*name, LevelFilter::OFF)
+        });
+    // Log events stay in the log; only warnings and errors are also attached
+    // to the span, where they help most in Jaeger.
+    let spans_and_warnings = filter_fn(|meta| meta.is_span() || *meta.level() <= Level::WARN);
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(span_targets.and(spans_and_warnings));
+
+    tracing_subscriber::registry().with(json).with(text).with(otel)
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        telemetry: TelemetryArgs,
+    }
+
+    fn endpoint(args: &[&str]) -> String {
+        let cli = Cli::parse_from(std::iter::once("svc").chain(args.iter().copied()));
+        otlp_traces_endpoint(&cli.telemetry)
+    }
+
+    #[test]
+    fn http_endpoint_gets_the_traces_path_appended_once() {
+        assert_eq!(
+            endpoint(&["--otel-exporter-otlp-endpoint", "http://jaeger:4318/"]),
+            "http://jaeger:4318/v1/traces"
+        );
+        assert_eq!(endpoint(&[]), "http://localhost:4318/v1/traces");
+    }
+
+    #[test]
+    fn grpc_endpoint_is_used_as_given() {
+        assert_eq!(
+            endpoint(&["--otel-exporter-otlp-protocol", "grpc", "--otel-exporter-otlp-endpoint", "http://jaeger:4317"]),
+            "http://jaeger:4317"
+        );
+        assert_eq!(endpoint(&["--otel-exporter-otlp-protocol", "grpc"]), "http://localhost:4317");
+    }
+
+    #[test]
+    fn traces_endpoint_wins_and_is_not_rewritten() {
+        assert_eq!(
+            endpoint(&[
+                "--otel-exporter-otlp-endpoint",
+                "http://ignored:4318",
+                "--otel-exporter-otlp-traces-endpoint",
+                "http://collector/custom"
+            ]),
+            "http://collector/custom"
+        );
+    }
+}
