@@ -90,6 +90,11 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
     global::get_text_map_propagator(|propagator| {
         propagator.inject_context(cx, &mut HeaderInjector(headers))
     });
+    // The W3C propagator writes `tracestate` even when it is empty; an empty
+    // header carries nothing and only costs bytes on every hop.
+    if headers.get("tracestate").is_some_and(|value| value.is_empty()) {
+        headers.remove("tracestate");
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,25 @@
+//! formatter-svc's configuration: flags with environment fallbacks.
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use mesh_telemetry::TelemetryArgs;
+
+use crate::greeting::FormatterVersion;
+
+/// Formats the Hello application's greeting (`GET /formatGreeting?name=`).
+#[derive(Debug, Clone, Parser)]
+#[command(name = "formatter-svc", version, about)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// Which greeting this instance serves. Istio routes callers whose
+    /// baggage names a Netscape browser to v2.
+    #[arg(long, env = "FORMATTER_VERSION", value_enum, default_value_t = FormatterVersion::V1)]
+    pub formatter_version: FormatterVersion,
+
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}

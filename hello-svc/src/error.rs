@@ -1,0 +1,77 @@
+//! Every way a hello request can fail, and the response each one gets.
+
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+
+use crate::routes::MAX_NAME_BYTES;
+
+/// A failed hello request. Each variant's doc names its status. The body is
+/// the `Display` text alone: causes are logged, never sent to the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the path segment is not valid percent-encoded UTF-8.
+    #[error("name must be percent-encoded UTF-8")]
+    InvalidName,
+    /// 400: the decoded name is longer than [`MAX_NAME_BYTES`].
+    #[error("name is longer than {MAX_NAME_BYTES} bytes")]
+    NameTooLong,
+    /// 502: formatter-svc could not be reached or broke off the answer.
+    #[error("formatter unavailable")]
+    FormatterUnreachable(#[source] reqwest::Error),
+    /// 504: formatter-svc did not answer within `FORMATTER_TIMEOUT_MS`.
+    #[error("formatter timed out")]
+    FormatterTimeout,
+    /// 502: formatter-svc answered with a non-2xx status.
+    #[error("formatter answered {0}")]
+    FormatterStatus(StatusCode),
+}
+
+impl AppError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidName | Self::NameTooLong => StatusCode::BAD_REQUEST,
+            Self::FormatterUnreachable(_) | Self::FormatterStatus(_) => StatusCode::BAD_GATEWAY,
+            Self::FormatterTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// A low-cardinality `error.type` for spans, per the semantic conventions.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidName | Self::NameTooLong => "invalid_name",
+            Self::FormatterUnreachable(_) => "formatter_unreachable",
+            Self::FormatterTimeout => "timeout",
+            Self::FormatterStatus(_) => "formatter_status",
+        }
+    }
+
+    /// Sorts a reqwest failure into a timeout or an unreachable formatter.
+    pub fn from_transport(error: reqwest::Error) -> Self {
+        if error.is_timeout() {
+            Self::FormatterTimeout
+        } else {
+            Self::FormatterUnreachable(error)
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            // The full cause chain goes to the log and the span, not the body.
+            let cause = std::error::Error::source(&self).map(|source| format!("{source:?}"));
+            tracing::Span::current().record("error.type", self.error_type());
+            tracing::warn!(error = %self, cause, "request failed");
+        }
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{self}\n"),
+        )
+            .into_response()
+    }
+}

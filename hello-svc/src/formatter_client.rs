@@ -1,0 +1,102 @@
+//! The HTTP client for formatter-svc, built once and shared by all requests.
+
+use axum::http::HeaderMap;
+use opentelemetry::Context;
+use reqwest::Url;
+use tracing::{Instrument, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{config::Config, error::AppError};
+
+/// Calls `GET {FORMATTER_URL}/formatGreeting?name=`.
+#[derive(Debug, Clone)]
+pub struct FormatterClient {
+    http: reqwest::Client,
+    endpoint: Url,
+}
+
+impl FormatterClient {
+    /// Builds the client: one connection pool, and the timeout from `config`.
+    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.formatter_timeout())
+            .connect_timeout(config.formatter_timeout())
+            // Inside a mesh the sidecar is the proxy; an HTTP_PROXY meant for
+            // something else must not capture service-to-service calls.
+            .no_proxy()
+            .build()?;
+        let mut endpoint = config.formatter_url.clone();
+        // An http(s) URL with a host (checked when parsing) always has a path.
+        if let Ok(mut path) = endpoint.path_segments_mut() {
+            path.pop_if_empty().push("formatGreeting");
+        }
+        Ok(Self { http, endpoint })
+    }
+
+    /// Formats the greeting inside a CLIENT span whose context, with the
+    /// baggage in `cx`, is written into the outbound headers.
+    ///
+    /// `cx` is the caller's context: the SERVER span plus any baggage the
+    /// handler added. `headers` holds anything else to send (`x-request-id`).
+    pub async fn format_greeting_traced(
+        &self,
+        name: &str,
+        cx: Context,
+        mut headers: HeaderMap,
+    ) -> Result<String, AppError> {
+        let url = self.url_for(name);
+        let span = tracing::info_span!(
+            "http_client",
+            otel.name = "GET",
+            otel.kind = "client",
+            otel.status_code = Empty,
+            http.request.method = "GET",
+            url.full = url.as_str(),
+            server.address = url.host_str(),
+            server.port = url.port_or_known_default(),
+            http.response.status_code = Empty,
+            error.type = Empty,
+        );
+        // The parent is the caller's context, not the tracing parent: that is
+        // how the baggage the handler added reaches this span and the wire.
+        let _ = span.set_parent(cx);
+        mesh_telemetry::propagation::inject(&span.context(), &mut headers);
+
+        let result = self.send(url, headers).instrument(span.clone()).await;
+        if let Err(error) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", error.error_type());
+        }
+        result
+    }
+
+    /// Formats the greeting sending exactly `headers`, with no span: the
+    /// propagation-only path.
+    pub async fn format_greeting(&self, name: &str, headers: HeaderMap) -> Result<String, AppError> {
+        self.send(self.url_for(name), headers).await
+    }
+
+    fn url_for(&self, name: &str) -> Url {
+        let mut url = self.endpoint.clone();
+        // Query-encoded, so `&`, `=`, `+`, `#` and spaces arrive as sent.
+        url.query_pairs_mut().append_pair("name", name);
+        url
+    }
+
+    async fn send(&self, url: Url, headers: HeaderMap) -> Result<String, AppError> {
+        let response = self
+            .http
+            .get(url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(AppError::from_transport)?;
+        let status = response.status();
+        // The CLIENT span when traced; a no-op on the propagation-only path.
+        tracing::Span::current().record("http.response.status_code", status.as_u16());
+        if !status.is_success() {
+            return Err(AppError::FormatterStatus(status));
+        }
+        response.text().await.map_err(AppError::from_transport)
+    }
+}

@@ -1,0 +1,98 @@
+//! HTTP routes of hello-svc.
+
+use axum::{
+    Router,
+    extract::{Path, State, rejection::PathRejection},
+    http::{HeaderMap, HeaderName, StatusCode, header},
+    routing::get,
+};
+use opentelemetry::baggage::{Baggage, BaggageExt};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{error::AppError, formatter_client::FormatterClient};
+use mesh_telemetry::propagation::MESH_TRACE_HEADERS;
+
+/// The longest name accepted, in bytes once percent-decoded.
+pub const MAX_NAME_BYTES: usize = 256;
+
+/// The baggage key that carries the caller's User-Agent to the mesh.
+pub const USER_AGENT_BAGGAGE_KEY: &str = "user-agent";
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler shares, built once at start-up.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The pooled client for formatter-svc.
+    pub formatter: FormatterClient,
+}
+
+/// All routes. Only `/sayHello` gets SERVER spans; `/sayHello2` is the
+/// book's propagation-only contrast and `/healthz` is for probes.
+pub fn router(state: AppState) -> Router {
+    let traced = Router::new().route("/sayHello/{name}", get(say_hello));
+    Router::new()
+        .merge(mesh_telemetry::http_server::with_server_spans(traced))
+        .route("/sayHello2/{name}", get(say_hello2))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Explicitly instrumented: runs inside the SERVER span (see
+/// `with_server_spans`), adds the caller's User-Agent to the baggage, and
+/// calls the formatter inside a CLIENT span.
+async fn say_hello(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<String, AppError> {
+    let name = valid_name(name)?;
+    let mut cx = tracing::Span::current().context();
+    if let Some(user_agent) = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+        // `with_baggage` replaces the baggage, so extend a copy of what
+        // arrived: the mesh may carry other members we must pass on.
+        let mut baggage: Baggage = cx.baggage().iter().map(|(key, entry)| (key.clone(), entry.clone())).collect();
+        let _ = baggage.insert(USER_AGENT_BAGGAGE_KEY, user_agent.to_owned());
+        cx = cx.with_baggage(baggage);
+    }
+    let mut outbound = HeaderMap::new();
+    if let Some(request_id) = headers.get(&X_REQUEST_ID) {
+        outbound.insert(X_REQUEST_ID, request_id.clone());
+    }
+    state.formatter.format_greeting_traced(&name, cx, outbound).await
+}
+
+/// Propagation only, as in the book: no span, no baggage, just the mesh's
+/// tracing headers copied to the outbound call so Envoy can join its spans.
+async fn say_hello2(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<String, AppError> {
+    let name = valid_name(name)?;
+    let forwarded = MESH_TRACE_HEADERS
+        .iter()
+        .filter_map(|&key| {
+            let value = headers.get(key)?;
+            Some((HeaderName::from_static(key), value.clone()))
+        })
+        .collect();
+    state.formatter.format_greeting(&name, forwarded).await
+}
+
+fn valid_name(name: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
+    let Path(name) = name.map_err(|_| AppError::InvalidName)?;
+    if name.len() > MAX_NAME_BYTES {
+        return Err(AppError::NameTooLong);
+    }
+    Ok(name)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}

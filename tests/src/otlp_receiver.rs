@@ -1,0 +1,256 @@
+//! A real OTLP trace receiver, over gRPC or HTTP/protobuf, decoding with
+//! `opentelemetry-proto` exactly as a collector does.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, http::header, response::IntoResponse, routing::post};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    },
+    common::v1::{AnyValue, KeyValue, any_value::Value},
+    trace::v1::{span::SpanKind, status::StatusCode},
+};
+use prost::Message;
+use tokio::{net::TcpListener, sync::Notify};
+
+/// One received span, flattened for assertions. Ids are lower-case hex.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    /// The resource's `service.name`.
+    pub service_name: String,
+    /// All resource attributes, as strings.
+    pub resource: HashMap<String, String>,
+    /// The span's name.
+    pub name: String,
+    /// SERVER, CLIENT, INTERNAL...
+    pub kind: SpanKind,
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// 16 hex digits, or empty for a root span.
+    pub parent_span_id: String,
+    /// Attributes, as strings.
+    pub attributes: HashMap<String, String>,
+    /// The span status.
+    pub status: StatusCode,
+}
+
+impl ReceivedSpan {
+    /// An attribute's value, if present.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        self.attributes.get(key).map(String::as_str)
+    }
+}
+
+/// Which OTLP transport the receiver speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies.
+    HttpProtobuf,
+}
+
+impl Transport {
+    /// The `OTEL_EXPORTER_OTLP_PROTOCOL` value for this transport.
+    pub fn protocol(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    spans: Mutex<Vec<ReceivedSpan>>,
+    arrived: Notify,
+}
+
+impl Store {
+    fn accept(&self, request: ExportTraceServiceRequest) {
+        let mut received = Vec::new();
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default();
+            let service_name = resource.get("service.name").cloned().unwrap_or_default();
+            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+                received.push(ReceivedSpan {
+                    service_name: service_name.clone(),
+                    resource: resource.clone(),
+                    kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
+                    name: span.name,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    attributes: attributes(&span.attributes),
+                    status: span
+                        .status
+                        .and_then(|s| StatusCode::try_from(s.code).ok())
+                        .unwrap_or(StatusCode::Unset),
+                });
+            }
+        }
+        self.spans.lock().unwrap_or_else(|e| e.into_inner()).extend(received);
+        self.arrived.notify_waiters();
+    }
+}
+
+/// A running receiver. Dropping it stops the server task.
+#[derive(Debug)]
+pub struct OtlpReceiver {
+    address: SocketAddr,
+    transport: Transport,
+    store: Arc<Store>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl OtlpReceiver {
+    /// Starts a receiver on a free loopback port.
+    pub async fn start(transport: Transport) -> std::io::Result<Self> {
+        Self::start_on("127.0.0.1:0".parse().expect("literal address"), transport).await
+    }
+
+    /// Starts a receiver on `address` (for the benchmark's fixed sink port).
+    pub async fn start_on(address: SocketAddr, transport: Transport) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let store = Arc::new(Store::default());
+        let app = match transport {
+            Transport::Grpc => tonic::service::Routes::new(TraceServiceServer::new(GrpcService(
+                store.clone(),
+            )))
+            .into_axum_router(),
+            Transport::HttpProtobuf => Router::new()
+                .route("/v1/traces", post(http_export))
+                .with_state(store.clone()),
+        };
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            address,
+            transport,
+            store,
+            server,
+        })
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The transport it speaks.
+    pub fn transport(&self) -> Transport {
+        self.transport
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.store.spans.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The spans of one trace.
+    pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
+        self.spans().into_iter().filter(|s| s.trace_id == trace_id).collect()
+    }
+
+    /// Waits until `done` holds for the received spans, or `timeout` passes;
+    /// returns the spans either way, for the caller's assertions.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&[ReceivedSpan]) -> bool,
+    ) -> Vec<ReceivedSpan> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.store.arrived.notified();
+            let spans = self.spans();
+            if done(&spans) || tokio::time::Instant::now() >= deadline {
+                return spans;
+            }
+            let _ = tokio::time::timeout_at(deadline, arrived).await;
+        }
+    }
+
+    /// Waits until trace `trace_id` has at least `count` spans.
+    pub async fn wait_for_trace(&self, trace_id: &str, count: usize) -> Vec<ReceivedSpan> {
+        self.wait_until(Duration::from_secs(10), |spans| {
+            spans.iter().filter(|s| s.trace_id == trace_id).count() >= count
+        })
+        .await
+        .into_iter()
+        .filter(|s| s.trace_id == trace_id)
+        .collect()
+    }
+}
+
+impl Drop for OtlpReceiver {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+struct GrpcService(Arc<Store>);
+
+#[tonic::async_trait]
+impl TraceService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.accept(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+async fn http_export(State(store): State<Arc<Store>>, body: Bytes) -> impl IntoResponse {
+    match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => {
+            store.accept(request);
+            let response = ExportTraceServiceResponse::default().encode_to_vec();
+            (
+                axum::http::StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                response,
+            )
+        }
+        Err(_) => (
+            axum::http::StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "text/plain")],
+            b"undecodable OTLP body\n".to_vec(),
+        ),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value_string).unwrap_or_default()))
+        .collect()
+}
+
+fn any_value_string(value: &AnyValue) -> String {
+    match &value.value {
+        Some(Value::StringValue(s)) => s.clone(),
+        Some(Value::IntValue(i)) => i.to_string(),
+        Some(Value::BoolValue(b)) => b.to_string(),
+        Some(Value::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
