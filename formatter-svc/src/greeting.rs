@@ -26,7 +26,9 @@ impl FormatterVersion {
     /// The greeting template, with `{name}` where the name goes.
     pub fn template(self) -> &'static str {
         match self {
-            Self::V1 => "Hello, puny human {name}! Morbo asks: how do you like running on Kubernetes?",
+            Self::V1 => {
+                "Hello, puny human {name}! Morbo asks: how do you like running on Kubernetes?"
+            }
             Self::V2 => "Good news, {name}! If anyone needs me I'll be in the Angry Dome!",
         }
     }

@@ -49,12 +49,18 @@ async fn format_greeting(
 
     // Baggage arrives through the composite propagator; the user agent is
     // the key Istio routes on, so put it where Jaeger shows it.
-    if let Some(user_agent) = opentelemetry::Context::current().baggage().get("user-agent") {
+    if let Some(user_agent) = opentelemetry::Context::current()
+        .baggage()
+        .get("user-agent")
+    {
         tracing::Span::current().set_attribute("baggage.user_agent", user_agent.to_string());
     }
 
     let Query(query) = query.map_err(|_| AppError::MalformedQuery)?;
-    let name = query.name.filter(|name| !name.is_empty()).ok_or(AppError::MissingName)?;
+    let name = query
+        .name
+        .filter(|name| !name.is_empty())
+        .ok_or(AppError::MissingName)?;
     if name.len() > MAX_NAME_BYTES {
         return Err(AppError::NameTooLong);
     }

@@ -21,7 +21,11 @@ impl Application {
     pub async fn build(config: &Config) -> io::Result<Self> {
         let listener = TcpListener::bind(config.listen_addr).await?;
         let version = config.formatter_version;
-        tracing::info!(version = version.as_str(), template = version.template(), "greeting template");
+        tracing::info!(
+            version = version.as_str(),
+            template = version.template(),
+            "greeting template"
+        );
         Ok(Self {
             listener,
             state: AppState { version },

@@ -38,6 +38,8 @@ fn parse_http_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|error| format!("`{value}` is not a URL: {error}"))?;
     match (url.scheme(), url.host_str()) {
         ("http" | "https", Some(_)) => Ok(url),
-        _ => Err(format!("`{value}` is not an http:// or https:// URL with a host")),
+        _ => Err(format!(
+            "`{value}` is not an http:// or https:// URL with a host"
+        )),
     }
 }

@@ -72,7 +72,11 @@ impl FormatterClient {
 
     /// Formats the greeting sending exactly `headers`, with no span: the
     /// propagation-only path.
-    pub async fn format_greeting(&self, name: &str, headers: HeaderMap) -> Result<String, AppError> {
+    pub async fn format_greeting(
+        &self,
+        name: &str,
+        headers: HeaderMap,
+    ) -> Result<String, AppError> {
         self.send(self.url_for(name), headers).await
     }
 

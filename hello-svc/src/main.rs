@@ -20,7 +20,8 @@ async fn main() -> ExitCode {
             if let Ok(address) = app.local_addr() {
                 tracing::info!(%address, "listening");
             }
-            app.run_until_stopped(mesh_telemetry::lifecycle::shutdown_signal()).await
+            app.run_until_stopped(mesh_telemetry::lifecycle::shutdown_signal())
+                .await
         }
         Err(error) => Err(error),
     };
@@ -28,5 +29,9 @@ async fn main() -> ExitCode {
         tracing::error!(%error, listen_addr = %config.listen_addr, "server failed");
     }
     telemetry.shutdown().await;
-    if outcome.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

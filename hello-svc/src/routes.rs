@@ -49,10 +49,17 @@ async fn say_hello(
 ) -> Result<String, AppError> {
     let name = valid_name(name)?;
     let mut cx = tracing::Span::current().context();
-    if let Some(user_agent) = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()) {
+    if let Some(user_agent) = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+    {
         // `with_baggage` replaces the baggage, so extend a copy of what
         // arrived: the mesh may carry other members we must pass on.
-        let mut baggage: Baggage = cx.baggage().iter().map(|(key, entry)| (key.clone(), entry.clone())).collect();
+        let mut baggage: Baggage = cx
+            .baggage()
+            .iter()
+            .map(|(key, entry)| (key.clone(), entry.clone()))
+            .collect();
         let _ = baggage.insert(USER_AGENT_BAGGAGE_KEY, user_agent.to_owned());
         cx = cx.with_baggage(baggage);
     }
@@ -60,7 +67,10 @@ async fn say_hello(
     if let Some(request_id) = headers.get(&X_REQUEST_ID) {
         outbound.insert(X_REQUEST_ID, request_id.clone());
     }
-    state.formatter.format_greeting_traced(&name, cx, outbound).await
+    state
+        .formatter
+        .format_greeting_traced(&name, cx, outbound)
+        .await
 }
 
 /// Propagation only, as in the book: no span, no baggage, just the mesh's

@@ -168,7 +168,10 @@ mod tests {
     #[test]
     fn propagators_are_a_comma_separated_list() {
         let args = parse(&["--otel-propagators", "b3,jaeger"]).unwrap();
-        assert_eq!(args.otel_propagators, [PropagatorKind::B3, PropagatorKind::Jaeger]);
+        assert_eq!(
+            args.otel_propagators,
+            [PropagatorKind::B3, PropagatorKind::Jaeger]
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ pub struct ServerSpan;
 impl<B> MakeSpan<B> for ServerSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
         let method = request.method().as_str();
-        let route = request.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
         let user_agent = request
             .headers()
             .get(http::header::USER_AGENT)

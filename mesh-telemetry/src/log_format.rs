@@ -55,7 +55,8 @@ where
         }
 
         let mut line = String::with_capacity(256);
-        self.inner.format_event(ctx, Writer::new(&mut line), event)?;
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
         let (trace_id, span_id) = (ids.trace_id(), ids.span_id());
         match (self.json, line.strip_prefix('{')) {
             (true, Some(rest)) => write!(

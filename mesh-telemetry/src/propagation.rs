@@ -92,7 +92,10 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
     });
     // The W3C propagator writes `tracestate` even when it is empty; an empty
     // header carries nothing and only costs bytes on every hop.
-    if headers.get("tracestate").is_some_and(|value| value.is_empty()) {
+    if headers
+        .get("tracestate")
+        .is_some_and(|value| value.is_empty())
+    {
         headers.remove("tracestate");
     }
 }
@@ -109,7 +112,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "traceparent",
-            format!("00-{STALE_TRACE}-b7ad6b7169203331-01").parse().unwrap(),
+            format!("00-{STALE_TRACE}-b7ad6b7169203331-01")
+                .parse()
+                .unwrap(),
         );
         headers.insert("x-b3-traceid", MESH_TRACE.parse().unwrap());
         headers.insert("x-b3-spanid", "a2fb4a1d1a96d312".parse().unwrap());
@@ -125,8 +130,14 @@ mod tests {
     #[test]
     fn the_last_listed_propagator_wins_when_headers_disagree() {
         use PropagatorKind::*;
-        assert_eq!(extracted_trace_id(&[Tracecontext, Baggage, B3multi]), MESH_TRACE);
-        assert_eq!(extracted_trace_id(&[B3multi, Baggage, Tracecontext]), STALE_TRACE);
+        assert_eq!(
+            extracted_trace_id(&[Tracecontext, Baggage, B3multi]),
+            MESH_TRACE
+        );
+        assert_eq!(
+            extracted_trace_id(&[B3multi, Baggage, Tracecontext]),
+            STALE_TRACE
+        );
     }
 
     #[test]
@@ -135,7 +146,9 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(
             "traceparent",
-            format!("00-{STALE_TRACE}-b7ad6b7169203331-01").parse().unwrap(),
+            format!("00-{STALE_TRACE}-b7ad6b7169203331-01")
+                .parse()
+                .unwrap(),
         );
         let cx = composite(&[Tracecontext, B3multi, Jaeger]).extract(&HeaderExtractor(&headers));
         assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
@@ -146,9 +159,18 @@ mod tests {
         use PropagatorKind::*;
         let cx = composite(&[B3multi]).extract(&HeaderExtractor(&disagreeing_headers()));
         let mut out = HeaderMap::new();
-        composite(&[Tracecontext, B3, B3multi, Jaeger]).inject_context(&cx, &mut HeaderInjector(&mut out));
-        let header = |name: &str| out.get(name).unwrap_or_else(|| panic!("{name} missing")).to_str().unwrap();
-        assert_eq!(header("traceparent"), format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01"));
+        composite(&[Tracecontext, B3, B3multi, Jaeger])
+            .inject_context(&cx, &mut HeaderInjector(&mut out));
+        let header = |name: &str| {
+            out.get(name)
+                .unwrap_or_else(|| panic!("{name} missing"))
+                .to_str()
+                .unwrap()
+        };
+        assert_eq!(
+            header("traceparent"),
+            format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01")
+        );
         assert_eq!(header("b3"), format!("{MESH_TRACE}-a2fb4a1d1a96d312-1"));
         assert_eq!(header("x-b3-traceid"), MESH_TRACE);
         assert_eq!(header("x-b3-spanid"), "a2fb4a1d1a96d312");
@@ -158,7 +180,8 @@ mod tests {
 
     #[test]
     fn none_propagates_nothing() {
-        let cx = composite(&[PropagatorKind::None]).extract(&HeaderExtractor(&disagreeing_headers()));
+        let cx =
+            composite(&[PropagatorKind::None]).extract(&HeaderExtractor(&disagreeing_headers()));
         assert!(!cx.span().span_context().is_valid());
     }
 }

@@ -56,9 +56,11 @@ impl Telemetry {
     /// runtime's own threads it could deadlock with the gRPC exporter, which
     /// needs the runtime to send the last batch.
     pub async fn shutdown(self) {
-        let Some(provider) = self.provider else { return };
+        let Some(provider) = self.provider else {
+            return;
+        };
         match tokio::task::spawn_blocking(move || provider.shutdown()).await {
-            Ok(Ok(())) => tracing::info!("tracer provider shut down; spans flushed"),
+            Ok(Ok(())) => tracing::info!("tracer provider shut down"),
             Ok(Err(error)) => tracing::warn!(%error, "tracer provider shutdown incomplete"),
             Err(error) => tracing::warn!(%error, "tracer provider shutdown task failed"),
         }
@@ -82,7 +84,10 @@ pub fn init(
         subscriber(log_format, NoopTracer::new()).try_init()?;
         return Ok(Telemetry { provider: None });
     }
-    let service_name = args.otel_service_name.as_deref().unwrap_or(default_service_name);
+    let service_name = args
+        .otel_service_name
+        .as_deref()
+        .unwrap_or(default_service_name);
     let provider = tracer_provider(args, service_name, service_version)?;
     subscriber(log_format, provider.tracer(service_name.to_owned())).try_init()?;
     Ok(Telemetry {
@@ -102,7 +107,10 @@ pub fn tracer_provider(
         .build();
     let builder = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(sampler(args.otel_traces_sampler, args.otel_traces_sampler_arg));
+        .with_sampler(sampler(
+            args.otel_traces_sampler,
+            args.otel_traces_sampler_arg,
+        ));
     let builder = match args.otel_traces_exporter {
         TracesExporter::Otlp => {
             let endpoint = otlp_traces_endpoint(args);
@@ -138,7 +146,8 @@ pub fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
         OtlpProtocol::Grpc => base.unwrap_or("http://localhost:4317").to_owned(),
         OtlpProtocol::HttpProtobuf => format!(
             "{}/v1/traces",
-            base.unwrap_or("http://localhost:4318").trim_end_matches('/')
+            base.unwrap_or("http://localhost:4318")
+                .trim_end_matches('/')
         ),
     }
 }
@@ -187,7 +196,9 @@ where
     EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy()
-        .and(filter_fn(|meta| meta.name() != "BatchSpanProcessor.ExportError"))
+        .and(filter_fn(|meta| {
+            meta.name() != "BatchSpanProcessor.ExportError"
+        }))
 }
 
 /// Builds the subscriber: log lines filtered by `RUST_LOG` (default `info`),
@@ -204,7 +215,12 @@ where
     let json = (log_format == LogFormat::Json).then(|| {
         fmt::layer()
             .fmt_fields(JsonFields::new())
-            .event_format(WithTraceIds::json(fmt::format().json().with_current_span(true).with_span_list(false)))
+            .event_format(WithTraceIds::json(
+                fmt::format()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false),
+            ))
             .with_filter(log_filter())
     });
     let text = (log_format == LogFormat::Text).then(|| {
@@ -214,11 +230,10 @@ where
             .with_filter(log_filter())
     });
 
-    let span_targets = EXPORTER_INTERNALS
-        .iter()
-        .fold(Targets::new().with_default(LevelFilter::INFO), |targets, name| {
-            targets.with_target(*name, LevelFilter::OFF)
-        });
+    let span_targets = EXPORTER_INTERNALS.iter().fold(
+        Targets::new().with_default(LevelFilter::INFO),
+        |targets, name| targets.with_target(*name, LevelFilter::OFF),
+    );
     // Log events stay in the log; only warnings and errors are also attached
     // to the span, where they help most in Jaeger.
     let spans_and_warnings = filter_fn(|meta| meta.is_span() || *meta.level() <= Level::WARN);
@@ -226,9 +241,11 @@ where
         .with_tracer(tracer)
         .with_filter(span_targets.and(spans_and_warnings));
 
-    tracing_subscriber::registry().with(json).with(text).with(otel)
+    tracing_subscriber::registry()
+        .with(json)
+        .with(text)
+        .with(otel)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -258,10 +275,18 @@ mod tests {
     #[test]
     fn grpc_endpoint_is_used_as_given() {
         assert_eq!(
-            endpoint(&["--otel-exporter-otlp-protocol", "grpc", "--otel-exporter-otlp-endpoint", "http://jaeger:4317"]),
+            endpoint(&[
+                "--otel-exporter-otlp-protocol",
+                "grpc",
+                "--otel-exporter-otlp-endpoint",
+                "http://jaeger:4317"
+            ]),
             "http://jaeger:4317"
         );
-        assert_eq!(endpoint(&["--otel-exporter-otlp-protocol", "grpc"]), "http://localhost:4317");
+        assert_eq!(
+            endpoint(&["--otel-exporter-otlp-protocol", "grpc"]),
+            "http://localhost:4317"
+        );
     }
 
     #[test]

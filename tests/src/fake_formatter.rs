@@ -27,7 +27,10 @@ pub struct RecordedRequest {
 impl RecordedRequest {
     /// The value of header `name`, if it was sent.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -66,7 +69,9 @@ pub struct FakeFormatter {
 impl FakeFormatter {
     /// Starts the fake on a free loopback port.
     pub async fn start(behaviour: Behaviour) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
         let address = listener.local_addr().expect("bound address");
         let shared = Arc::new(Shared {
             behaviour,
@@ -78,7 +83,11 @@ impl FakeFormatter {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Self { address, shared, server }
+        Self {
+            address,
+            shared,
+            server,
+        }
     }
 
     /// `http://ADDRESS`, for `FORMATTER_URL`.
@@ -88,7 +97,11 @@ impl FakeFormatter {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.shared.requests.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -104,10 +117,19 @@ async fn answer(State(shared): State<Arc<Shared>>, request: Request) -> (StatusC
         headers: request
             .headers()
             .iter()
-            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .map(|(name, value)| {
+                (
+                    name.to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
     };
-    shared.requests.lock().unwrap_or_else(|e| e.into_inner()).push(recorded);
+    shared
+        .requests
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(recorded);
     tokio::time::sleep(shared.behaviour.delay).await;
     (shared.behaviour.status, "fake greeting\n".to_owned())
 }

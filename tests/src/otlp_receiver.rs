@@ -8,7 +8,9 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, body::Bytes, extract::State, http::header, response::IntoResponse, routing::post};
+use axum::{
+    Router, body::Bytes, extract::State, http::header, response::IntoResponse, routing::post,
+};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -101,7 +103,10 @@ impl Store {
                 });
             }
         }
-        self.spans.lock().unwrap_or_else(|e| e.into_inner()).extend(received);
+        self.spans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(received);
         self.arrived.notify_waiters();
     }
 }
@@ -127,10 +132,10 @@ impl OtlpReceiver {
         let address = listener.local_addr()?;
         let store = Arc::new(Store::default());
         let app = match transport {
-            Transport::Grpc => tonic::service::Routes::new(TraceServiceServer::new(GrpcService(
-                store.clone(),
-            )))
-            .into_axum_router(),
+            Transport::Grpc => {
+                tonic::service::Routes::new(TraceServiceServer::new(GrpcService(store.clone())))
+                    .into_axum_router()
+            }
             Transport::HttpProtobuf => Router::new()
                 .route("/v1/traces", post(http_export))
                 .with_state(store.clone()),
@@ -158,12 +163,19 @@ impl OtlpReceiver {
 
     /// Every span received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
-        self.store.spans.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.store
+            .spans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The spans of one trace.
     pub fn trace(&self, trace_id: &str) -> Vec<ReceivedSpan> {
-        self.spans().into_iter().filter(|s| s.trace_id == trace_id).collect()
+        self.spans()
+            .into_iter()
+            .filter(|s| s.trace_id == trace_id)
+            .collect()
     }
 
     /// Waits until `done` holds for the received spans, or `timeout` passes;
@@ -241,7 +253,12 @@ fn hex(bytes: &[u8]) -> String {
 fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
     attributes
         .iter()
-        .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value_string).unwrap_or_default()))
+        .map(|kv| {
+            (
+                kv.key.clone(),
+                kv.value.as_ref().map(any_value_string).unwrap_or_default(),
+            )
+        })
         .collect()
 }
 

@@ -58,7 +58,12 @@ impl ServiceProcess {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(address) = address_rx.recv_timeout(Duration::from_millis(20)) {
-                return Self { name: binary, child, address, logs };
+                return Self {
+                    name: binary,
+                    child,
+                    address,
+                    logs,
+                };
             }
             let exited = child.try_wait().ok().flatten();
             if exited.is_some() || Instant::now() > deadline {

@@ -11,7 +11,8 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 const INGRESS_TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
 const INGRESS_SPAN_ID: &str = "a2fb4a1d1a96d312";
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
-const V1_BRIAN: &str = "Hello, puny human Brian! Morbo asks: how do you like running on Kubernetes?";
+const V1_BRIAN: &str =
+    "Hello, puny human Brian! Morbo asks: how do you like running on Kubernetes?";
 
 /// Checks the tree hello-svc and formatter-svc must produce under the
 /// caller's span `parent_span_id`, and returns it as (server, client,
@@ -21,7 +22,11 @@ fn assert_joined_tree(
     parent_span_id: &str,
     user_agent: &str,
 ) -> (ReceivedSpan, ReceivedSpan, ReceivedSpan) {
-    assert_eq!(spans.len(), 3, "exactly hello's two spans and the formatter's one: {spans:#?}");
+    assert_eq!(
+        spans.len(),
+        3,
+        "exactly hello's two spans and the formatter's one: {spans:#?}"
+    );
     let find = |service: &str, kind: SpanKind| {
         spans
             .iter()
@@ -33,8 +38,14 @@ fn assert_joined_tree(
     let hello_client = find("hello-svc", SpanKind::Client);
     let formatter_server = find("formatter-svc", SpanKind::Server);
 
-    assert_eq!(hello_server.parent_span_id, parent_span_id, "hello continues the caller's span");
-    assert_eq!(hello_client.parent_span_id, hello_server.span_id, "the call is inside the request");
+    assert_eq!(
+        hello_server.parent_span_id, parent_span_id,
+        "hello continues the caller's span"
+    );
+    assert_eq!(
+        hello_client.parent_span_id, hello_server.span_id,
+        "the call is inside the request"
+    );
     assert_eq!(
         formatter_server.parent_span_id, hello_client.span_id,
         "the formatter continues hello's CLIENT span"
@@ -51,18 +62,30 @@ fn assert_joined_tree(
     assert_eq!(hello_client.attr("server.address"), Some("127.0.0.1"));
     assert_eq!(hello_client.attr("http.response.status_code"), Some("200"));
     let url = hello_client.attr("url.full").unwrap_or_default();
-    assert!(url.ends_with("/formatGreeting?name=Brian"), "url.full = {url}");
+    assert!(
+        url.ends_with("/formatGreeting?name=Brian"),
+        "url.full = {url}"
+    );
 
     assert_eq!(formatter_server.name, "GET /formatGreeting");
     assert_eq!(formatter_server.attr("http.request.method"), Some("GET"));
     assert_eq!(formatter_server.attr("http.route"), Some("/formatGreeting"));
-    assert_eq!(formatter_server.attr("http.response.status_code"), Some("200"));
+    assert_eq!(
+        formatter_server.attr("http.response.status_code"),
+        Some("200")
+    );
     assert_eq!(
         formatter_server.attr("baggage.user_agent"),
         Some(user_agent),
         "the baggage set by hello reaches the formatter"
     );
-    assert_eq!(formatter_server.resource.get("service.version").map(String::as_str), Some("v1"));
+    assert_eq!(
+        formatter_server
+            .resource
+            .get("service.version")
+            .map(String::as_str),
+        Some("v1")
+    );
     (hello_server, hello_client, formatter_server)
 }
 
@@ -92,7 +115,10 @@ async fn b3_context_from_the_ingress_joins_both_services_into_one_trace_over_grp
         ],
     )
     .await;
-    let traceresponse = response.headers()["traceresponse"].to_str().unwrap().to_owned();
+    let traceresponse = response.headers()["traceresponse"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(response.text().await.unwrap(), V1_BRIAN);
 
     let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
@@ -102,7 +128,13 @@ async fn b3_context_from_the_ingress_joins_both_services_into_one_trace_over_grp
         format!("00-{INGRESS_TRACE_ID}-{}-01", hello_server.span_id),
         "the response names the trace and hello's span"
     );
-    assert_eq!(hello_server.resource.get("service.name").map(String::as_str), Some("hello-svc"));
+    assert_eq!(
+        hello_server
+            .resource
+            .get("service.name")
+            .map(String::as_str),
+        Some("hello-svc")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -113,7 +145,10 @@ async fn w3c_traceparent_joins_both_services_into_one_trace_over_http() {
     say_hello(
         &pair,
         &[
-            ("traceparent", &format!("00-{INGRESS_TRACE_ID}-{INGRESS_SPAN_ID}-01")),
+            (
+                "traceparent",
+                &format!("00-{INGRESS_TRACE_ID}-{INGRESS_SPAN_ID}-01"),
+            ),
             ("user-agent", "curl/8.5.0"),
         ],
     )
@@ -135,7 +170,10 @@ async fn jaeger_uber_trace_id_joins_both_services_when_enabled() {
     say_hello(
         &pair,
         &[
-            ("uber-trace-id", &format!("{INGRESS_TRACE_ID}:{INGRESS_SPAN_ID}:0:1")),
+            (
+                "uber-trace-id",
+                &format!("{INGRESS_TRACE_ID}:{INGRESS_SPAN_ID}:0:1"),
+            ),
             ("user-agent", NETSCAPE),
         ],
     )
@@ -156,7 +194,10 @@ async fn istio_b3_context_wins_over_a_stale_client_traceparent() {
     say_hello(
         &pair,
         &[
-            ("traceparent", &format!("00-{STALE_TRACE_ID}-b7ad6b7169203331-01")),
+            (
+                "traceparent",
+                &format!("00-{STALE_TRACE_ID}-b7ad6b7169203331-01"),
+            ),
             ("x-b3-traceid", INGRESS_TRACE_ID),
             ("x-b3-spanid", INGRESS_SPAN_ID),
             ("x-b3-sampled", "1"),
@@ -167,5 +208,8 @@ async fn istio_b3_context_wins_over_a_stale_client_traceparent() {
 
     let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
     assert_joined_tree(&spans, INGRESS_SPAN_ID, NETSCAPE);
-    assert!(receiver.trace(STALE_TRACE_ID).is_empty(), "nothing joined the stale trace");
+    assert!(
+        receiver.trace(STALE_TRACE_ID).is_empty(),
+        "nothing joined the stale trace"
+    );
 }

@@ -1,0 +1,88 @@
+//! hello-svc's router, exercised in process with `oneshot`.
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode},
+};
+use clap::Parser;
+use hello_svc::{
+    config::Config,
+    formatter_client::FormatterClient,
+    routes::{AppState, router},
+};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+/// A router whose formatter is at `formatter_url`.
+fn app(formatter_url: &str) -> axum::Router {
+    let config = Config::try_parse_from(["hello-svc", "--formatter-url", formatter_url]).unwrap();
+    let formatter = FormatterClient::new(&config).unwrap();
+    router(AppState { formatter })
+}
+
+/// A URL where nothing listens.
+fn closed_url() -> String {
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    format!("http://{address}")
+}
+
+async fn get(app: axum::Router, uri: &str) -> (StatusCode, String) {
+    let response = app
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn bad_names_are_rejected_before_calling_the_formatter() {
+    let url = closed_url();
+    let long = format!("/sayHello/{}", "a".repeat(257));
+    for (uri, expected) in [
+        ("/sayHello/%C3%28", "name must be percent-encoded UTF-8\n"),
+        (long.as_str(), "name is longer than 256 bytes\n"),
+    ] {
+        // A formatter call would have failed with 502, not 400.
+        assert_eq!(
+            get(app(&url), uri).await,
+            (StatusCode::BAD_REQUEST, expected.to_owned()),
+            "{uri}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_formatter_gives_502_on_both_paths() {
+    let url = closed_url();
+    for uri in ["/sayHello/Brian", "/sayHello2/Brian"] {
+        assert_eq!(
+            get(app(&url), uri).await,
+            (
+                StatusCode::BAD_GATEWAY,
+                "formatter unavailable\n".to_owned()
+            )
+        );
+    }
+}
+
+#[test]
+fn formatter_url_must_be_http_with_a_host() {
+    for bad in ["formatter-svc:8080", "ftp://formatter", "unix:/tmp/socket"] {
+        let error = Config::try_parse_from(["hello-svc", "--formatter-url", bad]).unwrap_err();
+        assert!(
+            error.to_string().contains("FORMATTER_URL")
+                || error.to_string().contains("formatter-url"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn formatter_timeout_must_be_positive() {
+    assert!(Config::try_parse_from(["hello-svc", "--formatter-timeout-ms", "0"]).is_err());
+}

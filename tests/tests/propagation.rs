@@ -1,0 +1,158 @@
+//! What hello-svc writes on the wire to the formatter, seen by a fake
+//! formatter that records every request.
+
+use e2e::{
+    fake_formatter::{Behaviour, FakeFormatter},
+    otlp_receiver::{OtlpReceiver, Transport},
+    service_process::ServiceProcess,
+};
+
+const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
+
+/// The ten headers `/sayHello2` must forward, with the values Envoy sends.
+const MESH_HEADERS: [(&str, &str); 10] = [
+    ("x-request-id", "8d4c2e1f-istio"),
+    (
+        "traceparent",
+        "00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01",
+    ),
+    ("tracestate", "vendor=opaque"),
+    ("x-b3-traceid", TRACE_ID),
+    ("x-b3-spanid", "a2fb4a1d1a96d312"),
+    ("x-b3-parentspanid", "0020000000000001"),
+    ("x-b3-sampled", "1"),
+    ("x-b3-flags", "0"),
+    ("b3", "463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-1"),
+    (
+        "x-ot-span-context",
+        "463ac35c9f6413ad48485a3953bb6124;a2fb4a1d1a96d312;0;cs",
+    ),
+];
+
+async fn spawn_hello(formatter: &FakeFormatter, receiver: &OtlpReceiver) -> ServiceProcess {
+    let formatter_url = formatter.url();
+    let endpoint = receiver.endpoint();
+    ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &formatter_url),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            (
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                receiver.transport().protocol(),
+            ),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn say_hello2_forwards_exactly_the_mesh_headers_and_exports_no_span() {
+    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = spawn_hello(&formatter, &receiver).await;
+    let client = reqwest::Client::new();
+
+    let mut request = client
+        .get(format!("{}/sayHello2/Brian", hello.url()))
+        .header("user-agent", "Mozilla/4.0 (compatible; Netscape)")
+        .header("baggage", "user-agent=Netscape")
+        .header("uber-trace-id", format!("{TRACE_ID}:a2fb4a1d1a96d312:0:1"))
+        .header("cookie", "session=secret")
+        .header("x-forwarded-for", "10.0.0.1");
+    for (name, value) in MESH_HEADERS {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "fake greeting\n");
+
+    let requests = formatter.requests();
+    assert_eq!(requests.len(), 1);
+    let mut sent: Vec<(String, String)> = requests[0]
+        .headers
+        .iter()
+        // What the HTTP client itself adds to every request.
+        .filter(|(name, _)| name != "host" && name != "accept")
+        .cloned()
+        .collect();
+    sent.sort();
+    let mut expected: Vec<(String, String)> = MESH_HEADERS
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(sent, expected, "exactly the mesh headers, unchanged");
+
+    // Then an instrumented request: once its spans have arrived, anything
+    // /sayHello2 had exported would have arrived too (same batch processor).
+    let marker = client
+        .get(format!("{}/sayHello/marker", hello.url()))
+        .send()
+        .await
+        .unwrap();
+    let marker_trace = marker.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    let spans = receiver.wait_for_trace(&marker_trace, 2).await;
+    assert_eq!(
+        spans.len(),
+        2,
+        "the marker's SERVER and CLIENT spans arrived"
+    );
+    let others: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.trace_id != marker_trace)
+        .collect();
+    assert!(others.is_empty(), "/sayHello2 exported spans: {others:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_request_id() {
+    let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = spawn_hello(&formatter, &receiver).await;
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/sayHello/Brian", hello.url()))
+        .header("user-agent", "Mozilla/4.0 (compatible; Netscape)")
+        .header("x-request-id", "8d4c2e1f-istio")
+        .header("x-b3-traceid", TRACE_ID)
+        .header("x-b3-spanid", "a2fb4a1d1a96d312")
+        .header("x-b3-sampled", "1")
+        .header("baggage", "tenant=blue")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let spans = receiver.wait_for_trace(TRACE_ID, 2).await;
+    let client_span = spans
+        .iter()
+        .find(|s| s.name == "GET")
+        .unwrap_or_else(|| panic!("no CLIENT span: {spans:#?}"));
+    let sent = &formatter.requests()[0];
+    let header = |name: &str| {
+        sent.header(name)
+            .unwrap_or_else(|| panic!("{name} not sent: {sent:#?}"))
+    };
+
+    assert_eq!(header("x-request-id"), "8d4c2e1f-istio");
+    assert_eq!(
+        header("traceparent"),
+        format!("00-{TRACE_ID}-{}-01", client_span.span_id)
+    );
+    assert_eq!(header("x-b3-traceid"), TRACE_ID);
+    assert_eq!(header("x-b3-spanid"), client_span.span_id);
+    assert_eq!(header("x-b3-sampled"), "1");
+    assert!(sent.header("tracestate").is_none(), "no empty tracestate");
+
+    let mut members: Vec<&str> = header("baggage").split(',').collect();
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            "tenant=blue",
+            "user-agent=Mozilla/4.0%20(compatible%3B%20Netscape)"
+        ],
+        "incoming baggage kept, User-Agent added and percent-encoded"
+    );
+}
