@@ -75,8 +75,9 @@ fn formatter_url_must_be_http_with_a_host() {
     for bad in ["formatter-svc:8080", "ftp://formatter", "unix:/tmp/socket"] {
         let error = Config::try_parse_from(["hello-svc", "--formatter-url", bad]).unwrap_err();
         assert!(
-            error.to_string().contains("FORMATTER_URL")
-                || error.to_string().contains("formatter-url"),
+            error
+                .to_string()
+                .contains("is not an http:// or https:// URL with a host"),
             "{error}"
         );
     }

@@ -156,3 +156,80 @@ async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_
         "incoming baggage kept, User-Agent added and percent-encoded"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_is_exported() {
+    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &formatter.url()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    );
+
+    let response = reqwest::Client::new()
+        .get(format!("{}/sayHello/Brian", hello.url()))
+        .header("x-b3-traceid", TRACE_ID)
+        .header("x-b3-spanid", "a2fb4a1d1a96d312")
+        .header("x-b3-sampled", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    // No span of hello's own: the formatter sees the caller's span as parent.
+    let sent = &formatter.requests()[0];
+    assert_eq!(sent.header("x-b3-traceid"), Some(TRACE_ID));
+    assert_eq!(sent.header("x-b3-spanid"), Some("a2fb4a1d1a96d312"));
+    assert_eq!(
+        sent.header("traceparent"),
+        Some(format!("00-{TRACE_ID}-a2fb4a1d1a96d312-01").as_str())
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(receiver.spans().is_empty(), "{:#?}", receiver.spans());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_downstream() {
+    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = spawn_hello(&formatter, &receiver).await;
+    let client = reqwest::Client::new();
+
+    let response = client
+        .get(format!("{}/sayHello/Brian", hello.url()))
+        .header("x-b3-traceid", TRACE_ID)
+        .header("x-b3-spanid", "a2fb4a1d1a96d312")
+        .header("x-b3-sampled", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = &formatter.requests()[0];
+    assert_eq!(sent.header("x-b3-traceid"), Some(TRACE_ID));
+    assert_eq!(sent.header("x-b3-sampled"), Some("0"));
+    assert!(
+        sent.header("traceparent")
+            .is_some_and(|tp| tp.ends_with("-00")),
+        "W3C flags say not sampled: {sent:#?}"
+    );
+
+    // A sampled request afterwards proves the export path works, so the
+    // absence of the first trace is the sampler's doing.
+    let marker = client
+        .get(format!("{}/sayHello/marker", hello.url()))
+        .send()
+        .await
+        .unwrap();
+    let marker_trace = marker.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    receiver.wait_for_trace(&marker_trace, 2).await;
+    assert!(
+        receiver.trace(TRACE_ID).is_empty(),
+        "{:#?}",
+        receiver.trace(TRACE_ID)
+    );
+}
