@@ -6,11 +6,24 @@ CARGO ?= cargo
 # Readable logs for people; the services default to JSON when piped.
 LOG_FORMAT ?= text
 
+# Container images, as k8s/app.yaml names them.
+TAG ?= latest
+HELLO_IMAGE := hello-svc:$(TAG)
+FORMATTER_IMAGE := formatter-svc:$(TAG)
+# For `make install-istio`: the Istio release whose addons to install.
+ISTIO_VERSION ?= 1.28.0
+JAEGER_ADDON := https://raw.githubusercontent.com/istio/istio/release-$(basename $(ISTIO_VERSION))/samples/addons/jaeger.yaml
+
+# $(call require,TOOL): stop with one line when TOOL is not installed.
+require = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is not installed; it is needed for this target" >&2; exit 1; }
+
 .DEFAULT_GOAL := help
+
+##@ Local (no cluster needed)
 
 .PHONY: help
 help: ## List the targets
-	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+	@awk -F':.*## ' '/^##@/ { printf "\n%s\n", substr($$0, 5); next } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## Build both services (release)
@@ -31,3 +44,72 @@ test: ## Build the binaries and run every test (unit, router and end-to-end)
 lint: ## What CI checks besides the tests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+##@ Kubernetes with Istio (the chapter's workflow)
+
+.PHONY: build-app
+build-app: ## Build the images hello-svc and formatter-svc, tagged TAG (default latest)
+	$(call require,docker)
+	docker build --target hello-svc -t $(HELLO_IMAGE) .
+	docker build --target formatter-svc -t $(FORMATTER_IMAGE) .
+	@echo "*** make sure the right docker repository is used"
+	@echo "*** on minikube run this first: eval \$$(minikube docker-env)"
+
+.PHONY: deploy-app
+deploy-app: ## Deploy with Envoy sidecars, then the gateway, routing and tracing
+	$(call require,kubectl)
+	$(call require,istioctl)
+	istioctl kube-inject -f k8s/app.yaml | kubectl apply -f -
+	kubectl apply -f k8s/gateway.yaml
+	kubectl apply -f k8s/routing.yaml
+	kubectl apply -f k8s/telemetry.yaml
+
+.PHONY: delete-app
+delete-app: ## Remove everything deploy-app created
+	$(call require,kubectl)
+	kubectl delete --ignore-not-found -f k8s/telemetry.yaml -f k8s/routing.yaml -f k8s/gateway.yaml -f k8s/app.yaml
+
+.PHONY: hostport
+hostport: ## Print `export GATEWAY_URL=host:port`, to use as: eval "$(make hostport)"
+	$(call require,kubectl)
+	@svc="kubectl -n istio-system get service istio-ingressgateway -o jsonpath"; \
+	$$svc='{.metadata.name}' >/dev/null 2>&1 || { \
+		echo "make hostport: cannot read service istio-ingressgateway in istio-system: is the cluster up and Istio installed?" >&2; exit 1; }; \
+	host=$$($$svc='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}'); \
+	if [ -n "$$host" ]; then \
+		port=$$($$svc='{.spec.ports[?(@.name=="http2")].port}'); \
+	elif command -v minikube >/dev/null 2>&1; then \
+		host=$$(minikube ip); \
+		port=$$($$svc='{.spec.ports[?(@.name=="http2")].nodePort}'); \
+	else \
+		echo "make hostport: the ingress gateway has no external address and minikube is not installed" >&2; exit 1; \
+	fi; \
+	echo "export GATEWAY_URL=$$host:$$port"
+
+.PHONY: jaeger
+jaeger: ## Port-forward the Jaeger UI of Istio's addon to localhost:16686
+	$(call require,kubectl)
+	@echo "Jaeger UI: http://localhost:16686/jaeger   (Ctrl-C to stop)"
+	kubectl -n istio-system port-forward service/tracing 16686:80
+
+.PHONY: logs-hello
+logs-hello: ## Logs of hello-svc
+	$(call require,kubectl)
+	kubectl logs -l app=hello-svc -c hello-svc --tail=200
+
+.PHONY: logs-formatter-v1
+logs-formatter-v1: ## Logs of formatter-svc v1 (the headers each request carried)
+	$(call require,kubectl)
+	kubectl logs -l app=formatter-svc,version=v1 -c formatter-svc --tail=200
+
+.PHONY: logs-formatter-v2
+logs-formatter-v2: ## Logs of formatter-svc v2
+	$(call require,kubectl)
+	kubectl logs -l app=formatter-svc,version=v2 -c formatter-svc --tail=200
+
+.PHONY: install-istio
+install-istio: ## Optional: Istio's demo profile with a zipkin tracing provider, and the Jaeger addon
+	$(call require,istioctl)
+	$(call require,kubectl)
+	istioctl install -y -f k8s/istio/tracing.yaml
+	kubectl apply -f $(JAEGER_ADDON)
