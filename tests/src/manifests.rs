@@ -1,0 +1,119 @@
+//! The manifests in `k8s/`, read as the API server would read them.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the repository")
+        .to_path_buf()
+}
+
+/// One YAML document of one manifest file.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file, relative to `k8s/`.
+    pub file: String,
+    /// The document as JSON.
+    pub value: Value,
+}
+
+impl Manifest {
+    /// `apiVersion`, for example `apps/v1`.
+    pub fn api_version(&self) -> &str {
+        self.value["apiVersion"].as_str().unwrap_or_default()
+    }
+
+    /// `kind`, for example `Deployment`.
+    pub fn kind(&self) -> &str {
+        self.value["kind"].as_str().unwrap_or_default()
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        self.value["metadata"]["name"].as_str().unwrap_or_default()
+    }
+
+    /// `kind/name in file`, for messages.
+    pub fn describe(&self) -> String {
+        format!("{}/{} in k8s/{}", self.kind(), self.name(), self.file)
+    }
+
+    /// Deserializes into `T` and checks that nothing was dropped on the way:
+    /// a field `T` does not know (a typo, a wrong indent) is an error here,
+    /// as it is for `kubectl apply` with strict field validation.
+    pub fn typed<T: DeserializeOwned + Serialize>(&self) -> Result<T, String> {
+        let typed: T = serde_json::from_value(self.value.clone())
+            .map_err(|error| format!("{}: {error}", self.describe()))?;
+        let round_trip = serde_json::to_value(&typed).map_err(|e| e.to_string())?;
+        let mut dropped = Vec::new();
+        dropped_fields(&self.value, &round_trip, String::new(), &mut dropped);
+        if dropped.is_empty() {
+            Ok(typed)
+        } else {
+            Err(format!("{}: unknown fields {dropped:?}", self.describe()))
+        }
+    }
+}
+
+/// Reads every document of `k8s/<file>`.
+pub fn load(file: &str) -> Vec<Manifest> {
+    let path = repo_root().join("k8s").join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    serde_norway::Deserializer::from_str(&text)
+        .map(|document| {
+            let value = Value::deserialize(document)
+                .unwrap_or_else(|error| panic!("k8s/{file} is not valid YAML: {error}"));
+            Manifest {
+                file: file.to_owned(),
+                value,
+            }
+        })
+        .filter(|manifest| !manifest.value.is_null())
+        .collect()
+}
+
+/// Every document of every file `k8s/kustomization.yaml` lists.
+pub fn load_all() -> Vec<Manifest> {
+    kustomization_resources()
+        .iter()
+        .flat_map(|file| load(file))
+        .collect()
+}
+
+/// The files `k8s/kustomization.yaml` lists under `resources`.
+pub fn kustomization_resources() -> Vec<String> {
+    let kustomization = load("kustomization.yaml");
+    kustomization[0].value["resources"]
+        .as_array()
+        .expect("kustomization.yaml lists resources")
+        .iter()
+        .map(|file| file.as_str().expect("resources are file names").to_owned())
+        .collect()
+}
+
+fn dropped_fields(original: &Value, round_trip: &Value, path: String, dropped: &mut Vec<String>) {
+    match (original, round_trip) {
+        (Value::Object(original), Value::Object(round_trip)) => {
+            for (key, value) in original {
+                let here = format!("{path}.{key}");
+                match round_trip.get(key) {
+                    Some(kept) => dropped_fields(value, kept, here, dropped),
+                    None if !value.is_null() => dropped.push(here),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(original), Value::Array(round_trip)) => {
+            for (index, (value, kept)) in original.iter().zip(round_trip).enumerate() {
+                dropped_fields(value, kept, format!("{path}[{index}]"), dropped);
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,583 @@
+//! The Dockerfile, the Makefile and `k8s/` agree with each other and with the
+//! code, checked without a cluster.
+
+use std::{collections::BTreeMap, net::SocketAddr, process::Command};
+
+use clap::CommandFactory;
+use e2e::{
+    istio_routing::VirtualService,
+    manifests::{Manifest, load, load_all, repo_root},
+    openapi_schema::{istio_schemas, validate_resource},
+};
+use k8s_openapi::{
+    api::{
+        apps::v1::Deployment,
+        core::v1::{Container, Service, ServiceAccount},
+    },
+    apimachinery::pkg::util::intstr::IntOrString,
+};
+
+fn deployments() -> Vec<Deployment> {
+    of_kind(&load_all(), "Deployment")
+}
+
+fn services() -> Vec<Service> {
+    of_kind(&load_all(), "Service")
+}
+
+fn of_kind<T: serde::de::DeserializeOwned + serde::Serialize>(
+    manifests: &[Manifest],
+    kind: &str,
+) -> Vec<T> {
+    manifests
+        .iter()
+        .filter(|m| m.kind() == kind)
+        .map(|m| m.typed().unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+fn virtual_services() -> Vec<VirtualService> {
+    load_all()
+        .iter()
+        .filter(|m| m.kind() == "VirtualService")
+        .map(|m| {
+            serde_json::from_value(m.value.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", m.describe()))
+        })
+        .collect()
+}
+
+fn pod_labels(deployment: &Deployment) -> BTreeMap<String, String> {
+    let template = &deployment.spec.as_ref().unwrap().template;
+    template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default()
+}
+
+fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+fn containers(deployment: &Deployment) -> &[Container] {
+    &deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers
+}
+
+fn env(container: &Container) -> BTreeMap<String, String> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .map(|var| (var.name.clone(), var.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+fn name(deployment: &Deployment) -> &str {
+    deployment.metadata.name.as_deref().unwrap_or_default()
+}
+
+#[test]
+fn every_manifest_parses_into_its_typed_kubernetes_object() {
+    let manifests = load_all();
+    assert!(
+        manifests.len() >= 10,
+        "found only {} objects",
+        manifests.len()
+    );
+    for manifest in &manifests {
+        let schema_key = format!("{}/{}", manifest.api_version(), manifest.kind());
+        let outcome = match manifest.kind() {
+            "Deployment" => manifest.typed::<Deployment>().map(drop),
+            "Service" => manifest.typed::<Service>().map(drop),
+            "ServiceAccount" => manifest.typed::<ServiceAccount>().map(drop),
+            _ => match istio_schemas().get(&schema_key) {
+                Some(schema) => {
+                    let errors = validate_resource(&manifest.value, schema);
+                    if errors.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(format!("{}: {errors:#?}", manifest.describe()))
+                    }
+                }
+                None => Err(format!(
+                    "{}: no schema for {schema_key}",
+                    manifest.describe()
+                )),
+            },
+        };
+        if let Err(error) = outcome {
+            panic!("{error}");
+        }
+    }
+}
+
+#[test]
+fn services_select_the_pods_of_their_deployments_and_every_deployment_is_served() {
+    let deployments = deployments();
+    for deployment in &deployments {
+        let selector = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .match_labels
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            selects(&selector, &pod_labels(deployment)),
+            "{} selects its own pods",
+            name(deployment)
+        );
+        let labels = pod_labels(deployment);
+        assert!(
+            labels.contains_key("app") && labels.contains_key("version"),
+            "{}: Istio needs app and version labels",
+            name(deployment)
+        );
+    }
+    let services = services();
+    for service in &services {
+        let selector = service
+            .spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            deployments
+                .iter()
+                .any(|d| selects(&selector, &pod_labels(d))),
+            "Service {:?} selects no pods",
+            service.metadata.name
+        );
+    }
+    for deployment in &deployments {
+        assert!(
+            services.iter().any(|s| selects(
+                &s.spec
+                    .as_ref()
+                    .unwrap()
+                    .selector
+                    .clone()
+                    .unwrap_or_default(),
+                &pod_labels(deployment)
+            )),
+            "no Service reaches {}",
+            name(deployment)
+        );
+    }
+}
+
+#[test]
+fn service_target_ports_reach_container_ports_that_the_binaries_listen_on() {
+    let deployments = deployments();
+    for service in services() {
+        let spec = service.spec.as_ref().unwrap();
+        let selector = spec.selector.clone().unwrap_or_default();
+        for port in spec.ports.iter().flatten() {
+            assert_eq!(
+                port.name.as_deref(),
+                Some("http"),
+                "Istio reads the protocol from the port name"
+            );
+            for deployment in deployments
+                .iter()
+                .filter(|d| selects(&selector, &pod_labels(d)))
+            {
+                let container = &containers(deployment)[0];
+                let container_port = container
+                    .ports
+                    .iter()
+                    .flatten()
+                    .find(|p| match &port.target_port {
+                        Some(IntOrString::String(target)) => p.name.as_deref() == Some(target),
+                        Some(IntOrString::Int(target)) => p.container_port == *target,
+                        None => p.container_port == port.port,
+                    })
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: no container port for {:?}",
+                            name(deployment),
+                            port.target_port
+                        )
+                    });
+                let listen: SocketAddr = env(container)["LISTEN_ADDR"]
+                    .parse()
+                    .expect("LISTEN_ADDR is an address");
+                assert_eq!(
+                    i32::from(listen.port()),
+                    container_port.container_port,
+                    "{}: LISTEN_ADDR",
+                    name(deployment)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn destination_rule_subsets_match_the_deployments_version_labels() {
+    let manifests = load_all();
+    let deployments = deployments();
+    let rules: Vec<_> = manifests
+        .iter()
+        .filter(|m| m.kind() == "DestinationRule")
+        .collect();
+    assert!(!rules.is_empty());
+    for rule in rules {
+        let host = rule.value["spec"]["host"].as_str().unwrap();
+        let workloads: Vec<_> = deployments
+            .iter()
+            .filter(|d| pod_labels(d).get("app").map(String::as_str) == Some(host))
+            .collect();
+        let subsets = rule.value["spec"]["subsets"].as_array().unwrap();
+        for subset in subsets {
+            let labels: BTreeMap<String, String> =
+                serde_json::from_value(subset["labels"].clone()).unwrap();
+            assert!(
+                workloads.iter().any(|d| selects(&labels, &pod_labels(d))),
+                "subset {} selects no pods",
+                subset["name"]
+            );
+        }
+        for workload in workloads {
+            let version = &pod_labels(workload)["version"];
+            assert!(
+                subsets.iter().any(|s| s["labels"]["version"] == *version),
+                "{} has no subset",
+                name(workload)
+            );
+        }
+    }
+}
+
+#[test]
+fn virtual_services_name_existing_gateways_services_subsets_and_ports() {
+    let manifests = load_all();
+    let services = services();
+    let gateways: Vec<&str> = manifests
+        .iter()
+        .filter(|m| m.kind() == "Gateway")
+        .map(Manifest::name)
+        .collect();
+    let service_named = |host: &str| {
+        services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(host))
+    };
+    for vs in virtual_services() {
+        for gateway in &vs.spec.gateways {
+            assert!(
+                gateways.contains(&gateway.as_str()),
+                "{}: gateway {gateway} does not exist",
+                vs.metadata.name
+            );
+        }
+        if vs.spec.gateways.is_empty() {
+            for host in &vs.spec.hosts {
+                assert!(
+                    service_named(host).is_some(),
+                    "{}: host {host} is no Service",
+                    vs.metadata.name
+                );
+            }
+        }
+        for destination in vs
+            .spec
+            .http
+            .iter()
+            .flat_map(|rule| &rule.route)
+            .map(|r| &r.destination)
+        {
+            let service = service_named(&destination.host).unwrap_or_else(|| {
+                panic!("{}: {} is no Service", vs.metadata.name, destination.host)
+            });
+            if let Some(port) = &destination.port {
+                let ports = service.spec.as_ref().unwrap().ports.iter().flatten();
+                assert!(
+                    ports.clone().any(|p| p.port == i32::from(port.number)),
+                    "{}: port {}",
+                    destination.host,
+                    port.number
+                );
+            }
+            if let Some(subset) = &destination.subset {
+                let defined = manifests.iter().any(|m| {
+                    m.kind() == "DestinationRule"
+                        && m.value["spec"]["host"] == destination.host.as_str()
+                        && m.value["spec"]["subsets"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|s| s["name"] == subset.as_str())
+                });
+                assert!(
+                    defined,
+                    "{}: subset {subset} of {} is not defined",
+                    vs.metadata.name, destination.host
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_env_var_a_manifest_sets_is_read_and_accepted_by_the_binary() {
+    for deployment in deployments() {
+        for container in containers(&deployment) {
+            let command = match container.name.as_str() {
+                "hello-svc" => hello_svc::config::Config::command(),
+                "formatter-svc" => formatter_svc::config::Config::command(),
+                other => panic!("{}: unknown container {other}", name(&deployment)),
+            };
+            let mut argv = vec![container.name.clone()];
+            for (var, value) in env(container) {
+                let arg = command
+                    .get_arguments()
+                    .find(|arg| arg.get_env().is_some_and(|env| env == var.as_str()))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{}: {var} is read by no flag of {}",
+                            name(&deployment),
+                            container.name
+                        )
+                    });
+                argv.push(format!(
+                    "--{}",
+                    arg.get_long().expect("env-backed flags are long flags")
+                ));
+                argv.push(value);
+            }
+            // The same values, given as flags, must parse: a wrong
+            // FORMATTER_VERSION or sampler fails here, not in the cluster.
+            if let Err(error) = command.clone().try_get_matches_from(&argv) {
+                panic!("{}: {argv:?} is rejected: {error}", name(&deployment));
+            }
+        }
+    }
+}
+
+#[test]
+fn pods_run_non_root_read_only_with_probes_limits_and_time_to_flush() {
+    for deployment in deployments() {
+        let pod = deployment
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            pod.security_context
+                .as_ref()
+                .and_then(|s| s.run_as_non_root),
+            Some(true),
+            "{}",
+            name(&deployment)
+        );
+        assert!(
+            pod.termination_grace_period_seconds.unwrap_or(30) >= 30,
+            "{}: time to drain and flush",
+            name(&deployment)
+        );
+        for container in &pod.containers {
+            let security = container
+                .security_context
+                .as_ref()
+                .expect("container securityContext");
+            assert_eq!(security.read_only_root_filesystem, Some(true));
+            assert_eq!(security.allow_privilege_escalation, Some(false));
+            let dropped = security
+                .capabilities
+                .as_ref()
+                .and_then(|c| c.drop.clone())
+                .unwrap_or_default();
+            assert_eq!(dropped, ["ALL"]);
+            for probe in [&container.readiness_probe, &container.liveness_probe] {
+                let path = probe
+                    .as_ref()
+                    .and_then(|p| p.http_get.as_ref())
+                    .and_then(|h| h.path.as_deref());
+                assert_eq!(path, Some("/healthz"), "{}", name(&deployment));
+            }
+            let resources = container.resources.as_ref().expect("resources");
+            assert!(
+                resources
+                    .requests
+                    .as_ref()
+                    .is_some_and(|r| r.contains_key("cpu") && r.contains_key("memory"))
+            );
+            assert!(
+                resources
+                    .limits
+                    .as_ref()
+                    .is_some_and(|r| r.contains_key("memory"))
+            );
+            let policy = container.image_pull_policy.as_deref();
+            assert!(
+                matches!(policy, Some("IfNotPresent" | "Never")),
+                "images built in minikube must not be pulled: {policy:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn telemetry_samples_every_request_mesh_wide() {
+    let manifests = load_all();
+    let telemetry = manifests
+        .iter()
+        .find(|m| m.kind() == "Telemetry")
+        .expect("a Telemetry resource");
+    assert_eq!(
+        telemetry.value["metadata"]["namespace"], "istio-system",
+        "the root namespace makes it mesh-wide"
+    );
+    assert_eq!(
+        telemetry.value["spec"]["tracing"][0]["randomSamplingPercentage"],
+        100
+    );
+}
+
+/// The Dockerfile's instructions, continuation lines joined, by stage name.
+fn dockerfile_stages() -> BTreeMap<String, Vec<String>> {
+    let text = std::fs::read_to_string(repo_root().join("Dockerfile")).unwrap();
+    let joined = text.replace("\\\n", " ");
+    let mut stages = BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        if let Some(from) = line.strip_prefix("FROM ") {
+            let stage = from
+                .split(" AS ")
+                .nth(1)
+                .expect("every stage is named")
+                .trim()
+                .to_owned();
+            stages.insert(stage.clone(), vec![line.to_owned()]);
+            current = Some(stage);
+        } else if let Some(stage) = &current {
+            stages.get_mut(stage).unwrap().push(line.to_owned());
+        }
+    }
+    stages
+}
+
+#[test]
+fn images_match_what_make_build_app_tags_and_the_dockerfile_builds() {
+    let output = Command::new("make")
+        .args(["-n", "build-app"])
+        .current_dir(repo_root())
+        .output()
+        .expect("make runs");
+    let plan = String::from_utf8_lossy(&output.stdout);
+    let stages = dockerfile_stages();
+    for deployment in deployments() {
+        for container in containers(&deployment) {
+            let image = container.image.as_deref().unwrap();
+            let target = image.split(':').next().unwrap();
+            assert!(
+                plan.contains(&format!("docker build --target {target} -t {image} .")),
+                "make build-app does not build {image}:\n{plan}"
+            );
+            let stage = stages
+                .get(target)
+                .unwrap_or_else(|| panic!("Dockerfile has no stage {target}"));
+            let has = |prefix: &str| stage.iter().any(|l| l.starts_with(prefix));
+            assert!(
+                stage[0].contains("nonroot"),
+                "{target}: a non-root base image"
+            );
+            assert!(has("USER 65532"), "{target}: runs as a non-root user");
+            assert!(has("EXPOSE 8080"), "{target}: exposes the port");
+            assert!(
+                has(&format!("ENTRYPOINT [\"/usr/local/bin/{target}\"]")),
+                "{target}: runs its own binary"
+            );
+        }
+    }
+    let builder = stages.get("builder").expect("a builder stage");
+    assert!(
+        builder
+            .iter()
+            .any(|l| l.contains("cargo build --locked --release")),
+        "the builder honours Cargo.lock"
+    );
+    let ignore =
+        std::fs::read_to_string(repo_root().join(".dockerignore")).expect(".dockerignore exists");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "target/"),
+        "target/ stays out of the build context"
+    );
+}
+
+#[test]
+fn kustomize_renders_every_manifest() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        println!("skipped: kubectl is not installed");
+        return;
+    }
+    let output = Command::new("kubectl")
+        .args(["kustomize", "k8s"])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered: Vec<(String, String)> =
+        serde_norway::Deserializer::from_str(&String::from_utf8_lossy(&output.stdout))
+            .map(|doc| {
+                let value: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+                (
+                    value["kind"].as_str().unwrap().to_owned(),
+                    value["metadata"]["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+    let mut expected: Vec<(String, String)> = load_all()
+        .iter()
+        .map(|m| (m.kind().to_owned(), m.name().to_owned()))
+        .collect();
+    let mut rendered_sorted = rendered.clone();
+    rendered_sorted.sort();
+    expected.sort();
+    assert_eq!(rendered_sorted, expected);
+}
+
+#[test]
+fn the_istio_install_overlay_declares_the_zipkin_provider_telemetry_uses() {
+    let overlay = &load("istio/tracing.yaml")[0];
+    let providers = overlay.value["spec"]["meshConfig"]["extensionProviders"]
+        .as_array()
+        .unwrap();
+    let telemetry = load("telemetry.yaml");
+    let used = telemetry[0].value["spec"]["tracing"][0]["providers"][0]["name"]
+        .as_str()
+        .unwrap();
+    assert!(
+        providers.iter().any(|p| p["name"] == used),
+        "Telemetry uses {used}, which the install does not declare"
+    );
+}

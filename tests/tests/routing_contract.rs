@@ -1,0 +1,169 @@
+//! The mesh contract: the routing rules in `k8s/` evaluated, as Envoy would,
+//! on the headers hello-svc really sends. This is where the chapter's demo
+//! silently breaks when a regex never matches the real header.
+
+use e2e::{
+    fake_formatter::{Behaviour, FakeFormatter},
+    istio_routing::{Destination, HttpRequest, VirtualService},
+    manifests::load,
+    service_process::ServiceProcess,
+};
+
+const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
+
+fn virtual_service(file: &str, name: &str) -> VirtualService {
+    let manifest = load(file)
+        .into_iter()
+        .find(|m| m.kind() == "VirtualService" && m.name() == name)
+        .unwrap_or_else(|| panic!("no VirtualService {name} in k8s/{file}"));
+    serde_json::from_value(manifest.value).unwrap_or_else(|e| panic!("{file}/{name}: {e}"))
+}
+
+fn subset(destination: Option<&Destination>) -> Option<&str> {
+    destination.and_then(|d| d.subset.as_deref())
+}
+
+/// Sends one request through the real hello-svc and returns what the
+/// formatter received, as Envoy in front of the formatter would see it.
+async fn formatter_request(path: &str, headers: &[(&str, &str)]) -> HttpRequest {
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &formatter.url()),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ],
+    );
+    let mut request = reqwest::Client::new().get(format!("{}{path}", hello.url()));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let received = formatter
+        .requests()
+        .pop()
+        .expect("hello called the formatter");
+    HttpRequest {
+        path: received
+            .uri
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        headers: received.headers,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+
+    let netscape = formatter_request("/sayHello/Brian", &[("user-agent", NETSCAPE)]).await;
+    assert_eq!(
+        subset(routing.route(&netscape)),
+        Some("v2"),
+        "headers sent: {:#?}",
+        netscape.headers
+    );
+
+    let curl = formatter_request("/sayHello/Brian", &[("user-agent", "curl/8.5.0")]).await;
+    assert_eq!(
+        subset(routing.route(&curl)),
+        Some("v1"),
+        "headers sent: {:#?}",
+        curl.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let with_baggage = formatter_request(
+        "/sayHello/Brian",
+        &[
+            ("user-agent", NETSCAPE),
+            ("baggage", "tenant=blue,region=eu;ttl=60"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        subset(routing.route(&with_baggage)),
+        Some("v2"),
+        "{:#?}",
+        with_baggage.headers
+    );
+
+    // A caller cannot reach v2 by claiming Netscape in its own baggage:
+    // hello-svc overwrites user-agent with the real User-Agent.
+    let spoofed = formatter_request(
+        "/sayHello/Brian",
+        &[
+            ("user-agent", "curl/8.5.0"),
+            ("baggage", "user-agent=Netscape"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        subset(routing.route(&spoofed)),
+        Some("v1"),
+        "{:#?}",
+        spoofed.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let request = formatter_request("/sayHello2/Brian", &[("user-agent", NETSCAPE)]).await;
+    assert_eq!(
+        subset(routing.route(&request)),
+        Some("v1"),
+        "{:#?}",
+        request.headers
+    );
+}
+
+#[test]
+fn the_regex_needs_the_user_agent_key_not_just_the_word() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let with_baggage = |baggage: &str| HttpRequest {
+        path: "/formatGreeting".into(),
+        headers: vec![("baggage".into(), baggage.into())],
+    };
+    for (baggage, expected) in [
+        ("user-agent=Netscape", "v2"),
+        (
+            "tenant=blue, user-agent=Mozilla/4.0%20(compatible%3B%20Netscape)",
+            "v2",
+        ),
+        ("x-user-agent=Netscape", "v1"),
+        ("user-agent=curl,browser=Netscape", "v1"),
+        ("user-agent=netscape", "v1"),
+    ] {
+        assert_eq!(
+            subset(routing.route(&with_baggage(baggage))),
+            Some(expected),
+            "baggage: {baggage}"
+        );
+    }
+}
+
+#[test]
+fn the_gateway_sends_both_hello_paths_to_hello_svc_and_nothing_else() {
+    let gateway = virtual_service("gateway.yaml", "hello");
+    let at = |path: &str| HttpRequest {
+        path: path.into(),
+        headers: Vec::new(),
+    };
+    for path in ["/sayHello/Brian", "/sayHello2/Brian"] {
+        let destination = gateway
+            .route(&at(path))
+            .unwrap_or_else(|| panic!("{path} is not routed"));
+        assert_eq!(destination.host, "hello-svc");
+    }
+    assert!(
+        gateway.route(&at("/healthz")).is_none(),
+        "probes stay inside the cluster"
+    );
+}
