@@ -10,6 +10,11 @@ LOG_FORMAT ?= text
 TAG ?= latest
 HELLO_IMAGE := hello-svc:$(TAG)
 FORMATTER_IMAGE := formatter-svc:$(TAG)
+# `make bench`'s load generator, installed with cargo when missing.
+OHA_VERSION ?= 1.16.0
+# Extra flags for the benchmark driver, e.g. BENCH_ARGS="--rounds 5".
+BENCH_ARGS ?=
+
 # For `make install-istio`: the Istio release whose addons to install.
 ISTIO_VERSION ?= 1.28.0
 JAEGER_ADDON := https://raw.githubusercontent.com/istio/istio/release-$(basename $(ISTIO_VERSION))/samples/addons/jaeger.yaml
@@ -39,6 +44,14 @@ run: build ## Run formatter-svc v1 on :8081 and hello-svc on :8080; Ctrl-C stops
 test: ## Build the binaries and run every test (unit, router and end-to-end)
 	$(CARGO) build --locked --workspace --bins
 	$(CARGO) test --locked --workspace
+
+.PHONY: bench
+bench: ## Measure what tracing costs: release build, oha load, Markdown tables (about 3 min)
+	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
+		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
+	$(CARGO) build --locked --release --bins
+	$(CARGO) bench --locked -p mesh-telemetry --bench propagation -- --warm-up-time 1 --measurement-time 3
+	./target/release/mesh-bench $(BENCH_ARGS)
 
 .PHONY: lint
 lint: ## What CI checks besides the tests

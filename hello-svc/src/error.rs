@@ -1,5 +1,7 @@
 //! Every way a hello request can fail, and the response each one gets.
 
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
 use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
@@ -64,7 +66,7 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             // The full cause chain goes to the log and the span, not the body.
             let cause = std::error::Error::source(&self).map(|source| format!("{source:?}"));
-            tracing::Span::current().record("error.type", self.error_type());
+            tracing::Span::current().set_attribute("error.type", self.error_type());
             tracing::warn!(error = %self, cause, "request failed");
         }
         (

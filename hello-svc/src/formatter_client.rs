@@ -1,9 +1,9 @@
 //! The HTTP client for formatter-svc, built once and shared by all requests.
 
 use axum::http::HeaderMap;
-use opentelemetry::Context;
+use opentelemetry::{Context, trace::Status};
 use reqwest::Url;
-use tracing::{Instrument, field::Empty};
+use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{config::Config, error::AppError};
@@ -49,13 +49,10 @@ impl FormatterClient {
             "http_client",
             otel.name = "GET",
             otel.kind = "client",
-            otel.status_code = Empty,
             http.request.method = "GET",
             url.full = url.as_str(),
             server.address = url.host_str(),
             server.port = url.port_or_known_default(),
-            http.response.status_code = Empty,
-            error.type = Empty,
         );
         // The parent is the caller's context, not the tracing parent: that is
         // how the baggage the handler added reaches this span and the wire.
@@ -64,8 +61,8 @@ impl FormatterClient {
 
         let result = self.send(url, headers).instrument(span.clone()).await;
         if let Err(error) = &result {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", error.error_type());
+            span.set_status(Status::error(""));
+            span.set_attribute("error.type", error.error_type());
         }
         result
     }
@@ -97,7 +94,8 @@ impl FormatterClient {
             .map_err(AppError::from_transport)?;
         let status = response.status();
         // The CLIENT span when traced; a no-op on the propagation-only path.
-        tracing::Span::current().record("http.response.status_code", status.as_u16());
+        tracing::Span::current()
+            .set_attribute("http.response.status_code", i64::from(status.as_u16()));
         if !status.is_success() {
             return Err(AppError::FormatterStatus(status));
         }

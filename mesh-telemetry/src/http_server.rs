@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
 use http::{HeaderValue, Request};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{Status, TraceContextExt};
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
-use tracing::{Span, field::Empty};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::propagation;
@@ -53,14 +53,11 @@ impl<B> MakeSpan<B> for ServerSpan {
                 None => method.to_owned(),
             },
             otel.kind = "server",
-            otel.status_code = Empty,
             http.request.method = method,
             http.route = route,
             url.scheme = "http",
             url.path = request.uri().path(),
             user_agent.original = user_agent,
-            http.response.status_code = Empty,
-            error.type = Empty,
         );
         // Must happen before the span is entered or its context read; after
         // that tracing-opentelemetry has started the span and the parent is
@@ -77,11 +74,13 @@ pub struct RecordResponse;
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &http::Response<B>, latency: Duration, span: &Span) {
         let status = response.status();
-        span.record("http.response.status_code", status.as_u16());
+        // Straight to the OpenTelemetry span: `span.record` would also make
+        // the log layer re-render every field of the span, per request.
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
         // Semantic conventions: on a server span only 5xx is an error; a 4xx
         // is the caller's mistake, not this service's.
         if status.is_server_error() {
-            span.record("otel.status_code", "ERROR");
+            span.set_status(Status::error(""));
         }
         tracing::info!(
             http.response.status_code = status.as_u16(),

@@ -237,8 +237,16 @@ where
     // Log events stay in the log; only warnings and errors are also attached
     // to the span, where they help most in Jaeger.
     let spans_and_warnings = filter_fn(|meta| meta.is_span() || *meta.level() <= Level::WARN);
+    // The layer's defaults add eight attributes to every span: code location,
+    // thread id and name, target, and busy/idle timings. For async HTTP spans
+    // they say nothing (a request hops threads; its "location" is the
+    // middleware) and cost allocations and clock reads per span.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
         .with_filter(span_targets.and(spans_and_warnings));
 
     tracing_subscriber::registry()

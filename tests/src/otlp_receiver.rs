@@ -73,12 +73,52 @@ impl Transport {
 
 #[derive(Debug, Default)]
 struct Store {
+    /// Count only: a sink under benchmark load must not keep every span.
+    count_only: bool,
     spans: Mutex<Vec<ReceivedSpan>>,
+    counts: Mutex<HashMap<String, u64>>,
     arrived: Notify,
 }
 
 impl Store {
+    fn count(&self, request: CountedRequest) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        for resource_spans in request.resource_spans {
+            let service = resource_spans
+                .resource
+                .map(|r| {
+                    attributes(&r.attributes)
+                        .remove("service.name")
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default();
+            let spans: usize = resource_spans
+                .scope_spans
+                .iter()
+                .map(|s| s.spans.len())
+                .sum();
+            *counts.entry(service).or_default() += spans as u64;
+        }
+    }
+
     fn accept(&self, request: ExportTraceServiceRequest) {
+        if self.count_only {
+            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+            for resource_spans in &request.resource_spans {
+                let service = resource_spans
+                    .resource
+                    .as_ref()
+                    .and_then(|r| attributes(&r.attributes).remove("service.name"))
+                    .unwrap_or_default();
+                let spans: usize = resource_spans
+                    .scope_spans
+                    .iter()
+                    .map(|s| s.spans.len())
+                    .sum();
+                *counts.entry(service).or_default() += spans as u64;
+            }
+            return;
+        }
         let mut received = Vec::new();
         for resource_spans in request.resource_spans {
             let resource = resource_spans
@@ -123,14 +163,22 @@ pub struct OtlpReceiver {
 impl OtlpReceiver {
     /// Starts a receiver on a free loopback port.
     pub async fn start(transport: Transport) -> std::io::Result<Self> {
-        Self::start_on("127.0.0.1:0".parse().expect("literal address"), transport).await
+        Self::start_with(transport, false).await
     }
 
-    /// Starts a receiver on `address` (for the benchmark's fixed sink port).
-    pub async fn start_on(address: SocketAddr, transport: Transport) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(address).await?;
+    /// Starts a receiver that only counts spans by `service.name`, for load:
+    /// [`spans`](Self::spans) stays empty, [`counts`](Self::counts) grows.
+    pub async fn start_counting(transport: Transport) -> std::io::Result<Self> {
+        Self::start_with(transport, true).await
+    }
+
+    async fn start_with(transport: Transport, count_only: bool) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store {
+            count_only,
+            ..Store::default()
+        });
         let app = match transport {
             Transport::Grpc => {
                 tonic::service::Routes::new(TraceServiceServer::new(GrpcService(store.clone())))
@@ -159,6 +207,15 @@ impl OtlpReceiver {
     /// The transport it speaks.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// Spans received so far, by `service.name`.
+    pub fn counts(&self) -> HashMap<String, u64> {
+        self.store
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Every span received so far.
@@ -227,10 +284,37 @@ impl TraceService for GrpcService {
     }
 }
 
+/// Just enough of `ExportTraceServiceRequest` to count spans by service:
+/// each span stays an undecoded slice of the body, so a counting sink under
+/// load spends little CPU on the machine it shares with what it measures.
+#[derive(Clone, PartialEq, prost::Message)]
+struct CountedRequest {
+    #[prost(message, repeated, tag = "1")]
+    resource_spans: Vec<CountedResourceSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct CountedResourceSpans {
+    #[prost(message, optional, tag = "1")]
+    resource: Option<opentelemetry_proto::tonic::resource::v1::Resource>,
+    #[prost(message, repeated, tag = "2")]
+    scope_spans: Vec<CountedScopeSpans>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct CountedScopeSpans {
+    #[prost(bytes = "bytes", repeated, tag = "2")]
+    spans: Vec<Bytes>,
+}
+
 async fn http_export(State(store): State<Arc<Store>>, body: Bytes) -> impl IntoResponse {
-    match ExportTraceServiceRequest::decode(body) {
-        Ok(request) => {
-            store.accept(request);
+    let accepted = if store.count_only {
+        CountedRequest::decode(body).map(|request| store.count(request))
+    } else {
+        ExportTraceServiceRequest::decode(body).map(|request| store.accept(request))
+    };
+    match accepted {
+        Ok(()) => {
             let response = ExportTraceServiceResponse::default().encode_to_vec();
             (
                 axum::http::StatusCode::OK,

@@ -1,7 +1,8 @@
 //! The real service binaries, run as child processes on free loopback ports.
 
 use std::{
-    io::{BufRead, BufReader},
+    collections::VecDeque,
+    io::{BufRead, BufReader, Read},
     net::SocketAddr,
     path::PathBuf,
     process::{Child, Command, ExitStatus, Stdio},
@@ -15,8 +16,12 @@ pub struct ServiceProcess {
     name: &'static str,
     child: Child,
     address: SocketAddr,
-    logs: Arc<Mutex<Vec<String>>>,
+    logs: Arc<Mutex<VecDeque<String>>>,
 }
+
+/// How many log lines are kept: the newest, so a service under load (the
+/// benchmark) cannot grow the caller's memory without bound.
+const KEPT_LOG_LINES: usize = 10_000;
 
 impl ServiceProcess {
     /// Starts `binary` (`hello-svc` or `formatter-svc`) with a clean
@@ -26,6 +31,17 @@ impl ServiceProcess {
     /// The environment is cleared so that `OTEL_*` variables in the
     /// developer's shell cannot change what a test observes.
     pub fn spawn(binary: &'static str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(binary, env, true)
+    }
+
+    /// Like [`spawn`](Self::spawn), but once the service is listening its
+    /// log is read and dropped, not kept: for load, where reading costs CPU
+    /// on the machine being measured.
+    pub fn spawn_discarding_logs(binary: &'static str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(binary, env, false)
+    }
+
+    fn spawn_with(binary: &'static str, env: &[(&str, &str)], keep_logs: bool) -> Self {
         let path = binary_path(binary);
         let mut child = Command::new(&path)
             .env_clear()
@@ -42,16 +58,29 @@ impl ServiceProcess {
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
 
-        let logs = Arc::new(Mutex::new(Vec::new()));
+        let logs = Arc::new(Mutex::new(VecDeque::new()));
         let (address_tx, address_rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("stdout is piped");
         let sink = logs.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = listening_address(&line) {
+            let mut found = false;
+            let mut reader = BufReader::new(stdout);
+            for line in reader.by_ref().lines().map_while(Result::ok) {
+                // Parse only until the address is known: under load (the
+                // benchmark) this thread must cost the machine next to nothing.
+                if !found && let Some(address) = listening_address(&line) {
+                    found = true;
                     let _ = address_tx.send(address);
+                    if !keep_logs {
+                        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                        return;
+                    }
                 }
-                sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                let mut kept = sink.lock().unwrap_or_else(|e| e.into_inner());
+                if kept.len() == KEPT_LOG_LINES {
+                    kept.pop_front();
+                }
+                kept.push_back(line);
             }
         });
 
@@ -70,7 +99,7 @@ impl ServiceProcess {
                 let _ = child.kill();
                 panic!(
                     "{binary} did not start (exit: {exited:?}); its log:\n{}",
-                    logs.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+                    Vec::from(logs.lock().unwrap_or_else(|e| e.into_inner()).clone()).join("\n")
                 );
             }
         }
@@ -81,9 +110,19 @@ impl ServiceProcess {
         format!("http://{}", self.address)
     }
 
-    /// The log lines written so far (JSON, one object a line).
+    /// The newest log lines written so far (JSON, one object a line).
     pub fn logs(&self) -> Vec<String> {
-        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM, as Kubernetes does when it stops a pod.
@@ -125,14 +164,17 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
     fields.get("address")?.as_str()?.parse().ok()
 }
 
-/// Where cargo put the workspace's binaries: next to this test's own
-/// `deps/` directory, whatever the target directory or profile.
+/// Where cargo put the workspace's binaries: the profile directory of the
+/// running executable (a test lives in its `deps/`, a binary in it), so the
+/// target directory and profile are whatever built the caller.
 fn binary_path(binary: &str) -> PathBuf {
-    let test_exe = std::env::current_exe().expect("current_exe is known");
-    let profile_dir = test_exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in target/<profile>/deps");
+    let exe = std::env::current_exe().expect("current_exe is known");
+    let dir = exe.parent().expect("an executable lives in a directory");
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().expect("deps has a parent")
+    } else {
+        dir
+    };
     let path = profile_dir.join(binary);
     assert!(
         path.exists(),
