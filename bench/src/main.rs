@@ -51,15 +51,17 @@ enum Scenario {
     SdkDisabled,
     PropagationOnly,
     FullySampled,
+    SampledNotExported,
     RatioSampled,
 }
 
 impl Scenario {
-    const ALL: [Scenario; 5] = [
+    const ALL: [Scenario; 6] = [
         Self::FormatterDirect,
         Self::SdkDisabled,
         Self::PropagationOnly,
         Self::FullySampled,
+        Self::SampledNotExported,
         Self::RatioSampled,
     ];
 
@@ -69,6 +71,7 @@ impl Scenario {
             Self::SdkDisabled => "/sayHello, OTEL_SDK_DISABLED=true",
             Self::PropagationOnly => "/sayHello2 (propagation only)",
             Self::FullySampled => "/sayHello, 100 % sampled",
+            Self::SampledNotExported => "/sayHello, 100 % sampled, not exported",
             Self::RatioSampled => "/sayHello, 10 % ratio sampler",
         }
     }
@@ -83,6 +86,8 @@ struct Services {
     hello_full: ServiceProcess,
     formatter_ratio: ServiceProcess,
     hello_ratio: ServiceProcess,
+    formatter_unexported: ServiceProcess,
+    hello_unexported: ServiceProcess,
 }
 
 impl Services {
@@ -131,6 +136,17 @@ impl Services {
                 ],
             ),
         );
+        // Spans are created, sampled and ended, but no exporter runs: the
+        // difference to FullySampled is the price of exporting.
+        let unexported = vec![("OTEL_TRACES_EXPORTER", "none".to_owned())];
+        let formatter_unexported = spawn("formatter-svc", unexported.clone());
+        let hello_unexported = spawn(
+            "hello-svc",
+            with(
+                unexported,
+                &[("FORMATTER_URL", &formatter_unexported.url())],
+            ),
+        );
         Self {
             formatter_plain,
             hello_plain,
@@ -138,6 +154,8 @@ impl Services {
             hello_full,
             formatter_ratio,
             hello_ratio,
+            formatter_unexported,
+            hello_unexported,
         }
     }
 
@@ -149,6 +167,9 @@ impl Services {
             Scenario::SdkDisabled => format!("{}/sayHello/Brian", self.hello_plain.url()),
             Scenario::PropagationOnly => format!("{}/sayHello2/Brian", self.hello_plain.url()),
             Scenario::FullySampled => format!("{}/sayHello/Brian", self.hello_full.url()),
+            Scenario::SampledNotExported => {
+                format!("{}/sayHello/Brian", self.hello_unexported.url())
+            }
             Scenario::RatioSampled => format!("{}/sayHello/Brian", self.hello_ratio.url()),
         }
     }
@@ -162,11 +183,14 @@ impl Services {
                 pids(&[&self.hello_plain, &self.formatter_plain])
             }
             Scenario::FullySampled => pids(&[&self.hello_full, &self.formatter_full]),
+            Scenario::SampledNotExported => {
+                pids(&[&self.hello_unexported, &self.formatter_unexported])
+            }
             Scenario::RatioSampled => pids(&[&self.hello_ratio, &self.formatter_ratio]),
         }
     }
 
-    fn all(&self) -> [(&'static str, &ServiceProcess); 6] {
+    fn all(&self) -> [(&'static str, &ServiceProcess); 8] {
         [
             ("formatter (plain)", &self.formatter_plain),
             ("hello (plain)", &self.hello_plain),
@@ -174,6 +198,11 @@ impl Services {
             ("hello (100 %)", &self.hello_full),
             ("formatter (10 %)", &self.formatter_ratio),
             ("hello (10 %)", &self.hello_ratio),
+            (
+                "formatter (100 %, not exported)",
+                &self.formatter_unexported,
+            ),
+            ("hello (100 %, not exported)", &self.hello_unexported),
         ]
     }
 }
