@@ -315,18 +315,10 @@ async fn main() -> Result<(), String> {
             tally.add(oha(&args, &url, args.seconds, Some(args.rate)).await?, true);
         }
         if round == 0 {
-            rss_first = services
-                .all()
-                .iter()
-                .map(|(_, p)| rss_kib(p.pid()))
-                .collect();
+            rss_first = services.all().iter().map(|(_, p)| p.rss_kib()).collect();
         }
     }
-    let rss_last: Vec<u64> = services
-        .all()
-        .iter()
-        .map(|(_, p)| rss_kib(p.pid()))
-        .collect();
+    let rss_last: Vec<u64> = services.all().iter().map(|(_, p)| p.rss_kib()).collect();
 
     // SIGTERM flushes every batch processor; then the sink has all it gets.
     eprintln!("stopping the services (flushing spans)");
@@ -374,17 +366,6 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
             Some(ticks as f64 / TICKS_PER_SECOND)
         })
         .sum()
-}
-
-/// Resident set size of `pid`, in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-            line.split_whitespace().nth(1)?.parse().ok()
-        })
-        .unwrap_or_default()
 }
 
 /// Median, over five starts, of the time from spawning `binary` to its first

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use mesh_telemetry::TelemetryArgs;
+use mesh_telemetry::{RequestLimits, TelemetryArgs};
 
 use crate::greeting::FormatterVersion;
 
@@ -19,6 +19,9 @@ pub struct Config {
     /// baggage names a Netscape browser to v2.
     #[arg(long, env = "FORMATTER_VERSION", value_enum, default_value_t = FormatterVersion::V1)]
     pub formatter_version: FormatterVersion,
+
+    #[command(flatten)]
+    pub limits: RequestLimits,
 
     #[command(flatten)]
     pub telemetry: TelemetryArgs,

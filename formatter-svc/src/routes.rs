@@ -6,6 +6,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::get,
 };
+use mesh_telemetry::{
+    RequestLimits,
+    http_server::{with_request_limits, with_server_spans},
+};
 use opentelemetry::baggage::BaggageExt;
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -16,18 +20,20 @@ use crate::{
 };
 
 /// What every handler shares.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct AppState {
     /// The greeting this instance serves.
     pub version: FormatterVersion,
+    /// Concurrency, time and header-size limits for `/formatGreeting`.
+    pub limits: RequestLimits,
 }
 
-/// All routes. `/formatGreeting` is traced; `/healthz` is not, so probes do
-/// not flood Jaeger.
+/// All routes. `/formatGreeting` is traced and limited; `/healthz` is
+/// neither, so probes do not flood Jaeger or fail under load.
 pub fn router(state: AppState) -> Router {
-    let traced = Router::new().route("/formatGreeting", get(format_greeting));
+    let traced = with_server_spans(Router::new().route("/formatGreeting", get(format_greeting)));
     Router::new()
-        .merge(mesh_telemetry::http_server::with_server_spans(traced))
+        .merge(with_request_limits(traced, &state.limits))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)

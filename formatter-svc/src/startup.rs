@@ -28,7 +28,10 @@ impl Application {
         );
         Ok(Self {
             listener,
-            state: AppState { version },
+            state: AppState {
+                version,
+                limits: config.limits.clone(),
+            },
         })
     }
 

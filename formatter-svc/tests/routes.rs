@@ -4,7 +4,9 @@ use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
+use clap::Parser;
 use formatter_svc::{
+    config::Config,
     greeting::FormatterVersion,
     routes::{AppState, router},
 };
@@ -12,7 +14,8 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 async fn get(version: FormatterVersion, uri: &str) -> (StatusCode, String, String) {
-    let response = router(AppState { version })
+    let limits = Config::try_parse_from(["formatter-svc"]).unwrap().limits;
+    let response = router(AppState { version, limits })
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await
         .unwrap();

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use mesh_telemetry::TelemetryArgs;
+use mesh_telemetry::{RequestLimits, TelemetryArgs};
 use reqwest::Url;
 
 /// Says hello to a name through formatter-svc (`GET /sayHello/{name}`).
@@ -22,6 +22,9 @@ pub struct Config {
     /// answers 504.
     #[arg(long, env = "FORMATTER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub formatter_timeout_ms: u64,
+
+    #[command(flatten)]
+    pub limits: RequestLimits,
 
     #[command(flatten)]
     pub telemetry: TelemetryArgs,

@@ -10,7 +10,11 @@ use opentelemetry::baggage::{Baggage, BaggageExt};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient};
-use mesh_telemetry::propagation::MESH_TRACE_HEADERS;
+use mesh_telemetry::{
+    RequestLimits,
+    http_server::{with_request_limits, with_server_spans},
+    propagation::{baggage_value, mesh_headers},
+};
 
 /// The longest name accepted, in bytes once percent-decoded.
 pub const MAX_NAME_BYTES: usize = 256;
@@ -25,15 +29,18 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     /// The pooled client for formatter-svc.
     pub formatter: FormatterClient,
+    /// Concurrency, time and header-size limits for the app's routes.
+    pub limits: RequestLimits,
 }
 
 /// All routes. Only `/sayHello` gets SERVER spans; `/sayHello2` is the
-/// book's propagation-only contrast and `/healthz` is for probes.
+/// book's propagation-only contrast. Both are held to the request limits;
+/// `/healthz` is not, so an overloaded pod is not also killed by its probe.
 pub fn router(state: AppState) -> Router {
     let traced = Router::new().route("/sayHello/{name}", get(say_hello));
+    let app = with_server_spans(traced).route("/sayHello2/{name}", get(say_hello2));
     Router::new()
-        .merge(mesh_telemetry::http_server::with_server_spans(traced))
-        .route("/sayHello2/{name}", get(say_hello2))
+        .merge(with_request_limits(app, &state.limits))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
@@ -60,7 +67,10 @@ async fn say_hello(
             .iter()
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
-        let _ = baggage.insert(USER_AGENT_BAGGAGE_KEY, user_agent.to_owned());
+        let _ = baggage.insert(
+            USER_AGENT_BAGGAGE_KEY,
+            baggage_value(user_agent).into_owned(),
+        );
         cx = cx.with_baggage(baggage);
     }
     let mut outbound = HeaderMap::new();
@@ -81,14 +91,10 @@ async fn say_hello2(
     headers: HeaderMap,
 ) -> Result<String, AppError> {
     let name = valid_name(name)?;
-    let forwarded = MESH_TRACE_HEADERS
-        .iter()
-        .filter_map(|&key| {
-            let value = headers.get(key)?;
-            Some((HeaderName::from_static(key), value.clone()))
-        })
-        .collect();
-    state.formatter.format_greeting(&name, forwarded).await
+    state
+        .formatter
+        .format_greeting(&name, mesh_headers(&headers))
+        .await
 }
 
 fn valid_name(name: Result<Path<String>, PathRejection>) -> Result<String, AppError> {

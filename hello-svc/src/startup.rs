@@ -25,7 +25,10 @@ impl Application {
         let listener = TcpListener::bind(config.listen_addr).await?;
         Ok(Self {
             listener,
-            state: AppState { formatter },
+            state: AppState {
+                formatter,
+                limits: config.limits.clone(),
+            },
         })
     }
 

@@ -17,7 +17,10 @@ use tower::ServiceExt;
 fn app(formatter_url: &str) -> axum::Router {
     let config = Config::try_parse_from(["hello-svc", "--formatter-url", formatter_url]).unwrap();
     let formatter = FormatterClient::new(&config).unwrap();
-    router(AppState { formatter })
+    router(AppState {
+        formatter,
+        limits: config.limits,
+    })
 }
 
 /// A URL where nothing listens.
@@ -86,4 +89,94 @@ fn formatter_url_must_be_http_with_a_host() {
 #[test]
 fn formatter_timeout_must_be_positive() {
     assert!(Config::try_parse_from(["hello-svc", "--formatter-timeout-ms", "0"]).is_err());
+}
+
+/// A formatter that accepts connections (the kernel's backlog does) and
+/// never answers. Keep the listener alive for as long as it should hang.
+fn hanging_formatter() -> (std::net::TcpListener, String) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    (listener, url)
+}
+
+fn app_with(args: &[&str]) -> axum::Router {
+    let config =
+        Config::try_parse_from(std::iter::once("hello-svc").chain(args.iter().copied())).unwrap();
+    let formatter = FormatterClient::new(&config).unwrap();
+    router(AppState {
+        formatter,
+        limits: config.limits,
+    })
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431() {
+    let app = app(&closed_url());
+    let request = Request::get("/sayHello/Brian")
+        .header("baggage", "x".repeat(20_000))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"request headers too large\n");
+}
+
+#[tokio::test]
+async fn requests_past_the_concurrency_limit_are_shed_with_503_not_queued() {
+    let (_listener, url) = hanging_formatter();
+    let app = app_with(&["--formatter-url", &url, "--max-concurrent-requests", "2"]);
+    let hang = || {
+        let app = app.clone();
+        tokio::spawn(async move {
+            app.oneshot(Request::get("/sayHello/Brian").body(Body::empty()).unwrap())
+                .await
+        })
+    };
+    let (first, second) = (hang(), hang());
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+    let started = std::time::Instant::now();
+    let (status, body) = get(app.clone(), "/sayHello2/Brian").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server busy, retry later\n"
+        )
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(100),
+        "shed at once, not queued"
+    );
+    assert_eq!(
+        get(app.clone(), "/healthz").await.0,
+        StatusCode::OK,
+        "probes are not limited"
+    );
+    first.abort();
+    second.abort();
+}
+
+#[tokio::test]
+async fn a_request_over_the_server_timeout_gets_503() {
+    let (_listener, url) = hanging_formatter();
+    let app = app_with(&[
+        "--formatter-url",
+        &url,
+        "--formatter-timeout-ms",
+        "5000",
+        "--request-timeout-ms",
+        "100",
+    ]);
+    let started = std::time::Instant::now();
+    let (status, body) = get(app, "/sayHello/Brian").await;
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(1000));
 }

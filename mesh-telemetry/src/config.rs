@@ -69,6 +69,26 @@ pub struct TelemetryArgs {
     pub log_format: Option<LogFormat>,
 }
 
+/// Limits every request is held to, flattened into each service's parser.
+#[derive(Debug, Clone, Args)]
+pub struct RequestLimits {
+    /// Requests handled at once. Past it a request is answered 503 at once
+    /// rather than queued, so an overload cannot grow latency and memory
+    /// without bound.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// How long a request may take, in milliseconds, before it is answered
+    /// 503. Keep it above FORMATTER_TIMEOUT_MS.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_ms: u64,
+
+    /// Largest total size of a request's header names and values, in bytes.
+    /// Larger requests are answered 431.
+    #[arg(long, env = "MAX_REQUEST_HEADER_BYTES", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_request_header_bytes: u32,
+}
+
 /// Values of `OTEL_TRACES_EXPORTER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TracesExporter {

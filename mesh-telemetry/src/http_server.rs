@@ -1,16 +1,24 @@
-//! Server-side instrumentation for axum routers: the one place where an
-//! incoming request's trace context is extracted.
+//! What both services wrap their routes in: SERVER spans (the one place
+//! where an incoming request's trace context is extracted) and request
+//! limits.
 
 use std::time::Duration;
 
-use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
-use http::{HeaderValue, Request};
+use axum::{
+    BoxError, Router,
+    error_handling::HandleErrorLayer,
+    extract::{MatchedPath, State},
+    middleware::{Next, from_fn_with_state, map_response},
+    response::{IntoResponse, Response},
+};
+use http::{HeaderValue, Request, StatusCode, header};
 use opentelemetry::trace::{Status, TraceContextExt};
+use tower::ServiceBuilder;
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::propagation;
+use crate::{config::RequestLimits, propagation};
 
 /// Wraps every route of `router` in a SERVER span that continues the
 /// caller's trace, records the semantic-convention HTTP attributes, logs one
@@ -108,4 +116,73 @@ async fn write_traceresponse(mut response: Response) -> Response {
         }
     }
     response
+}
+
+/// Holds every route of `router` to `limits`: a global concurrency limit that
+/// sheds excess load with 503, a request timeout (503) and a bound on header
+/// size (431). Apply it outside [`with_server_spans`], so a shed request
+/// costs no span.
+pub fn with_request_limits<S>(router: Router<S>, limits: &RequestLimits) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let guard = Guard {
+        timeout: Duration::from_millis(limits.request_timeout_ms),
+        max_header_bytes: limits.max_request_header_bytes as usize,
+    };
+    router.layer(
+        ServiceBuilder::new()
+            .layer(HandleErrorLayer::new(overloaded))
+            .load_shed()
+            // One semaphore for all routes: `Router::layer` wraps each route
+            // separately, and a per-route limit would not bound the process.
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                limits.max_concurrent_requests as usize,
+            ))
+            .layer(from_fn_with_state(guard, guard_request)),
+    )
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Guard {
+    timeout: Duration,
+    max_header_bytes: usize,
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+async fn overloaded(_: BoxError) -> Response {
+    plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server busy, retry later\n",
+    )
+}
+
+async fn guard_request(
+    State(guard): State<Guard>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if header_bytes > guard.max_header_bytes {
+        return plain(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large\n",
+        );
+    }
+    match tokio::time::timeout(guard.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n"),
+    }
 }

@@ -15,5 +15,5 @@ pub mod log_format;
 pub mod propagation;
 pub mod telemetry;
 
-pub use config::TelemetryArgs;
+pub use config::{RequestLimits, TelemetryArgs};
 pub use telemetry::{Telemetry, TelemetryError, init};

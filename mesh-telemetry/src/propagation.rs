@@ -12,11 +12,17 @@
 //! On the way out, every listed format is written, so a downstream sidecar
 //! finds whichever one it reads.
 
+use std::borrow::Cow;
+
 use clap::ValueEnum;
 use http::HeaderMap;
 use opentelemetry::{
     Context, global,
-    propagation::{TextMapCompositePropagator, TextMapPropagator},
+    propagation::{
+        Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+        text_map_propagator::FieldIter,
+    },
+    trace::{SpanContext, TraceContextExt, TraceState},
 };
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
@@ -36,6 +42,27 @@ pub const MESH_TRACE_HEADERS: [&str; 10] = [
     "x-ot-span-context",
 ];
 
+/// The longest mesh header value passed on. Real ones are under 100 bytes
+/// (a `tracestate` may reach 512); anything longer is not a trace header.
+pub const MAX_FORWARDED_VALUE_BYTES: usize = 1024;
+
+/// The mesh's tracing headers of a request, as the propagation-only path
+/// passes them on: only [`MESH_TRACE_HEADERS`], the first value of each, and
+/// only values that are visible ASCII and at most
+/// [`MAX_FORWARDED_VALUE_BYTES`] long. Headers arrive from the internet
+/// through the ingress gateway; nothing else, and nothing outsized, is copied
+/// into the call to another service.
+pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
+    MESH_TRACE_HEADERS
+        .iter()
+        .filter_map(|&name| {
+            let value = incoming.get(name)?;
+            let forwardable = value.len() <= MAX_FORWARDED_VALUE_BYTES && value.to_str().is_ok();
+            forwardable.then(|| (http::HeaderName::from_static(name), value.clone()))
+        })
+        .collect()
+}
+
 /// One value of `OTEL_PROPAGATORS`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PropagatorKind {
@@ -54,8 +81,61 @@ pub enum PropagatorKind {
     None,
 }
 
-/// Builds the composite propagator for `kinds`, in that order.
-pub fn composite(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
+/// W3C Trace Context allows at most 32 `tracestate` list-members.
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+/// The composite of the configured propagators, with W3C's limits enforced
+/// on what it reads: a `tracestate` of more than [`MAX_TRACESTATE_MEMBERS`]
+/// members is dropped (the specification lets a parser discard it), so it
+/// cannot be passed on to the next service. Baggage is bounded by the SDK
+/// itself (64 members, 8192 bytes).
+#[derive(Debug)]
+pub struct Propagator {
+    inner: TextMapCompositePropagator,
+}
+
+impl TextMapPropagator for Propagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.inner.inject_context(cx, injector);
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let extracted = self.inner.extract_with_context(cx, extractor);
+        let span = extracted.span();
+        let ids = span.span_context();
+        if ids.trace_state().header().split(',').count() <= MAX_TRACESTATE_MEMBERS {
+            return extracted.clone();
+        }
+        let bounded = SpanContext::new(
+            ids.trace_id(),
+            ids.span_id(),
+            ids.trace_flags(),
+            ids.is_remote(),
+            TraceState::NONE,
+        );
+        extracted.with_remote_span_context(bounded)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.inner.fields()
+    }
+}
+
+/// A value made safe for baggage: `%` becomes `%25`.
+///
+/// W3C Baggage percent-encodes values, but the SDK's propagator leaves `%`
+/// itself unencoded, so a value holding `%0A` would arrive as a newline (and
+/// be dropped). Encoding `%` first makes every value arrive exactly as set.
+pub fn baggage_value(value: &str) -> Cow<'_, str> {
+    if value.contains('%') {
+        Cow::Owned(value.replace('%', "%25"))
+    } else {
+        Cow::Borrowed(value)
+    }
+}
+
+/// Builds the propagator for `kinds`, in that order.
+pub fn composite(kinds: &[PropagatorKind]) -> Propagator {
     // Both B3 and Jaeger crates are deprecated upstream (they still work and
     // Istio still speaks B3); this is the one place that names them.
     #[allow(deprecated)]
@@ -72,7 +152,9 @@ pub fn composite(kinds: &[PropagatorKind]) -> TextMapCompositePropagator {
             PropagatorKind::None => return None,
         })
     }
-    TextMapCompositePropagator::new(kinds.iter().copied().filter_map(one).collect())
+    Propagator {
+        inner: TextMapCompositePropagator::new(kinds.iter().copied().filter_map(one).collect()),
+    }
 }
 
 /// Installs the composite for `kinds` as the process-wide propagator.

@@ -172,8 +172,27 @@ impl OtlpReceiver {
         Self::start_with(transport, true).await
     }
 
+    /// Starts a receiver on `address`: a collector that comes back on the
+    /// port it had, for the outage tests.
+    pub async fn start_on(address: SocketAddr, transport: Transport) -> std::io::Result<Self> {
+        Self::bind(address, transport, false).await
+    }
+
     async fn start_with(transport: Transport, count_only: bool) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::bind(
+            "127.0.0.1:0".parse().expect("literal address"),
+            transport,
+            count_only,
+        )
+        .await
+    }
+
+    async fn bind(
+        address: SocketAddr,
+        transport: Transport,
+        count_only: bool,
+    ) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let store = Arc::new(Store {
             count_only,

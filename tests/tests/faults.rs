@@ -1,0 +1,292 @@
+//! Faults, with the real binaries: the formatter dies, hangs or comes back,
+//! the collector goes away and returns, and pods are stopped under load.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use e2e::{
+    fake_formatter::{Behaviour, FakeFormatter},
+    otlp_receiver::{OtlpReceiver, Transport},
+    service_process::{ServicePair, ServiceProcess},
+};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+
+/// A loopback address that is free now, for a service that must come back
+/// on the same port.
+fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// The trace id in a `traceresponse` header.
+fn trace_id(response: &reqwest::Response) -> String {
+    response.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
+    let address = free_address();
+    let listen = address.to_string();
+    let formatter_env = [
+        ("LISTEN_ADDR", listen.as_str()),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ];
+    let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
+    let mut hello = ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &format!("http://{address}")),
+            ("FORMATTER_TIMEOUT_MS", "500"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ],
+    );
+
+    // Steady load for the whole test, recording every status with its time.
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let load = {
+        let (url, statuses) = (format!("{}/sayHello/Brian", hello.url()), statuses.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            loop {
+                let status = client
+                    .get(&url)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                statuses.lock().unwrap().push((Instant::now(), status));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(formatter); // killed
+    let killed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
+    let restarted = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    load.abort();
+
+    let statuses = statuses.lock().unwrap().clone();
+    assert!(
+        statuses.iter().all(|(_, s)| matches!(s, 200 | 502 | 504)),
+        "{statuses:?}"
+    );
+    let during: Vec<u16> = statuses
+        .iter()
+        .filter(|(t, _)| *t > killed + Duration::from_millis(50) && *t < restarted)
+        .map(|(_, s)| *s)
+        .collect();
+    assert!(
+        !during.is_empty() && during.iter().all(|s| *s == 502),
+        "while down: {during:?}"
+    );
+    let recovered: Vec<u16> = statuses
+        .iter()
+        .filter(|(t, _)| *t > restarted + Duration::from_millis(200))
+        .map(|(_, s)| *s)
+        .collect();
+    assert!(
+        recovered.len() > 10 && recovered.iter().all(|s| *s == 200),
+        "after restart: {recovered:?}"
+    );
+    assert!(hello.is_running(), "hello-svc was not restarted");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hanging_formatter_gets_504s_within_the_timeout_and_nothing_piles_up() {
+    let formatter = FakeFormatter::start(Behaviour {
+        delay: Duration::from_secs(60),
+        ..Behaviour::default()
+    })
+    .await;
+    let hello = ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &formatter.url()),
+            ("FORMATTER_TIMEOUT_MS", "300"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+        ],
+    );
+    let fds_before = hello.open_fds();
+
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let requests = (0..50).map(|_| client.get(format!("{}/sayHello/Brian", hello.url())).send());
+    let statuses: Vec<u16> = futures_join(requests).await;
+    let elapsed = started.elapsed();
+    assert!(statuses.iter().all(|s| *s == 504), "{statuses:?}");
+    assert!(
+        elapsed < Duration::from_millis(1500),
+        "50 concurrent requests took {elapsed:?}"
+    );
+
+    // Close our own keep-alive connections to hello, then count: what is
+    // left open is hello's, and the timed-out formatter calls must be gone.
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fds_after = hello.open_fds();
+    assert!(
+        fds_after <= fds_before + 5,
+        "open fds {fds_before} -> {fds_after}"
+    );
+    let healthz = reqwest::get(format!("{}/healthz", hello.url()))
+        .await
+        .unwrap();
+    assert_eq!(healthz.status(), 200);
+}
+
+/// Sends all `requests` at once and returns their statuses (0 for a failure).
+async fn futures_join(
+    requests: impl Iterator<
+        Item = impl Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+    >,
+) -> Vec<u16> {
+    let handles: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        statuses.push(
+            handle
+                .await
+                .unwrap()
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0),
+        );
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_returns() {
+    let collector = free_address();
+    let endpoint = format!("http://{collector}");
+    // The collector is down from the start.
+    let pair = ServicePair::spawn(&endpoint, "http/protobuf", &[]);
+    let client = reqwest::Client::new();
+    let say_hello = || {
+        client
+            .get(format!("{}/sayHello/Brian", pair.hello.url()))
+            .send()
+    };
+
+    let rss_before = pair.hello.rss_kib();
+    for _ in 0..2000 {
+        assert_eq!(say_hello().await.unwrap().status(), 200);
+    }
+    let rss_during = pair.hello.rss_kib();
+    assert!(
+        rss_during < rss_before + 20 * 1024,
+        "RSS {rss_before} KiB -> {rss_during} KiB during the outage"
+    );
+
+    // It comes up: spans of new requests arrive.
+    let receiver = OtlpReceiver::start_on(collector, Transport::HttpProtobuf)
+        .await
+        .unwrap();
+    let first = trace_id(&say_hello().await.unwrap());
+    assert_eq!(
+        receiver.wait_for_trace(&first, 3).await.len(),
+        3,
+        "spans flow once it is up"
+    );
+
+    // It is killed mid-run: responses do not notice.
+    drop(receiver);
+    for _ in 0..50 {
+        assert_eq!(say_hello().await.unwrap().status(), 200);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // And it returns again.
+    let receiver = OtlpReceiver::start_on(collector, Transport::HttpProtobuf)
+        .await
+        .unwrap();
+    let again = trace_id(&say_hello().await.unwrap());
+    assert_eq!(
+        receiver.wait_for_trace(&again, 3).await.len(),
+        3,
+        "spans flow again"
+    );
+
+    let logs = pair.hello.logs();
+    let count = |text: &str| logs.iter().filter(|l| l.contains(text)).count();
+    assert_eq!(
+        count("span export failing"),
+        2,
+        "one warning per outage: {logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("span export recovered") && l.contains("lost_spans")),
+        "recovery is logged with the count of spans lost: {logs:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spans() {
+    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour {
+        delay: Duration::from_millis(500),
+        ..Behaviour::default()
+    })
+    .await;
+    let mut hello = ServiceProcess::spawn(
+        "hello-svc",
+        &[
+            ("FORMATTER_URL", &formatter.url()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
+        ],
+    );
+
+    let client = reqwest::Client::new();
+    let in_flight: Vec<_> = (0..30)
+        .map(|i| {
+            let request = client
+                .get(format!("{}/sayHello/Brian", hello.url()))
+                .header("traceparent", format!("00-{i:032x}-00000000000000aa-01"));
+            tokio::spawn(async move {
+                let response = request.send().await?;
+                Ok::<_, reqwest::Error>((response.status().as_u16(), response.text().await?))
+            })
+        })
+        .collect();
+    // Every request has been accepted and is in the formatter when the
+    // signal arrives.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while formatter.requests().len() < 30 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(formatter.requests().len(), 30);
+    hello.terminate();
+
+    for request in in_flight {
+        let (status, body) = request.await.unwrap().expect("answered, not dropped");
+        assert_eq!((status, body.as_str()), (200, "fake greeting\n"));
+    }
+    let exit = tokio::task::spawn_blocking(move || hello.wait_for_exit(Duration::from_secs(10)))
+        .await
+        .unwrap();
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "clean exit, got {exit:?}"
+    );
+    let servers: Vec<_> = receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.kind == SpanKind::Server)
+        .collect();
+    assert_eq!(
+        servers.len(),
+        30,
+        "every accepted request's span was flushed"
+    );
+}
