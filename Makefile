@@ -15,6 +15,11 @@ OHA_VERSION ?= 1.16.0
 # Extra flags for the benchmark driver, e.g. BENCH_ARGS="--rounds 5".
 BENCH_ARGS ?=
 
+# `make soak` and `make fuzz`.
+SOAK_MINUTES ?= 5
+SOAK_RATE ?= 500
+FUZZ_SECONDS ?= 600
+
 # For `make install-istio`: the Istio release whose addons to install.
 ISTIO_VERSION ?= 1.28.0
 JAEGER_ADDON := https://raw.githubusercontent.com/istio/istio/release-$(basename $(ISTIO_VERSION))/samples/addons/jaeger.yaml
@@ -53,6 +58,17 @@ bench: ## Measure what tracing costs: release build, oha load, Markdown tables (
 	$(CARGO) bench --locked -p mesh-telemetry --bench propagation -- --warm-up-time 1 --measurement-time 3
 	./target/release/mesh-bench $(BENCH_ARGS)
 
+.PHONY: soak
+soak: ## Opt-in: 5 minutes of steady traced load; zero errors, flat RSS and fds
+	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --version $(OHA_VERSION) --locked
+	$(CARGO) build --locked --release --bins
+	./target/release/mesh-bench --soak-minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
+
+.PHONY: fuzz
+fuzz: ## Opt-in: fuzz the header-extraction path for FUZZ_SECONDS (needs cargo-fuzz)
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run extract_headers -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+
 .PHONY: lint
 lint: ## What CI checks besides the tests
 	$(CARGO) fmt --all -- --check
@@ -80,7 +96,13 @@ deploy-app: ## Deploy with Envoy sidecars, then the gateway, routing and tracing
 .PHONY: delete-app
 delete-app: ## Remove everything deploy-app created
 	$(call require,kubectl)
+	kubectl delete --ignore-not-found -k k8s/hardening
 	kubectl delete --ignore-not-found -f k8s/telemetry.yaml -f k8s/routing.yaml -f k8s/gateway.yaml -f k8s/app.yaml
+
+.PHONY: deploy-hardening
+deploy-hardening: ## Optional: STRICT mTLS, and only hello-svc may call formatter-svc
+	$(call require,kubectl)
+	kubectl apply -k k8s/hardening
 
 .PHONY: hostport
 hostport: ## Print `export GATEWAY_URL=host:port`, to use as: eval "$(make hostport)"

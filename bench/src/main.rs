@@ -26,7 +26,7 @@ use e2e::{
 use load::Run;
 
 /// Measures what tracing costs the service pair.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 struct Args {
     /// Rounds; each measures every scenario once, in a rotated order.
     #[arg(long, default_value_t = 3)]
@@ -43,6 +43,10 @@ struct Args {
     /// The oha executable.
     #[arg(long, env = "OHA", default_value = "oha")]
     oha: String,
+    /// Instead of the scenarios, soak the fully traced pair for this many
+    /// minutes at `--rate` and report errors and RSS/fd drift.
+    #[arg(long)]
+    soak_minutes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +282,10 @@ async fn main() -> Result<(), String> {
         ));
     }
 
+    if let Some(minutes) = args.soak_minutes {
+        return soak(&args, minutes).await;
+    }
+
     let startup = [
         ("hello-svc", time_to_ready("hello-svc")),
         ("formatter-svc", time_to_ready("formatter-svc")),
@@ -342,6 +350,86 @@ async fn main() -> Result<(), String> {
     };
     report.print();
     Ok(())
+}
+
+/// Steady load on the fully traced pair for `minutes`, in 30 s slices at
+/// `--rate` with 4 connections, sampling RSS and open fds after each slice.
+async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
+    const SLICE_SECONDS: u64 = 30;
+    let sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+        .await
+        .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
+    let services = Services::start(&sink.endpoint());
+    let url = services.url(Scenario::FullySampled);
+    let processes = [
+        ("hello-svc", &services.hello_full),
+        ("formatter-svc", &services.formatter_full),
+    ];
+    let soak_args = Args {
+        connections: 4,
+        ..args.clone()
+    };
+
+    // A first slice warms the pools and allocator; drift is measured after it.
+    oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+    let mut samples: Vec<[(u64, usize); 2]> = Vec::new();
+    let (mut ok, mut errors) = (0u64, 0u64);
+    let slices = (minutes * 60).div_ceil(SLICE_SECONDS);
+    for slice in 0..slices {
+        let run = oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+        ok += run.ok;
+        errors += run.errors;
+        samples.push(processes.map(|(_, p)| (p.rss_kib(), p.open_fds())));
+        eprintln!(
+            "soak {}/{slices}: {} ok, {} errors, p99 {:.0} µs",
+            slice + 1,
+            run.ok,
+            run.errors,
+            run.p99 * 1e6
+        );
+    }
+
+    println!("## make soak\n");
+    println!(
+        "{minutes} min at {} req/s, 4 connections, on the fully traced pair (100 % sampled, exported). Machine: {}, {} cores.\n",
+        args.rate,
+        cpu_model(),
+        cores()
+    );
+    println!("Requests answered 200: {ok}. Errors: {errors}.\n");
+    println!("| process | RSS first (MiB) | RSS last (MiB) | RSS drift | fds first | fds last |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut verdicts = vec![("zero errors", errors == 0)];
+    for (index, (name, _)) in processes.iter().enumerate() {
+        let (first, last) = (samples[0][index], samples[samples.len() - 1][index]);
+        let drift = (last.0 as f64 - first.0 as f64) / first.0 as f64 * 100.0;
+        println!(
+            "| {name} | {:.1} | {:.1} | {drift:+.1} % | {} | {} |",
+            first.0 as f64 / 1024.0,
+            last.0 as f64 / 1024.0,
+            first.1,
+            last.1
+        );
+        verdicts.push(("RSS flat within 10 %", drift.abs() <= 10.0));
+        verdicts.push(("file descriptors flat", last.1 <= first.1 + 2));
+    }
+    let all_met = verdicts.iter().all(|(_, met)| *met);
+    for (what, _) in verdicts.iter().filter(|(_, met)| !met) {
+        println!("\n**missed**: {what}");
+    }
+    println!(
+        "\nSoak verdict: {}",
+        if all_met {
+            "every check met"
+        } else {
+            "**a check missed**"
+        }
+    );
+    if all_met {
+        Ok(())
+    } else {
+        Err("the soak missed a check".to_owned())
+    }
 }
 
 async fn oha(args: &Args, url: &str, seconds: u64, rate: Option<u32>) -> Result<Run, String> {

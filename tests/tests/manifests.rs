@@ -581,3 +581,81 @@ fn the_istio_install_overlay_declares_the_zipkin_provider_telemetry_uses() {
         "Telemetry uses {used}, which the install does not declare"
     );
 }
+
+#[test]
+fn the_optional_hardening_manifests_validate_and_name_real_workloads() {
+    let hardening: Vec<Manifest> = [
+        "hardening/peer-authentication.yaml",
+        "hardening/authorization-policy.yaml",
+    ]
+    .iter()
+    .flat_map(|file| load(file))
+    .collect();
+    for manifest in &hardening {
+        let key = format!("{}/{}", manifest.api_version(), manifest.kind());
+        let schema = istio_schemas()
+            .get(&key)
+            .unwrap_or_else(|| panic!("no schema for {key}"));
+        let errors = validate_resource(&manifest.value, schema);
+        assert!(errors.is_empty(), "{}: {errors:#?}", manifest.describe());
+    }
+    let peer = hardening
+        .iter()
+        .find(|m| m.kind() == "PeerAuthentication")
+        .unwrap();
+    assert_eq!(peer.value["spec"]["mtls"]["mode"], "STRICT");
+
+    let policy = hardening
+        .iter()
+        .find(|m| m.kind() == "AuthorizationPolicy")
+        .unwrap();
+    let selector: BTreeMap<String, String> =
+        serde_json::from_value(policy.value["spec"]["selector"]["matchLabels"].clone()).unwrap();
+    let deployments = deployments();
+    let protected: Vec<_> = deployments
+        .iter()
+        .filter(|d| selects(&selector, &pod_labels(d)))
+        .collect();
+    assert!(!protected.is_empty(), "the policy selects no pods");
+    let principal = policy.value["spec"]["rules"][0]["from"][0]["source"]["principals"][0]
+        .as_str()
+        .unwrap();
+    let account = principal.rsplit("/sa/").next().unwrap();
+    let callers: Vec<_> = deployments
+        .iter()
+        .filter(|d| {
+            d.spec
+                .as_ref()
+                .unwrap()
+                .template
+                .spec
+                .as_ref()
+                .unwrap()
+                .service_account_name
+                .as_deref()
+                == Some(account)
+        })
+        .collect();
+    assert_eq!(
+        callers.len(),
+        1,
+        "{principal} is the identity of exactly one workload"
+    );
+    assert_eq!(name(callers[0]), "hello-svc");
+    let accounts: Vec<ServiceAccount> = of_kind(&load_all(), "ServiceAccount");
+    assert!(
+        accounts
+            .iter()
+            .any(|a| a.metadata.name.as_deref() == Some(account)),
+        "ServiceAccount {account} exists"
+    );
+    for deployment in &protected {
+        let path = &policy.value["spec"]["rules"][0]["to"][0]["operation"]["paths"][0];
+        assert_eq!(
+            path,
+            "/formatGreeting",
+            "{} serves what the policy allows",
+            name(deployment)
+        );
+    }
+}

@@ -233,3 +233,44 @@ async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_do
         receiver.trace(TRACE_ID)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_incoming_parent_starts_a_fresh_trace_and_is_not_forwarded() {
+    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = spawn_hello(&formatter, &receiver).await;
+
+    let zero_trace = "00000000000000000000000000000000";
+    let response = reqwest::Client::new()
+        .get(format!("{}/sayHello/Brian", hello.url()))
+        .header(
+            "traceparent",
+            format!("00-{zero_trace}-0000000000000000-01"),
+        )
+        .header("x-b3-traceid", "not-hex-at-all")
+        .header("x-b3-spanid", "zzzz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let fresh = response.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    assert_ne!(fresh, zero_trace);
+
+    let spans = receiver.wait_for_trace(&fresh, 2).await;
+    let server = spans
+        .iter()
+        .find(|s| s.name.starts_with("GET /sayHello"))
+        .unwrap();
+    assert_eq!(server.parent_span_id, "", "the SERVER span is a root");
+    let sent = &formatter.requests()[0];
+    assert!(
+        sent.header("traceparent")
+            .is_some_and(|tp| tp.contains(&fresh))
+    );
+    assert_eq!(sent.header("x-b3-traceid"), Some(fresh.as_str()));
+    assert!(
+        sent.headers
+            .iter()
+            .all(|(_, v)| !v.contains(zero_trace) && !v.contains("zzzz"))
+    );
+}
