@@ -1,37 +1,26 @@
-use std::process::ExitCode;
+use std::{io, process::ExitCode};
 
 use clap::Parser;
 use formatter_svc::{config::Config, startup::Application};
+use mesh_telemetry::lifecycle::{run, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    let version = config.formatter_version.as_str();
-    let telemetry = match mesh_telemetry::init(&config.telemetry, "formatter-svc", version) {
-        Ok(telemetry) => telemetry,
-        Err(error) => {
-            eprintln!("formatter-svc: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-
-    let outcome = match Application::build(&config).await {
-        Ok(app) => {
-            if let Ok(address) = app.local_addr() {
-                tracing::info!(%address, "listening");
-            }
-            app.run_until_stopped(mesh_telemetry::lifecycle::shutdown_signal())
-                .await
-        }
-        Err(error) => Err(error),
-    };
-    if let Err(error) = &outcome {
-        tracing::error!(%error, listen_addr = %config.listen_addr, "server failed");
-    }
-    telemetry.shutdown().await;
-    if outcome.is_ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    run(
+        "formatter-svc",
+        config.formatter_version.as_str(),
+        &config.telemetry,
+        || async {
+            let app = Application::build(&config).await.map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot listen on {}: {error}", config.listen_addr),
+                )
+            })?;
+            tracing::info!(address = %app.local_addr()?, "listening");
+            app.run_until_stopped(shutdown_signal()).await
+        },
+    )
+    .await
 }

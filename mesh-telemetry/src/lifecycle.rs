@@ -1,4 +1,5 @@
-//! Process lifecycle: waiting for the signal that starts a graceful shutdown.
+//! Process lifecycle: running a service from start to flushed shutdown, and
+//! the signal that starts the graceful shutdown.
 
 /// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
 ///
@@ -32,4 +33,37 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
+}
+
+/// A service's whole life: install telemetry, run `serve` (which binds and
+/// serves until [`shutdown_signal`]), then flush the spans. Failures before
+/// telemetry exists go to stderr, later ones to the log; the exit code says
+/// whether the service ran cleanly.
+pub async fn run<F, Fut>(
+    service_name: &str,
+    service_version: &str,
+    telemetry: &crate::TelemetryArgs,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    let telemetry = match crate::init(telemetry, service_name, service_version) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("{service_name}: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let outcome = serve().await;
+    if let Err(error) = &outcome {
+        tracing::error!(%error, "server failed");
+    }
+    telemetry.shutdown().await;
+    if outcome.is_ok() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
 }

@@ -17,7 +17,9 @@ use std::borrow::Cow;
 use clap::ValueEnum;
 use http::HeaderMap;
 use opentelemetry::{
-    Context, global,
+    Context,
+    baggage::{Baggage, BaggageExt, BaggageMetadata},
+    global,
     propagation::{
         Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
         text_map_propagator::FieldIter,
@@ -100,7 +102,28 @@ impl TextMapPropagator for Propagator {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let extracted = self.inner.extract_with_context(cx, extractor);
+        let mut extracted = self.inner.extract_with_context(cx, extractor);
+        // The SDK percent-decodes baggage properties (`k=v;property`) but
+        // writes them back raw, so `;p=%DD%B4` would go out as non-ASCII
+        // bytes. Drop any such property; the member and its value stay.
+        let baggage = extracted.baggage();
+        if baggage
+            .iter()
+            .any(|(_, (_, meta))| !is_plain_ascii(meta.as_str()))
+        {
+            let cleaned: Baggage = baggage
+                .iter()
+                .map(|(key, (value, meta))| {
+                    let meta = if is_plain_ascii(meta.as_str()) {
+                        meta.clone()
+                    } else {
+                        BaggageMetadata::default()
+                    };
+                    (key.clone(), (value.clone(), meta))
+                })
+                .collect();
+            extracted = extracted.with_baggage(cleaned);
+        }
         let span = extracted.span();
         let ids = span.span_context();
         if ids.trace_state().header().split(',').count() <= MAX_TRACESTATE_MEMBERS {
@@ -119,6 +142,11 @@ impl TextMapPropagator for Propagator {
     fn fields(&self) -> FieldIter<'_> {
         self.inner.fields()
     }
+}
+
+/// Printable ASCII only: what may be written into a header unencoded.
+fn is_plain_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..=0x7e).contains(&b))
 }
 
 /// A value made safe for baggage: `%` becomes `%25`.
@@ -258,6 +286,25 @@ mod tests {
         assert_eq!(header("x-b3-spanid"), "a2fb4a1d1a96d312");
         assert_eq!(header("x-b3-sampled"), "1");
         assert!(header("uber-trace-id").starts_with(&format!("{MESH_TRACE}:a2fb4a1d1a96d312:")));
+    }
+
+    #[test]
+    fn baggage_properties_that_decode_to_non_ascii_are_dropped_not_sent_raw() {
+        // The shape of the input cargo fuzz found.
+        let mut headers = HeaderMap::new();
+        headers.insert("baggage", "k=v;p=%DD%B4%09x,other=1".parse().unwrap());
+        let propagator = composite(&[PropagatorKind::Baggage]);
+        let cx = propagator.extract(&HeaderExtractor(&headers));
+        let mut out = HeaderMap::new();
+        propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
+        let baggage = out
+            .get("baggage")
+            .expect("the members survive")
+            .to_str()
+            .expect("ASCII only");
+        let mut members: Vec<&str> = baggage.split(',').collect();
+        members.sort();
+        assert_eq!(members, ["k=v", "other=1"]);
     }
 
     #[test]

@@ -45,6 +45,9 @@ fn header_value() -> impl Strategy<Value = Vec<u8>> {
         Just(b"00000000000000000000000000000000-0000000000000000-1".to_vec()),
         "[0-9a-fA-FxXzZ:;,=-]{0,80}".prop_map(String::into_bytes),
         "([a-z0-9%_-]{1,12}=[^,;\\x00-\\x1f]{0,20},){0,40}".prop_map(String::into_bytes),
+        // Baggage members with properties, percent-encoded bytes included.
+        "([a-z]{1,5}=[a-z%0-9A-F]{1,8}(;[a-z]{1,5}(=(%[0-9A-F]{2}|[a-z]){1,8})?)?,?){1,5}"
+            .prop_map(String::into_bytes),
         prop::collection::vec(any::<u8>(), 0..200),
         (1usize..20_000).prop_map(|n| "k=v,".repeat(n / 4).into_bytes()),
     ]
