@@ -73,9 +73,11 @@ async fn say_hello(
         );
         cx = cx.with_baggage(baggage);
     }
+    // The request id, under the same rules as the propagation-only path;
+    // the trace headers themselves come from `cx`, injected by the client.
     let mut outbound = HeaderMap::new();
-    if let Some(request_id) = headers.get(&X_REQUEST_ID) {
-        outbound.insert(X_REQUEST_ID, request_id.clone());
+    if let Some(request_id) = mesh_headers(&headers).remove(&X_REQUEST_ID) {
+        outbound.insert(X_REQUEST_ID, request_id);
     }
     state
         .formatter
