@@ -82,41 +82,30 @@ struct Store {
 
 impl Store {
     fn count(&self, request: CountedRequest) {
+        self.tally(request.resource_spans.iter().map(|r| {
+            let spans = r.scope_spans.iter().map(|s| s.spans.len()).sum();
+            (r.resource.as_ref().map(|r| r.attributes.as_slice()), spans)
+        }));
+    }
+
+    /// Adds `(resource attributes, spans)` pairs to the per-service counts.
+    fn tally<'a>(&self, resources: impl Iterator<Item = (Option<&'a [KeyValue]>, usize)>) {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        for resource_spans in request.resource_spans {
-            let service = resource_spans
-                .resource
-                .map(|r| {
-                    attributes(&r.attributes)
-                        .remove("service.name")
-                        .unwrap_or_default()
-                })
+        for (resource, spans) in resources {
+            let service = resource
+                .and_then(|attrs| attributes(attrs).remove("service.name"))
                 .unwrap_or_default();
-            let spans: usize = resource_spans
-                .scope_spans
-                .iter()
-                .map(|s| s.spans.len())
-                .sum();
             *counts.entry(service).or_default() += spans as u64;
         }
     }
 
     fn accept(&self, request: ExportTraceServiceRequest) {
         if self.count_only {
-            let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            for resource_spans in &request.resource_spans {
-                let service = resource_spans
-                    .resource
-                    .as_ref()
-                    .and_then(|r| attributes(&r.attributes).remove("service.name"))
-                    .unwrap_or_default();
-                let spans: usize = resource_spans
-                    .scope_spans
-                    .iter()
-                    .map(|s| s.spans.len())
-                    .sum();
-                *counts.entry(service).or_default() += spans as u64;
-            }
+            // gRPC has decoded the whole request already; count it the same way.
+            self.tally(request.resource_spans.iter().map(|r| {
+                let spans = r.scope_spans.iter().map(|s| s.spans.len()).sum();
+                (r.resource.as_ref().map(|r| r.attributes.as_slice()), spans)
+            }));
             return;
         }
         let mut received = Vec::new();

@@ -29,20 +29,28 @@ const MESH_HEADERS: [(&str, &str); 10] = [
     ),
 ];
 
+/// hello-svc calling `formatter` and exporting to `receiver`, with `extra`
+/// environment on top.
+async fn spawn_hello_with(
+    formatter: &FakeFormatter,
+    receiver: &OtlpReceiver,
+    extra: &[(&str, &str)],
+) -> ServiceProcess {
+    let (formatter_url, endpoint) = (formatter.url(), receiver.endpoint());
+    let mut env = vec![
+        ("FORMATTER_URL", formatter_url.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            receiver.transport().protocol(),
+        ),
+    ];
+    env.extend_from_slice(extra);
+    ServiceProcess::spawn("hello-svc", &env)
+}
+
 async fn spawn_hello(formatter: &FakeFormatter, receiver: &OtlpReceiver) -> ServiceProcess {
-    let formatter_url = formatter.url();
-    let endpoint = receiver.endpoint();
-    ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter_url),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                receiver.transport().protocol(),
-            ),
-        ],
-    )
+    spawn_hello_with(formatter, receiver, &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -161,15 +169,7 @@ async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_
 async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_is_exported() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter.url()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_SDK_DISABLED", "true"),
-        ],
-    );
+    let hello = spawn_hello_with(&formatter, &receiver, &[("OTEL_SDK_DISABLED", "true")]).await;
 
     let response = reqwest::Client::new()
         .get(format!("{}/sayHello/Brian", hello.url()))
