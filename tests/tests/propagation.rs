@@ -53,6 +53,21 @@ async fn spawn_hello(formatter: &FakeFormatter, receiver: &OtlpReceiver) -> Serv
     spawn_hello_with(formatter, receiver, &[]).await
 }
 
+/// `/sayHello/Brian` carrying Istio's B3 context for [`TRACE_ID`], with
+/// `x-b3-sampled: sampled`.
+async fn say_hello_in_b3_trace(hello: &ServiceProcess, sampled: &str) -> reqwest::Response {
+    let response = reqwest::Client::new()
+        .get(format!("{}/sayHello/Brian", hello.url()))
+        .header("x-b3-traceid", TRACE_ID)
+        .header("x-b3-spanid", "a2fb4a1d1a96d312")
+        .header("x-b3-sampled", sampled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn say_hello2_forwards_exactly_the_mesh_headers_and_exports_no_span() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
@@ -171,15 +186,7 @@ async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_i
     let formatter = FakeFormatter::start(Behaviour::default()).await;
     let hello = spawn_hello_with(&formatter, &receiver, &[("OTEL_SDK_DISABLED", "true")]).await;
 
-    let response = reqwest::Client::new()
-        .get(format!("{}/sayHello/Brian", hello.url()))
-        .header("x-b3-traceid", TRACE_ID)
-        .header("x-b3-spanid", "a2fb4a1d1a96d312")
-        .header("x-b3-sampled", "1")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    say_hello_in_b3_trace(&hello, "1").await;
 
     // No span of hello's own: the formatter sees the caller's span as parent.
     let sent = &formatter.requests()[0];
@@ -200,15 +207,7 @@ async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_do
     let hello = spawn_hello(&formatter, &receiver).await;
     let client = reqwest::Client::new();
 
-    let response = client
-        .get(format!("{}/sayHello/Brian", hello.url()))
-        .header("x-b3-traceid", TRACE_ID)
-        .header("x-b3-spanid", "a2fb4a1d1a96d312")
-        .header("x-b3-sampled", "0")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    say_hello_in_b3_trace(&hello, "0").await;
     let sent = &formatter.requests()[0];
     assert_eq!(sent.header("x-b3-traceid"), Some(TRACE_ID));
     assert_eq!(sent.header("x-b3-sampled"), Some("0"));
