@@ -13,7 +13,7 @@ use crate::{error::AppError, formatter_client::FormatterClient};
 use mesh_telemetry::{
     RequestLimits,
     http_server::{with_request_limits, with_server_spans},
-    propagation::{baggage_value, mesh_headers},
+    propagation::{forwardable, mesh_headers},
 };
 
 /// The longest name accepted, in bytes once percent-decoded.
@@ -67,17 +67,14 @@ async fn say_hello(
             .iter()
             .map(|(key, entry)| (key.clone(), entry.clone()))
             .collect();
-        let _ = baggage.insert(
-            USER_AGENT_BAGGAGE_KEY,
-            baggage_value(user_agent).into_owned(),
-        );
+        let _ = baggage.insert(USER_AGENT_BAGGAGE_KEY, user_agent.to_owned());
         cx = cx.with_baggage(baggage);
     }
     // The request id, under the same rules as the propagation-only path;
     // the trace headers themselves come from `cx`, injected by the client.
     let mut outbound = HeaderMap::new();
-    if let Some(request_id) = mesh_headers(&headers).remove(&X_REQUEST_ID) {
-        outbound.insert(X_REQUEST_ID, request_id);
+    if let Some(request_id) = forwardable(&headers, X_REQUEST_ID.as_str()) {
+        outbound.insert(X_REQUEST_ID, request_id.clone());
     }
     state
         .formatter

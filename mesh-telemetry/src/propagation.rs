@@ -12,12 +12,10 @@
 //! On the way out, every listed format is written, so a downstream sidecar
 //! finds whichever one it reads.
 
-use std::borrow::Cow;
-
 use clap::ValueEnum;
 use http::HeaderMap;
 use opentelemetry::{
-    Context,
+    Context, StringValue,
     baggage::{Baggage, BaggageExt, BaggageMetadata},
     global,
     propagation::{
@@ -58,11 +56,18 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
     MESH_TRACE_HEADERS
         .iter()
         .filter_map(|&name| {
-            let value = incoming.get(name)?;
-            let forwardable = value.len() <= MAX_FORWARDED_VALUE_BYTES && value.to_str().is_ok();
-            forwardable.then(|| (http::HeaderName::from_static(name), value.clone()))
+            let value = forwardable(incoming, name)?;
+            Some((http::HeaderName::from_static(name), value.clone()))
         })
         .collect()
+}
+
+/// The first value of header `name`, if it may be passed on: visible ASCII
+/// and at most [`MAX_FORWARDED_VALUE_BYTES`] long.
+pub fn forwardable<'a>(incoming: &'a HeaderMap, name: &str) -> Option<&'a http::HeaderValue> {
+    incoming
+        .get(name)
+        .filter(|value| value.len() <= MAX_FORWARDED_VALUE_BYTES && value.to_str().is_ok())
 }
 
 /// One value of `OTEL_PROPAGATORS`.
@@ -98,6 +103,25 @@ pub struct Propagator {
 
 impl TextMapPropagator for Propagator {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        // W3C Baggage percent-encodes values, but the SDK's propagator leaves
+        // `%` itself alone, so a value holding `%0A` would arrive as a
+        // newline (and be dropped). Encode it here, once for every caller.
+        let baggage = cx.baggage();
+        if baggage
+            .iter()
+            .any(|(_, (value, _))| value.as_str().contains('%'))
+        {
+            let escaped: Baggage = baggage
+                .iter()
+                .map(|(key, (value, meta))| {
+                    let value = StringValue::from(value.as_str().replace('%', "%25"));
+                    (key.clone(), (value, meta.clone()))
+                })
+                .collect();
+            return self
+                .inner
+                .inject_context(&cx.with_baggage(escaped), injector);
+        }
         self.inner.inject_context(cx, injector);
     }
 
@@ -147,19 +171,6 @@ impl TextMapPropagator for Propagator {
 /// Printable ASCII only: what may be written into a header unencoded.
 fn is_plain_ascii(text: &str) -> bool {
     text.bytes().all(|b| (0x20..=0x7e).contains(&b))
-}
-
-/// A value made safe for baggage: `%` becomes `%25`.
-///
-/// W3C Baggage percent-encodes values, but the SDK's propagator leaves `%`
-/// itself unencoded, so a value holding `%0A` would arrive as a newline (and
-/// be dropped). Encoding `%` first makes every value arrive exactly as set.
-pub fn baggage_value(value: &str) -> Cow<'_, str> {
-    if value.contains('%') {
-        Cow::Owned(value.replace('%', "%25"))
-    } else {
-        Cow::Borrowed(value)
-    }
 }
 
 /// Builds the propagator for `kinds`, in that order.
