@@ -1,5 +1,7 @@
 //! The real service binaries, run as child processes on free loopback ports.
 
+use crate::otlp_receiver::OtlpReceiver;
+
 use std::{
     collections::VecDeque,
     io::{BufRead, BufReader, Read},
@@ -204,6 +206,30 @@ fn binary_path(binary: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// hello-svc calling the formatter at `formatter_url`, exporting to
+/// `receiver` (or exporting nothing when there is none), with `extra`
+/// environment on top: the one way the tests start hello-svc alone.
+pub fn spawn_hello(
+    formatter_url: &str,
+    receiver: Option<&OtlpReceiver>,
+    extra: &[(&str, &str)],
+) -> ServiceProcess {
+    let endpoint = receiver.map(OtlpReceiver::endpoint);
+    let mut env = vec![("FORMATTER_URL", formatter_url)];
+    match (receiver, &endpoint) {
+        (Some(receiver), Some(endpoint)) => {
+            env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+            env.push((
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+                receiver.transport().protocol(),
+            ));
+        }
+        _ => env.push(("OTEL_TRACES_EXPORTER", "none")),
+    }
+    env.extend_from_slice(extra);
+    ServiceProcess::spawn("hello-svc", &env)
 }
 
 /// hello-svc and formatter-svc v1, started together and exporting to one

@@ -7,25 +7,21 @@ use axum::http::StatusCode;
 use e2e::{
     fake_formatter::{Behaviour, FakeFormatter},
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::ServiceProcess,
+    service_process::{ServiceProcess, spawn_hello},
 };
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode as SpanStatus};
 
 const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
 
-fn spawn_hello(formatter_url: &str, receiver: &OtlpReceiver, timeout_ms: &str) -> ServiceProcess {
-    let endpoint = receiver.endpoint();
-    ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", formatter_url),
-            ("FORMATTER_TIMEOUT_MS", timeout_ms),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
-            (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                receiver.transport().protocol(),
-            ),
-        ],
+fn spawn_hello_with_timeout(
+    formatter_url: &str,
+    receiver: &OtlpReceiver,
+    timeout_ms: &str,
+) -> ServiceProcess {
+    spawn_hello(
+        formatter_url,
+        Some(receiver),
+        &[("FORMATTER_TIMEOUT_MS", timeout_ms)],
     )
 }
 
@@ -73,7 +69,7 @@ async fn returns_502_when_formatter_is_down() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let hello = spawn_hello(&format!("http://{closed}"), &receiver, "2000");
+    let hello = spawn_hello_with_timeout(&format!("http://{closed}"), &receiver, "2000");
 
     let (status, content_type, body) = say_hello(&hello).await;
     assert_eq!(status, 502);
@@ -93,7 +89,7 @@ async fn returns_504_within_the_timeout_when_formatter_is_slow() {
         ..Behaviour::default()
     })
     .await;
-    let hello = spawn_hello(&formatter.url(), &receiver, "300");
+    let hello = spawn_hello_with_timeout(&formatter.url(), &receiver, "300");
 
     let started = Instant::now();
     let (status, _, body) = say_hello(&hello).await;
@@ -115,7 +111,7 @@ async fn returns_502_naming_the_status_when_formatter_fails() {
         ..Behaviour::default()
     })
     .await;
-    let hello = spawn_hello(&formatter.url(), &receiver, "2000");
+    let hello = spawn_hello_with_timeout(&formatter.url(), &receiver, "2000");
 
     let (status, content_type, body) = say_hello(&hello).await;
     assert_eq!(status, 502);

@@ -10,7 +10,8 @@ use std::{
 use e2e::{
     fake_formatter::{Behaviour, FakeFormatter},
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::{ServicePair, ServiceProcess},
+    service_process::{ServicePair, ServiceProcess, spawn_hello},
+    traceresponse_trace_id,
 };
 
 /// A loopback address that is free now, for a service that must come back
@@ -22,11 +23,6 @@ fn free_address() -> SocketAddr {
         .unwrap()
 }
 
-/// The trace id in a `traceresponse` header.
-fn trace_id(response: &reqwest::Response) -> String {
-    response.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
     let address = free_address();
@@ -36,13 +32,10 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
         ("OTEL_TRACES_EXPORTER", "none"),
     ];
     let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
-    let mut hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &format!("http://{address}")),
-            ("FORMATTER_TIMEOUT_MS", "500"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ],
+    let mut hello = spawn_hello(
+        &format!("http://{address}"),
+        None,
+        &[("FORMATTER_TIMEOUT_MS", "500")],
     );
 
     // Steady load for the whole test, recording every status with its time.
@@ -106,14 +99,7 @@ async fn a_hanging_formatter_gets_504s_within_the_timeout_and_nothing_piles_up()
         ..Behaviour::default()
     })
     .await;
-    let hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter.url()),
-            ("FORMATTER_TIMEOUT_MS", "300"),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ],
-    );
+    let hello = spawn_hello(&formatter.url(), None, &[("FORMATTER_TIMEOUT_MS", "300")]);
     let fds_before = hello.open_fds();
 
     let client = reqwest::Client::new();
@@ -189,7 +175,7 @@ async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_
     let receiver = OtlpReceiver::start_on(collector, Transport::HttpProtobuf)
         .await
         .unwrap();
-    let first = trace_id(&say_hello().await.unwrap());
+    let first = traceresponse_trace_id(say_hello().await.unwrap().headers());
     assert_eq!(
         receiver.wait_for_trace(&first, 3).await.len(),
         3,
@@ -207,7 +193,7 @@ async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_
     let receiver = OtlpReceiver::start_on(collector, Transport::HttpProtobuf)
         .await
         .unwrap();
-    let again = trace_id(&say_hello().await.unwrap());
+    let again = traceresponse_trace_id(say_hello().await.unwrap().headers());
     assert_eq!(
         receiver.wait_for_trace(&again, 3).await.len(),
         3,

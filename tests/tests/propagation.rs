@@ -4,7 +4,8 @@
 use e2e::{
     fake_formatter::{Behaviour, FakeFormatter},
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::ServiceProcess,
+    service_process::{ServiceProcess, spawn_hello},
+    traceresponse_trace_id,
 };
 
 const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
@@ -29,30 +30,6 @@ const MESH_HEADERS: [(&str, &str); 10] = [
     ),
 ];
 
-/// hello-svc calling `formatter` and exporting to `receiver`, with `extra`
-/// environment on top.
-async fn spawn_hello_with(
-    formatter: &FakeFormatter,
-    receiver: &OtlpReceiver,
-    extra: &[(&str, &str)],
-) -> ServiceProcess {
-    let (formatter_url, endpoint) = (formatter.url(), receiver.endpoint());
-    let mut env = vec![
-        ("FORMATTER_URL", formatter_url.as_str()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
-        (
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            receiver.transport().protocol(),
-        ),
-    ];
-    env.extend_from_slice(extra);
-    ServiceProcess::spawn("hello-svc", &env)
-}
-
-async fn spawn_hello(formatter: &FakeFormatter, receiver: &OtlpReceiver) -> ServiceProcess {
-    spawn_hello_with(formatter, receiver, &[]).await
-}
-
 /// `/sayHello/Brian` carrying Istio's B3 context for [`TRACE_ID`], with
 /// `x-b3-sampled: sampled`.
 async fn say_hello_in_b3_trace(hello: &ServiceProcess, sampled: &str) -> reqwest::Response {
@@ -72,7 +49,7 @@ async fn say_hello_in_b3_trace(hello: &ServiceProcess, sampled: &str) -> reqwest
 async fn say_hello2_forwards_exactly_the_mesh_headers_and_exports_no_span() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter, &receiver).await;
+    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
     let client = reqwest::Client::new();
 
     let mut request = client
@@ -113,7 +90,7 @@ async fn say_hello2_forwards_exactly_the_mesh_headers_and_exports_no_span() {
         .send()
         .await
         .unwrap();
-    let marker_trace = marker.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    let marker_trace = traceresponse_trace_id(marker.headers());
     let spans = receiver.wait_for_trace(&marker_trace, 2).await;
     assert_eq!(
         spans.len(),
@@ -132,7 +109,7 @@ async fn say_hello2_forwards_exactly_the_mesh_headers_and_exports_no_span() {
 async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_request_id() {
     let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter, &receiver).await;
+    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
 
     let response = reqwest::Client::new()
         .get(format!("{}/sayHello/Brian", hello.url()))
@@ -184,7 +161,11 @@ async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_
 async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_is_exported() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello_with(&formatter, &receiver, &[("OTEL_SDK_DISABLED", "true")]).await;
+    let hello = spawn_hello(
+        &formatter.url(),
+        Some(&receiver),
+        &[("OTEL_SDK_DISABLED", "true")],
+    );
 
     say_hello_in_b3_trace(&hello, "1").await;
 
@@ -204,7 +185,7 @@ async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_i
 async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_downstream() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter, &receiver).await;
+    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
     let client = reqwest::Client::new();
 
     say_hello_in_b3_trace(&hello, "0").await;
@@ -224,7 +205,7 @@ async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_do
         .send()
         .await
         .unwrap();
-    let marker_trace = marker.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    let marker_trace = traceresponse_trace_id(marker.headers());
     receiver.wait_for_trace(&marker_trace, 2).await;
     assert!(
         receiver.trace(TRACE_ID).is_empty(),
@@ -237,7 +218,7 @@ async fn a_request_the_mesh_sampled_out_is_not_exported_and_stays_sampled_out_do
 async fn an_invalid_incoming_parent_starts_a_fresh_trace_and_is_not_forwarded() {
     let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter, &receiver).await;
+    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
 
     let zero_trace = "00000000000000000000000000000000";
     let response = reqwest::Client::new()
@@ -252,7 +233,7 @@ async fn an_invalid_incoming_parent_starts_a_fresh_trace_and_is_not_forwarded() 
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let fresh = response.headers()["traceresponse"].to_str().unwrap()[3..35].to_owned();
+    let fresh = traceresponse_trace_id(response.headers());
     assert_ne!(fresh, zero_trace);
 
     let spans = receiver.wait_for_trace(&fresh, 2).await;

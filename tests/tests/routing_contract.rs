@@ -6,7 +6,7 @@ use e2e::{
     fake_formatter::{Behaviour, FakeFormatter},
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
-    service_process::ServiceProcess,
+    service_process::spawn_hello,
 };
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
@@ -27,13 +27,7 @@ fn subset(destination: Option<&Destination>) -> Option<&str> {
 /// formatter received, as Envoy in front of the formatter would see it.
 async fn formatter_request(path: &str, headers: &[(&str, &str)]) -> HttpRequest {
     let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter.url()),
-            ("OTEL_TRACES_EXPORTER", "none"),
-        ],
-    );
+    let hello = spawn_hello(&formatter.url(), None, &[]);
     let mut request = reqwest::Client::new().get(format!("{}{path}", hello.url()));
     for (name, value) in headers {
         request = request.header(*name, *value);

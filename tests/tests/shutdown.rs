@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use e2e::{
     fake_formatter::{Behaviour, FakeFormatter},
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::ServiceProcess,
+    service_process::spawn_hello,
 };
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
@@ -18,14 +18,12 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spa
         ..Behaviour::default()
     })
     .await;
-    let mut hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter.url()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &receiver.endpoint()),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
-            ("OTEL_BSP_SCHEDULE_DELAY", "600000"),
-        ],
+    // No scheduled export during the test: only the shutdown flush can
+    // deliver the spans.
+    let mut hello = spawn_hello(
+        &formatter.url(),
+        Some(&receiver),
+        &[("OTEL_BSP_SCHEDULE_DELAY", "600000")],
     );
 
     let client = reqwest::Client::new();
