@@ -154,17 +154,18 @@ fn parse_ratio(value: &str) -> Result<f64, String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use clap::Parser;
 
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        telemetry: TelemetryArgs,
-    }
+    /// `args` parsed as a service's command line would parse them.
+    pub(crate) fn parse(args: &[&str]) -> Result<TelemetryArgs, clap::Error> {
+        use clap::Parser;
 
-    fn parse(args: &[&str]) -> Result<TelemetryArgs, clap::Error> {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            telemetry: TelemetryArgs,
+        }
         Cli::try_parse_from(std::iter::once("svc").chain(args.iter().copied())).map(|c| c.telemetry)
     }
 

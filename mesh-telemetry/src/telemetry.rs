@@ -258,17 +258,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Cli {
-        #[command(flatten)]
-        telemetry: TelemetryArgs,
-    }
+    use crate::config::tests::parse;
 
     fn endpoint(args: &[&str]) -> String {
-        let cli = Cli::parse_from(std::iter::once("svc").chain(args.iter().copied()));
-        otlp_traces_endpoint(&cli.telemetry)
+        otlp_traces_endpoint(&parse(args).unwrap())
     }
 
     #[test]
