@@ -1,12 +1,11 @@
 use std::{io, process::ExitCode};
 
-use clap::Parser;
 use formatter_svc::{config::Config, startup::Application};
-use mesh_telemetry::lifecycle::{run, shutdown_signal};
+use mesh_telemetry::lifecycle::{parse_config, run, shutdown_signal};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let config: Config = parse_config();
     run(
         "formatter-svc",
         config.formatter_version.as_str(),

@@ -12,7 +12,7 @@ use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 
 fuzz_target!(|data: &[u8]| {
     use PropagatorKind::*;
-    let propagator = composite(&[Tracecontext, Baggage, B3, B3multi, Jaeger]);
+    let propagator = composite(&[Tracecontext, Baggage, B3, B3multi]);
     // Every header either path reads: the propagators' fields and what the
     // propagation-only path copies.
     let names: Vec<&str> = propagator.fields().chain(MESH_TRACE_HEADERS).collect();

@@ -51,14 +51,14 @@ pub struct TelemetryArgs {
     pub otel_traces_sampler_arg: f64,
 
     /// Context formats read from requests and written to outgoing calls,
-    /// comma-separated. When several carry a valid trace context, the one
-    /// listed LAST wins: with the default, Istio's B3 headers beat a stale
-    /// `traceparent` sent by the client.
+    /// comma-separated: `tracecontext`, `baggage`, `b3`, `b3multi`, `none`.
+    /// When several carry a valid trace context, the one listed LAST wins.
+    /// `jaeger` is refused: see the README ("Why no `jaeger` propagator").
     #[arg(
         long,
         env = "OTEL_PROPAGATORS",
-        value_enum,
         value_delimiter = ',',
+        value_parser = parse_propagator,
         default_value = "tracecontext,baggage,b3multi"
     )]
     pub otel_propagators: Vec<PropagatorKind>,
@@ -142,6 +142,27 @@ pub enum LogFormat {
     Text,
 }
 
+/// One `OTEL_PROPAGATORS` value. `jaeger` is a value the specification
+/// knows, so it gets its own reason rather than clap's "invalid value".
+fn parse_propagator(value: &str) -> Result<PropagatorKind, String> {
+    if value.trim().eq_ignore_ascii_case("jaeger") {
+        return Err(JAEGER_REFUSED.to_owned());
+    }
+    PropagatorKind::from_str(value.trim(), true).map_err(|_| {
+        let known: Vec<_> = PropagatorKind::value_variants()
+            .iter()
+            .filter_map(|kind| kind.to_possible_value())
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        format!("unknown propagator; known: {}", known.join(", "))
+    })
+}
+
+/// Why `OTEL_PROPAGATORS=jaeger` is refused at start-up, and what to use.
+pub const JAEGER_REFUSED: &str = "the Jaeger `uber-trace-id` format is not supported \
+    (its OpenTelemetry propagator was deleted upstream); Jaeger and Istio read W3C \
+    `traceparent`, so use `tracecontext`";
+
 fn parse_ratio(value: &str) -> Result<f64, String> {
     let ratio: f64 = value
         .parse()
@@ -188,10 +209,29 @@ pub(crate) mod tests {
 
     #[test]
     fn propagators_are_a_comma_separated_list() {
-        let args = parse(&["--otel-propagators", "b3,jaeger"]).unwrap();
+        let args = parse(&["--otel-propagators", "b3,tracecontext"]).unwrap();
         assert_eq!(
             args.otel_propagators,
-            [PropagatorKind::B3, PropagatorKind::Jaeger]
+            [PropagatorKind::B3, PropagatorKind::Tracecontext]
+        );
+    }
+
+    #[test]
+    fn jaeger_is_refused_with_the_reason_and_the_replacement() {
+        let err = parse(&["--otel-propagators", "tracecontext,jaeger"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        let message = err.to_string();
+        assert!(message.contains(JAEGER_REFUSED), "{message}");
+        assert!(message.contains("use `tracecontext`"), "{message}");
+    }
+
+    #[test]
+    fn an_unknown_propagator_lists_the_known_ones() {
+        let err = parse(&["--otel-propagators", "xray"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("known: tracecontext, baggage, b3, b3multi, none"),
+            "{err}"
         );
     }
 

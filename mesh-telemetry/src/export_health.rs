@@ -1,18 +1,49 @@
-//! A span exporter wrapper that reports collector outages once, not per batch.
+//! A span exporter wrapper that reports collector outages once, not per
+//! batch, and keeps shutdown fast when the collector is known to be down.
 //!
 //! Without it the batch processor logs an error for every failed export: a
 //! service started without Jaeger would fill its log with the same line. With
 //! it the log says when exports start failing, and when they recover, with the
 //! number of spans lost in between.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU64, Ordering},
+};
 use std::time::Duration;
 
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
+    error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
+
+/// The export state shared between the exporter (on the batch processor's
+/// thread) and the [`Telemetry`](crate::Telemetry) handle that shuts it down.
+#[derive(Debug, Default)]
+pub struct ExportHealth {
+    failing: AtomicBool,
+    lost_spans: AtomicU64,
+    shutting_down: AtomicBool,
+}
+
+impl ExportHealth {
+    /// From now on, a batch is not sent to a collector that is known to be
+    /// down: the OTLP exporter's retries would only delay the exit.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the last export failed.
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Spans dropped since the current outage began.
+    pub fn lost_spans(&self) -> u64 {
+        self.lost_spans.load(Ordering::Relaxed)
+    }
+}
 
 /// Wraps a [`SpanExporter`] and logs the transitions between healthy and
 /// failing exports.
@@ -20,8 +51,7 @@ use opentelemetry_sdk::{
 pub struct HealthReportingExporter<E> {
     inner: E,
     endpoint: String,
-    failing: AtomicBool,
-    lost_spans: AtomicU64,
+    health: Arc<ExportHealth>,
 }
 
 impl<E> HealthReportingExporter<E> {
@@ -30,29 +60,40 @@ impl<E> HealthReportingExporter<E> {
         Self {
             inner,
             endpoint: endpoint.into(),
-            failing: AtomicBool::new(false),
-            lost_spans: AtomicU64::new(0),
+            health: Arc::default(),
         }
+    }
+
+    /// The state this exporter reports into, for the shutdown path.
+    pub fn health(&self) -> Arc<ExportHealth> {
+        self.health.clone()
     }
 }
 
 impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let spans = batch.len() as u64;
+        let health = &self.health;
+        if health.shutting_down.load(Ordering::Relaxed) && health.is_failing() {
+            health.lost_spans.fetch_add(spans, Ordering::Relaxed);
+            return Err(OTelSdkError::InternalFailure(
+                "collector unreachable at shutdown".into(),
+            ));
+        }
         let result = self.inner.export(batch).await;
         match &result {
             Ok(()) => {
-                if self.failing.swap(false, Ordering::Relaxed) {
+                if health.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!(
                         endpoint = %self.endpoint,
-                        lost_spans = self.lost_spans.swap(0, Ordering::Relaxed),
+                        lost_spans = health.lost_spans.swap(0, Ordering::Relaxed),
                         "span export recovered"
                     );
                 }
             }
             Err(error) => {
-                self.lost_spans.fetch_add(spans, Ordering::Relaxed);
-                if !self.failing.swap(true, Ordering::Relaxed) {
+                health.lost_spans.fetch_add(spans, Ordering::Relaxed);
+                if !health.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         endpoint = %self.endpoint,
                         %error,
@@ -81,16 +122,19 @@ impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry_sdk::error::OTelSdkError;
     use std::sync::Mutex;
 
-    /// An exporter whose outcome the test sets.
+    /// An exporter whose outcome the test sets, counting its calls.
     #[derive(Debug, Default)]
-    struct Switchable(Mutex<bool>);
+    struct Switchable {
+        healthy: Mutex<bool>,
+        calls: AtomicU64,
+    }
 
     impl SpanExporter for Switchable {
         async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
-            if *self.0.lock().unwrap() {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            if *self.healthy.lock().unwrap() {
                 Ok(())
             } else {
                 Err(OTelSdkError::InternalFailure("connection refused".into()))
@@ -102,10 +146,32 @@ mod tests {
     async fn enters_the_failing_state_on_error_and_leaves_it_on_success() {
         let exporter = HealthReportingExporter::new(Switchable::default(), "http://collector");
         assert!(exporter.export(Vec::new()).await.is_err());
-        assert!(exporter.failing.load(Ordering::Relaxed));
+        assert!(exporter.health().is_failing());
 
-        *exporter.inner.0.lock().unwrap() = true;
+        *exporter.inner.healthy.lock().unwrap() = true;
         assert!(exporter.export(Vec::new()).await.is_ok());
-        assert!(!exporter.failing.load(Ordering::Relaxed));
+        assert!(!exporter.health().is_failing());
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_a_collector_known_down_is_not_tried_again() {
+        let exporter = HealthReportingExporter::new(Switchable::default(), "http://collector");
+        assert!(exporter.export(Vec::new()).await.is_err());
+        exporter.health().begin_shutdown();
+        assert!(exporter.export(Vec::new()).await.is_err());
+        assert_eq!(
+            exporter.inner.calls.load(Ordering::Relaxed),
+            1,
+            "no second try"
+        );
+    }
+
+    #[tokio::test]
+    async fn at_shutdown_a_healthy_collector_still_gets_the_last_batch() {
+        let exporter = HealthReportingExporter::new(Switchable::default(), "http://collector");
+        *exporter.inner.healthy.lock().unwrap() = true;
+        exporter.health().begin_shutdown();
+        assert!(exporter.export(Vec::new()).await.is_ok());
+        assert_eq!(exporter.inner.calls.load(Ordering::Relaxed), 1);
     }
 }

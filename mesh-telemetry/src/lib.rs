@@ -2,7 +2,7 @@
 //! `formatter-svc`.
 //!
 //! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
-//! - [`propagation`]: the composite propagator (W3C, baggage, B3, Jaeger).
+//! - [`propagation`]: the composite propagator (W3C Trace Context, W3C Baggage, B3).
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
 //! - [`http_server`]: SERVER spans for axum routers.
 //! - [`lifecycle`]: the graceful-shutdown signal.

@@ -1,5 +1,32 @@
-//! Process lifecycle: running a service from start to flushed shutdown, and
-//! the signal that starts the graceful shutdown.
+//! Process lifecycle: reading the configuration, running a service from
+//! start to flushed shutdown, and the signal that starts the graceful
+//! shutdown.
+
+/// Parses the command line and environment into `C`, or exits: `--help`
+/// and `--version` print as usual, and a configuration that cannot work is
+/// refused with one line on stderr (`NAME: what is wrong`) and exit code 2.
+pub fn parse_config<C: clap::Parser>() -> C {
+    C::try_parse().unwrap_or_else(|error| {
+        use clap::error::ErrorKind;
+        if matches!(
+            error.kind(),
+            ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ) {
+            error.exit();
+        }
+        eprintln!("{}: {}", C::command().get_name(), one_line(&error));
+        std::process::exit(2);
+    })
+}
+
+/// clap's message without its `error: ` prefix and its usage footer.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_owned()
+}
 
 /// Completes on SIGTERM (what Kubernetes sends) or SIGINT (Ctrl-C).
 ///

@@ -82,8 +82,6 @@ pub enum PropagatorKind {
     /// Zipkin B3, written as `x-b3-*` headers, as Istio's Zipkin provider
     /// does (read in both forms).
     B3multi,
-    /// Jaeger's `uber-trace-id` (deprecated upstream in favour of W3C).
-    Jaeger,
     /// No propagation at all.
     None,
 }
@@ -175,11 +173,8 @@ fn is_plain_ascii(text: &str) -> bool {
 
 /// Builds the propagator for `kinds`, in that order.
 pub fn composite(kinds: &[PropagatorKind]) -> Propagator {
-    // Both B3 and Jaeger crates are deprecated upstream (they still work and
-    // Istio still speaks B3); this is the one place that names them.
-    #[allow(deprecated)]
+    use opentelemetry_propagator_b3::{B3Encoding, Propagator as B3Propagator};
     fn one(kind: PropagatorKind) -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
-        use opentelemetry_zipkin::{B3Encoding, Propagator as B3Propagator};
         Some(match kind {
             PropagatorKind::Tracecontext => Box::new(TraceContextPropagator::new()),
             PropagatorKind::Baggage => Box::new(BaggagePropagator::new()),
@@ -187,7 +182,6 @@ pub fn composite(kinds: &[PropagatorKind]) -> Propagator {
             PropagatorKind::B3multi => {
                 Box::new(B3Propagator::with_encoding(B3Encoding::MultipleHeader))
             }
-            PropagatorKind::Jaeger => Box::new(opentelemetry_jaeger_propagator::Propagator::new()),
             PropagatorKind::None => return None,
         })
     }
@@ -271,7 +265,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let cx = composite(&[Tracecontext, B3multi, Jaeger]).extract(&HeaderExtractor(&headers));
+        let cx = composite(&[Tracecontext, B3multi]).extract(&HeaderExtractor(&headers));
         assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
     }
 
@@ -280,8 +274,7 @@ mod tests {
         use PropagatorKind::*;
         let cx = composite(&[B3multi]).extract(&HeaderExtractor(&disagreeing_headers()));
         let mut out = HeaderMap::new();
-        composite(&[Tracecontext, B3, B3multi, Jaeger])
-            .inject_context(&cx, &mut HeaderInjector(&mut out));
+        composite(&[Tracecontext, B3, B3multi]).inject_context(&cx, &mut HeaderInjector(&mut out));
         let header = |name: &str| {
             out.get(name)
                 .unwrap_or_else(|| panic!("{name} missing"))
@@ -296,7 +289,6 @@ mod tests {
         assert_eq!(header("x-b3-traceid"), MESH_TRACE);
         assert_eq!(header("x-b3-spanid"), "a2fb4a1d1a96d312");
         assert_eq!(header("x-b3-sampled"), "1");
-        assert!(header("uber-trace-id").starts_with(&format!("{MESH_TRACE}:a2fb4a1d1a96d312:")));
     }
 
     #[test]

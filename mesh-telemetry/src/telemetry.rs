@@ -7,12 +7,15 @@ use opentelemetry::{
     KeyValue,
     trace::{TracerProvider as _, noop::NoopTracer},
 };
-use opentelemetry_otlp::{ExporterBuildError, Protocol, WithExportConfig};
+use opentelemetry_otlp::{
+    ExporterBuildError, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+};
 use opentelemetry_sdk::{
     Resource,
     trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
 };
 use std::io::IsTerminal;
+use std::{sync::Arc, time::Duration};
 use tracing::{Level, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -25,7 +28,7 @@ use tracing_subscriber::{
 
 use crate::{
     config::{LogFormat, OtlpProtocol, SamplerKind, TelemetryArgs, TracesExporter},
-    export_health::HealthReportingExporter,
+    export_health::{ExportHealth, HealthReportingExporter},
     log_format::WithTraceIds,
     propagation,
 };
@@ -47,6 +50,7 @@ pub enum TelemetryError {
 #[must_use = "dropping the handle does not flush spans; call `shutdown`"]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    export_health: Option<Arc<ExportHealth>>,
 }
 
 impl Telemetry {
@@ -59,7 +63,18 @@ impl Telemetry {
         let Some(provider) = self.provider else {
             return;
         };
-        match tokio::task::spawn_blocking(move || provider.shutdown()).await {
+        if let Some(health) = &self.export_health {
+            health.begin_shutdown();
+        }
+        let outcome = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        if let Some(health) = self.export_health.filter(|health| health.is_failing()) {
+            tracing::warn!(
+                lost_spans = health.lost_spans(),
+                "tracer provider shut down; the collector was unreachable"
+            );
+            return;
+        }
+        match outcome {
             Ok(Ok(())) => tracing::info!("tracer provider shut down"),
             Ok(Err(error)) => tracing::warn!(%error, "tracer provider shutdown incomplete"),
             Err(error) => tracing::warn!(%error, "tracer provider shutdown task failed"),
@@ -82,25 +97,42 @@ pub fn init(
         // The no-op tracer still carries the incoming span context, so the
         // outbound call continues the caller's trace without recording any.
         subscriber(log_format, NoopTracer::new()).try_init()?;
-        return Ok(Telemetry { provider: None });
+        return Ok(Telemetry {
+            provider: None,
+            export_health: None,
+        });
     }
     let service_name = args
         .otel_service_name
         .as_deref()
         .unwrap_or(default_service_name);
-    let provider = tracer_provider(args, service_name, service_version)?;
+    let (provider, export_health) = tracer_provider(args, service_name, service_version)?;
     subscriber(log_format, provider.tracer(service_name.to_owned())).try_init()?;
     Ok(Telemetry {
         provider: Some(provider),
+        export_health,
     })
 }
 
+/// How the OTLP exporter retries a failed batch. Since 0.33 the SDK retries
+/// by default (3 times, from 100 ms to 1.6 s): with no collector, a shutdown
+/// then waits about 0.9 s for a batch nobody will take. Two quick retries
+/// still ride out a collector's brief 429/503, and keep that under 0.2 s.
+pub fn otlp_retry_policy() -> RetryPolicy {
+    RetryPolicy::recommended()
+        .with_max_retries(2)
+        .with_initial_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_millis(100))
+        .with_max_jitter(Duration::from_millis(25))
+}
+
 /// Builds the tracer provider: resource, sampler and exporter from `args`.
+/// With OTLP export, also the export health the shutdown path consults.
 pub fn tracer_provider(
     args: &TelemetryArgs,
     service_name: &str,
     service_version: &str,
-) -> Result<SdkTracerProvider, ExporterBuildError> {
+) -> Result<(SdkTracerProvider, Option<Arc<ExportHealth>>), ExporterBuildError> {
     let resource = Resource::builder()
         .with_service_name(service_name.to_owned())
         .with_attribute(KeyValue::new("service.version", service_version.to_owned()))
@@ -111,27 +143,37 @@ pub fn tracer_provider(
             args.otel_traces_sampler,
             args.otel_traces_sampler_arg,
         ));
-    let builder = match args.otel_traces_exporter {
+    let (builder, health) = match args.otel_traces_exporter {
         TracesExporter::Otlp => {
             let endpoint = otlp_traces_endpoint(args);
             let exporter = opentelemetry_otlp::SpanExporter::builder();
             let exporter = match args.otel_exporter_otlp_protocol {
-                OtlpProtocol::Grpc => exporter.with_tonic().with_endpoint(&endpoint).build()?,
+                OtlpProtocol::Grpc => exporter
+                    .with_tonic()
+                    .with_endpoint(&endpoint)
+                    .with_retry_policy(otlp_retry_policy())
+                    .build()?,
                 OtlpProtocol::HttpProtobuf => exporter
                     .with_http()
                     .with_protocol(Protocol::HttpBinary)
                     .with_endpoint(&endpoint)
+                    .with_retry_policy(otlp_retry_policy())
                     .build()?,
             };
             let exporter = HealthReportingExporter::new(exporter, endpoint);
-            builder.with_span_processor(BatchSpanProcessor::builder(exporter).build())
+            let health = exporter.health();
+            (
+                builder.with_span_processor(BatchSpanProcessor::builder(exporter).build()),
+                Some(health),
+            )
         }
-        TracesExporter::Console => {
-            builder.with_batch_exporter(opentelemetry_stdout::SpanExporter::default())
-        }
-        TracesExporter::None => builder,
+        TracesExporter::Console => (
+            builder.with_batch_exporter(opentelemetry_stdout::SpanExporter::default()),
+            None,
+        ),
+        TracesExporter::None => (builder, None),
     };
-    Ok(builder.build())
+    Ok((builder.build(), health))
 }
 
 /// The URL spans are sent to, resolved as the OTLP exporter specification
@@ -186,9 +228,18 @@ const EXPORTER_INTERNALS: [&str; 9] = [
     "reqwest",
 ];
 
-/// What is logged: `RUST_LOG` (default `info`), less the batch processor's
-/// per-batch export errors, which [`HealthReportingExporter`] replaces with
-/// one line per outage.
+/// The SDK's per-batch export events: the batch processor's export error
+/// and the OTLP exporter's retry outcomes (`Export.Failed.Exhausted`,
+/// `Export.InProgress.Retrying`, ...). [`HealthReportingExporter`] replaces
+/// them with one line per outage.
+fn is_per_batch_export_event(name: &str) -> bool {
+    name == "BatchSpanProcessor.ExportError"
+        || name.starts_with("Export.Failed.")
+        || name.starts_with("Export.InProgress.")
+}
+
+/// What is logged: `RUST_LOG` (default `info`), less the SDK's per-batch
+/// export events (see [`is_per_batch_export_event`]).
 fn log_filter<S>() -> impl Filter<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -196,9 +247,7 @@ where
     EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
         .from_env_lossy()
-        .and(filter_fn(|meta| {
-            meta.name() != "BatchSpanProcessor.ExportError"
-        }))
+        .and(filter_fn(|meta| !is_per_batch_export_event(meta.name())))
 }
 
 /// Builds the subscriber: log lines filtered by `RUST_LOG` (default `info`),

@@ -32,7 +32,7 @@ fn read_headers() -> Vec<HeaderName> {
 /// All propagators, so every parser sees every input.
 fn everything() -> Propagator {
     use PropagatorKind::*;
-    composite(&[Tracecontext, Baggage, B3, B3multi, Jaeger])
+    composite(&[Tracecontext, Baggage, B3, B3multi])
 }
 
 /// Values that look like trace headers, broken ones, all-zero ids, huge ones

@@ -187,6 +187,31 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
     fields.get("address")?.as_str()?.parse().ok()
 }
 
+/// Runs `binary` with a clean environment plus `env` and `args`, expecting it
+/// to exit by itself (a refused configuration), and returns its output.
+pub fn run_to_exit(binary: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let path = binary_path(binary);
+    let mut child = Command::new(&path)
+        .env_clear()
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{binary} {args:?} kept running: it accepted the configuration");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("the output is readable")
+}
+
 /// Where cargo put the workspace's binaries: the profile directory of the
 /// running executable (a test lives in its `deps/`, a binary in it), so the
 /// target directory and profile are whatever built the caller.

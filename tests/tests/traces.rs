@@ -159,38 +159,14 @@ async fn w3c_traceparent_joins_both_services_into_one_trace_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn jaeger_uber_trace_id_joins_both_services_when_enabled() {
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
-    let pair = ServicePair::spawn(
-        &receiver.endpoint(),
-        receiver.transport().protocol(),
-        &[("OTEL_PROPAGATORS", "tracecontext,baggage,b3multi,jaeger")],
-    );
-
-    say_hello(
-        &pair,
-        &[
-            (
-                "uber-trace-id",
-                &format!("{INGRESS_TRACE_ID}:{INGRESS_SPAN_ID}:0:1"),
-            ),
-            ("user-agent", NETSCAPE),
-        ],
-    )
-    .await;
-
-    let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
-    assert_joined_tree(&spans, INGRESS_SPAN_ID, NETSCAPE);
-}
-
-#[tokio::test(flavor = "multi_thread")]
 async fn istio_b3_context_wins_over_a_stale_client_traceparent() {
     const STALE_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
     let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
     let pair = ServicePair::spawn(&receiver.endpoint(), receiver.transport().protocol(), &[]);
 
-    // The client started its own trace; Envoy does not rewrite traceparent
-    // under the Zipkin provider, it adds B3 headers for the mesh's trace.
+    // The client started its own trace and Envoy's Zipkin tracer in its
+    // default USE_B3 mode adds B3 headers for the mesh's trace but leaves the
+    // client's traceparent alone (USE_B3_WITH_W3C_PROPAGATION rewrites both).
     say_hello(
         &pair,
         &[

@@ -1,0 +1,47 @@
+//! Configuration that cannot work is refused at start-up, by the real
+//! binaries, with one line that says what is wrong and what to do.
+
+use e2e::service_process::run_to_exit;
+
+/// Runs `binary` with `env`, and returns its one stderr line after checking
+/// that it exited with the usage-error code and printed nothing else.
+fn refusal(binary: &str, env: &[(&str, &str)]) -> String {
+    let output = run_to_exit(binary, &[], env);
+    assert_eq!(output.status.code(), Some(2), "{binary} {env:?}");
+    assert!(output.stdout.is_empty(), "nothing on stdout");
+    let stderr = String::from_utf8(output.stderr).expect("UTF-8");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr:?}");
+    assert!(stderr.starts_with(&format!("{binary}: ")), "{stderr}");
+    stderr
+}
+
+#[test]
+fn the_jaeger_propagator_is_refused_by_both_services_with_the_reason_and_the_replacement() {
+    for binary in ["hello-svc", "formatter-svc"] {
+        let line = refusal(
+            binary,
+            &[("OTEL_PROPAGATORS", "tracecontext,baggage,jaeger")],
+        );
+        assert!(
+            line.contains("`uber-trace-id` format is not supported"),
+            "{line}"
+        );
+        assert!(line.contains("use `tracecontext`"), "{line}");
+    }
+}
+
+#[test]
+fn an_unknown_propagator_is_refused_with_the_known_ones() {
+    let line = refusal("hello-svc", &[("OTEL_PROPAGATORS", "xray")]);
+    assert!(
+        line.contains("known: tracecontext, baggage, b3, b3multi, none"),
+        "{line}"
+    );
+}
+
+#[test]
+fn help_still_prints_on_stdout_and_exits_zero() {
+    let output = run_to_exit("formatter-svc", &["--help"], &[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("OTEL_PROPAGATORS"));
+}
