@@ -18,14 +18,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && cp target/release/hello-svc target/release/formatter-svc /out/
 
 # --- runtime images: one binary each, non-root, nothing else ---
-FROM gcr.io/distroless/static-debian12:nonroot AS hello-svc
+FROM gcr.io/distroless/static-debian13:nonroot AS hello-svc
 COPY --from=builder /out/hello-svc /usr/local/bin/hello-svc
 USER 65532:65532
 EXPOSE 8080
 ENV LISTEN_ADDR=0.0.0.0:8080
 ENTRYPOINT ["/usr/local/bin/hello-svc"]
 
-FROM gcr.io/distroless/static-debian12:nonroot AS formatter-svc
+FROM gcr.io/distroless/static-debian13:nonroot AS formatter-svc
 COPY --from=builder /out/formatter-svc /usr/local/bin/formatter-svc
 USER 65532:65532
 EXPOSE 8080

@@ -20,9 +20,14 @@ SOAK_MINUTES ?= 5
 SOAK_RATE ?= 500
 FUZZ_SECONDS ?= 600
 
-# For `make install-istio`: the Istio release whose addons to install.
-ISTIO_VERSION ?= 1.28.0
-JAEGER_ADDON := https://raw.githubusercontent.com/istio/istio/release-$(basename $(ISTIO_VERSION))/samples/addons/jaeger.yaml
+# For `make install-istio`: the Istio release this project is tested against
+# (its CRD schemas are in tests/fixtures/, its Jaeger addon in k8s/istio/addons/),
+# and the tracing provider: `zipkin` (B3 + W3C) or `otel` (W3C, OTLP).
+ISTIO_VERSION := 1.30.3
+TRACING ?= zipkin
+TRACING_PROVIDERS := zipkin otel
+# Jaeger's query UI, as the vendored addon serves it.
+JAEGER_UI := http://localhost:16686/jaeger
 
 # $(call require,TOOL): stop with one line when TOOL is not installed.
 require = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is not installed; it is needed for this target" >&2; exit 1; }
@@ -77,8 +82,9 @@ lint: ## What CI checks besides the tests
 ##@ Kubernetes with Istio (the chapter's workflow)
 
 .PHONY: build-app
-build-app: ## Build the images hello-svc and formatter-svc, tagged TAG (default latest)
+build-app: ## Build the images hello-svc and formatter-svc, tagged TAG (default latest); needs BuildKit
 	$(call require,docker)
+	@docker buildx version >/dev/null 2>&1 || { echo "make $@: Docker BuildKit (docker buildx) is required: the Dockerfile uses cache mounts; install the docker-buildx plugin" >&2; exit 1; }
 	docker build --target hello-svc -t $(HELLO_IMAGE) .
 	docker build --target formatter-svc -t $(FORMATTER_IMAGE) .
 	@echo "*** make sure the right docker repository is used"
@@ -91,13 +97,12 @@ deploy-app: ## Deploy with Envoy sidecars, then the gateway, routing and tracing
 	istioctl kube-inject -f k8s/app.yaml | kubectl apply -f -
 	kubectl apply -f k8s/gateway.yaml
 	kubectl apply -f k8s/routing.yaml
-	kubectl apply -f k8s/telemetry.yaml
 
 .PHONY: delete-app
 delete-app: ## Remove everything deploy-app created
 	$(call require,kubectl)
 	kubectl delete --ignore-not-found -k k8s/hardening
-	kubectl delete --ignore-not-found -f k8s/telemetry.yaml -f k8s/routing.yaml -f k8s/gateway.yaml -f k8s/app.yaml
+	kubectl delete --ignore-not-found -f k8s/routing.yaml -f k8s/gateway.yaml -f k8s/app.yaml
 
 .PHONY: deploy-hardening
 deploy-hardening: ## Optional: STRICT mTLS, and only hello-svc may call formatter-svc
@@ -122,9 +127,9 @@ hostport: ## Print `export GATEWAY_URL=host:port`, to use as: eval "$(make hostp
 	echo "export GATEWAY_URL=$$host:$$port"
 
 .PHONY: jaeger
-jaeger: ## Port-forward the Jaeger UI of Istio's addon to localhost:16686
+jaeger: ## Port-forward the Jaeger v2 UI of Istio's addon to localhost:16686
 	$(call require,kubectl)
-	@echo "Jaeger UI: http://localhost:16686/jaeger   (Ctrl-C to stop)"
+	@echo "Jaeger UI: $(JAEGER_UI)   (Ctrl-C to stop)"
 	kubectl -n istio-system port-forward service/tracing 16686:80
 
 .PHONY: logs-hello
@@ -143,8 +148,15 @@ logs-formatter-v2: ## Logs of formatter-svc v2
 	kubectl logs -l app=formatter-svc,version=v2 -c formatter-svc --tail=200
 
 .PHONY: install-istio
-install-istio: ## Optional: Istio's demo profile with a zipkin tracing provider, and the Jaeger addon
+install-istio: ## Istio ISTIO_VERSION's demo profile with the TRACING provider (zipkin|otel), and Jaeger v2
+	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make install-istio: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
 	$(call require,istioctl)
 	$(call require,kubectl)
-	istioctl install -y -f k8s/istio/tracing.yaml
-	kubectl apply -f $(JAEGER_ADDON)
+	@v=$$(istioctl version --remote=false --short 2>/dev/null); case "$$v" in \
+		$(basename $(ISTIO_VERSION)).*) ;; \
+		*) echo "make $@: istioctl $$v found; this project is tested with Istio $(ISTIO_VERSION): https://istio.io/latest/docs/setup/additional-setup/download-istio-release/" >&2; exit 1 ;; \
+	esac
+	istioctl install -y -f k8s/istio/tracing-$(TRACING).yaml
+	kubectl apply -f k8s/istio/addons/jaeger.yaml
+	kubectl apply -f k8s/istio/telemetry-$(TRACING).yaml
+	@echo "tracing provider: $(TRACING); Jaeger: make jaeger, then $(JAEGER_UI)"

@@ -1,6 +1,11 @@
 //! The manifests in `k8s/`, read as the API server would read them.
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+
+use k8s_openapi::api::{apps::v1::Deployment, core::v1::Container};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -94,6 +99,49 @@ pub fn kustomization_resources() -> Vec<String> {
         .expect("kustomization.yaml lists resources")
         .iter()
         .map(|file| file.as_str().expect("resources are file names").to_owned())
+        .collect()
+}
+
+/// Every Deployment that `k8s/kustomization.yaml` applies, typed.
+pub fn deployments() -> Vec<Deployment> {
+    load_all()
+        .iter()
+        .filter(|m| m.kind() == "Deployment")
+        .map(|m| m.typed().unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// `metadata.name` of a Deployment.
+pub fn deployment_name(deployment: &Deployment) -> &str {
+    deployment.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// The containers of a Deployment's pod template.
+pub fn containers(deployment: &Deployment) -> &[Container] {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.spec.as_ref())
+        .map_or(&[], |pod| pod.containers.as_slice())
+}
+
+/// The annotations of a Deployment's pod template.
+pub fn pod_annotations(deployment: &Deployment) -> BTreeMap<String, String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.metadata.as_ref())
+        .and_then(|metadata| metadata.annotations.clone())
+        .unwrap_or_default()
+}
+
+/// A container's literal `env` values, by name.
+pub fn container_env(container: &Container) -> BTreeMap<String, String> {
+    container
+        .env
+        .iter()
+        .flatten()
+        .map(|var| (var.name.clone(), var.value.clone().unwrap_or_default()))
         .collect()
 }
 
