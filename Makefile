@@ -51,7 +51,8 @@ run: build ## Run formatter-svc v1 on :8081 and hello-svc on :8080; Ctrl-C stops
 	@LOG_FORMAT=$(LOG_FORMAT) ./scripts/run-local.sh
 
 .PHONY: test
-test: ## Build the binaries and run every test (unit, router and end-to-end)
+test: ## Build the binaries and run every test (unit, conformance, end-to-end, interop)
+	@./scripts/interop-deps.sh
 	$(CARGO) build --locked --workspace --bins
 	$(CARGO) test --locked --workspace
 

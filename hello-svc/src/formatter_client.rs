@@ -52,7 +52,9 @@ impl FormatterClient {
             http.request.method = "GET",
             url.full = url.as_str(),
             server.address = url.host_str(),
-            server.port = url.port_or_known_default(),
+            // i64: semantic conventions type it as an int, and
+            // tracing-opentelemetry records unsigned fields as strings.
+            server.port = url.port_or_known_default().map(i64::from),
         );
         // The parent is the caller's context, not the tracing parent: that is
         // how the baggage the handler added reaches this span and the wire.

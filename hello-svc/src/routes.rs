@@ -6,14 +6,14 @@ use axum::{
     http::{HeaderMap, HeaderName, StatusCode, header},
     routing::get,
 };
-use opentelemetry::baggage::{Baggage, BaggageExt};
+use opentelemetry::baggage::BaggageExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient};
 use mesh_telemetry::{
     RequestLimits,
     http_server::{with_request_limits, with_server_spans},
-    propagation::{forwardable, mesh_headers},
+    propagation::{forwardable, mesh_headers, with_member_first},
 };
 
 /// The longest name accepted, in bytes once percent-decoded.
@@ -55,21 +55,13 @@ async fn say_hello(
     headers: HeaderMap,
 ) -> Result<String, AppError> {
     let name = valid_name(name)?;
-    let mut cx = tracing::Span::current().context();
-    if let Some(user_agent) = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-    {
-        // `with_baggage` replaces the baggage, so extend a copy of what
-        // arrived: the mesh may carry other members we must pass on.
-        let mut baggage: Baggage = cx
-            .baggage()
-            .iter()
-            .map(|(key, entry)| (key.clone(), entry.clone()))
-            .collect();
-        let _ = baggage.insert(USER_AGENT_BAGGAGE_KEY, user_agent.to_owned());
-        cx = cx.with_baggage(baggage);
-    }
+    // The `user-agent` member is the one Istio routes on, so it always says
+    // what the caller's User-Agent header says, never what the caller's own
+    // baggage claims: set ahead of the caller's members (which yield when
+    // the header is full), or removed when there is no usable User-Agent.
+    let cx = tracing::Span::current().context();
+    let baggage = with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(&headers));
+    let cx = cx.with_baggage(baggage);
     // The request id, under the same rules as the propagation-only path;
     // the trace headers themselves come from `cx`, injected by the client.
     let mut outbound = HeaderMap::new();
@@ -94,6 +86,15 @@ async fn say_hello2(
         .formatter
         .format_greeting(&name, mesh_headers(&headers))
         .await
+}
+
+/// The caller's User-Agent, if there is exactly one and it is text.
+fn user_agent(headers: &HeaderMap) -> Option<&str> {
+    let mut lines = headers.get_all(header::USER_AGENT).iter();
+    match (lines.next(), lines.next()) {
+        (Some(one), None) => one.to_str().ok().filter(|ua| !ua.trim().is_empty()),
+        _ => None,
+    }
 }
 
 fn valid_name(name: Result<Path<String>, PathRejection>) -> Result<String, AppError> {

@@ -8,15 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderMap;
-use mesh_telemetry::propagation::{PropagatorKind, composite};
-use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-
-const DEFAULT: [PropagatorKind; 3] = [
-    PropagatorKind::Tracecontext,
-    PropagatorKind::Baggage,
-    PropagatorKind::B3multi,
-];
+use mesh_telemetry::propagation::{DEFAULT_PROPAGATORS, composite};
 
 /// What Istio's ingress Envoy sends (Zipkin provider), plus a client's
 /// traceparent and, optionally, baggage.
@@ -47,7 +39,7 @@ fn incoming(with_baggage: bool) -> HeaderMap {
 }
 
 fn propagation(c: &mut Criterion) {
-    let propagator = composite(&DEFAULT);
+    let propagator = composite(&DEFAULT_PROPAGATORS);
     for with_baggage in [false, true] {
         let suffix = if with_baggage {
             "with_baggage"
@@ -57,14 +49,14 @@ fn propagation(c: &mut Criterion) {
         let headers = incoming(with_baggage);
 
         c.bench_function(&format!("extract/{suffix}"), |b| {
-            b.iter(|| propagator.extract(&HeaderExtractor(black_box(&headers))))
+            b.iter(|| propagator.extract(black_box(&headers)))
         });
 
-        let cx = propagator.extract(&HeaderExtractor(&headers));
+        let cx = propagator.extract(&headers);
         c.bench_function(&format!("inject/{suffix}"), |b| {
             b.iter(|| {
                 let mut out = HeaderMap::with_capacity(8);
-                propagator.inject_context(black_box(&cx), &mut HeaderInjector(&mut out));
+                propagator.inject(black_box(&cx), &mut out);
                 out
             })
         });

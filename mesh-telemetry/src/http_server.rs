@@ -11,8 +11,8 @@ use axum::{
     middleware::{Next, from_fn_with_state, map_response},
     response::{IntoResponse, Response},
 };
-use http::{HeaderValue, Request, StatusCode, header};
-use opentelemetry::trace::{Status, TraceContextExt};
+use http::{Request, StatusCode, header};
+use opentelemetry::trace::Status;
 use tower::ServiceBuilder;
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;
@@ -22,7 +22,8 @@ use crate::{config::RequestLimits, propagation};
 
 /// Wraps every route of `router` in a SERVER span that continues the
 /// caller's trace, records the semantic-convention HTTP attributes, logs one
-/// line per request and returns the trace id in a `traceresponse` header.
+/// line per request and returns the trace id in the `traceresponse` and
+/// `Server-Timing` headers.
 ///
 /// Apply it after the routes it should cover are added: routes merged later
 /// (health checks, the propagation-only endpoint) stay untraced.
@@ -98,22 +99,15 @@ impl<B> OnResponse<B> for RecordResponse {
     }
 }
 
-/// Adds the W3C Trace Context Level 2 `traceresponse` header, so a caller
-/// (or a person with curl) can open the trace in Jaeger.
+/// Adds the headers that name the request's SERVER span (`traceresponse`
+/// and `Server-Timing: trace;desc=…`, see
+/// [`propagation::response_headers`]), so a caller, or a person with curl,
+/// can open the trace in Jaeger.
 async fn write_traceresponse(mut response: Response) -> Response {
-    let cx = Span::current().context();
-    let span = cx.span();
-    let ids = span.span_context();
-    if ids.is_valid() {
-        let value = format!(
-            "00-{}-{}-{:02x}",
-            ids.trace_id(),
-            ids.span_id(),
-            ids.trace_flags().to_u8()
-        );
-        if let Ok(value) = HeaderValue::try_from(value) {
-            response.headers_mut().insert("traceresponse", value);
-        }
+    if let Some(headers) = propagation::response_headers(&Span::current().context()) {
+        response
+            .headers_mut()
+            .extend(headers.map(|(name, value)| (http::HeaderName::from_static(name), value)));
     }
     response
 }

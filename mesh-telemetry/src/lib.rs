@@ -2,17 +2,22 @@
 //! `formatter-svc`.
 //!
 //! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
+//! - `conformance` (feature `conformance`): the propagation conformance cases.
 //! - [`propagation`]: the composite propagator (W3C Trace Context, W3C Baggage, B3).
+//! - [`sampling`]: the configured sampler, honouring B3's extra states.
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
 //! - [`http_server`]: SERVER spans for axum routers.
 //! - [`lifecycle`]: the graceful-shutdown signal.
 
 pub mod config;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod export_health;
 pub mod http_server;
 pub mod lifecycle;
 pub mod log_format;
 pub mod propagation;
+pub mod sampling;
 pub mod telemetry;
 
 pub use config::{RequestLimits, TelemetryArgs};

@@ -12,7 +12,7 @@ use opentelemetry_otlp::{
 };
 use opentelemetry_sdk::{
     Resource,
-    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+    trace::{BatchSpanProcessor, SdkTracerProvider},
 };
 use std::io::IsTerminal;
 use std::{sync::Arc, time::Duration};
@@ -27,10 +27,11 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    config::{LogFormat, OtlpProtocol, SamplerKind, TelemetryArgs, TracesExporter},
+    config::{LogFormat, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::WithTraceIds,
     propagation,
+    sampling::MeshSampler,
 };
 
 /// Why telemetry could not start.
@@ -91,7 +92,8 @@ pub fn init(
     default_service_name: &str,
     service_version: &str,
 ) -> Result<Telemetry, TelemetryError> {
-    propagation::install(&args.otel_propagators);
+    // Once per process; a second `init` fails below on the subscriber.
+    let _ = propagation::install(&args.otel_propagators);
     let log_format = args.log_format.unwrap_or_else(default_log_format);
     if args.otel_sdk_disabled {
         // The no-op tracer still carries the incoming span context, so the
@@ -139,7 +141,7 @@ pub fn tracer_provider(
         .build();
     let builder = SdkTracerProvider::builder()
         .with_resource(resource)
-        .with_sampler(sampler(
+        .with_sampler(MeshSampler::new(
             args.otel_traces_sampler,
             args.otel_traces_sampler_arg,
         ));
@@ -191,18 +193,6 @@ pub fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
             base.unwrap_or("http://localhost:4318")
                 .trim_end_matches('/')
         ),
-    }
-}
-
-fn sampler(kind: SamplerKind, ratio: f64) -> Sampler {
-    let parent_based = |root: Sampler| Sampler::ParentBased(Box::new(root));
-    match kind {
-        SamplerKind::AlwaysOn => Sampler::AlwaysOn,
-        SamplerKind::AlwaysOff => Sampler::AlwaysOff,
-        SamplerKind::TraceIdRatio => Sampler::TraceIdRatioBased(ratio),
-        SamplerKind::ParentbasedAlwaysOn => parent_based(Sampler::AlwaysOn),
-        SamplerKind::ParentbasedAlwaysOff => parent_based(Sampler::AlwaysOff),
-        SamplerKind::ParentbasedTraceIdRatio => parent_based(Sampler::TraceIdRatioBased(ratio)),
     }
 }
 

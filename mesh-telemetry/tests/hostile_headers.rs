@@ -3,16 +3,20 @@
 //! what we send on must be well-formed and bounded.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use mesh_telemetry::propagation::{
-    MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, Propagator, PropagatorKind, composite,
-    mesh_headers,
+use mesh_telemetry::{
+    conformance::grammar_errors,
+    propagation::{
+        MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, Propagator, PropagatorKind, composite,
+        mesh_headers,
+        w3c_baggage::{MAX_BYTES, decode_value},
+        with_member_first,
+    },
 };
 use opentelemetry::{
     baggage::{Baggage, BaggageExt},
     propagation::TextMapPropagator,
     trace::TraceContextExt,
 };
-use opentelemetry_http::{HeaderExtractor, HeaderInjector};
 use proptest::prelude::*;
 
 /// Every header either path reads: what the propagators use (their
@@ -69,88 +73,71 @@ fn hostile_headers() -> impl Strategy<Value = HeaderMap> {
     })
 }
 
-fn is_lower_hex(value: &str, len: usize) -> bool {
-    value.len() == len
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-fn not_all_zero(value: &str) -> bool {
-    value.bytes().any(|b| b != b'0')
+fn sent(propagator: &Propagator, cx: &opentelemetry::Context) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    propagator.inject(cx, &mut out);
+    out
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn whatever_arrives_what_goes_out_is_well_formed_and_bounded(incoming in hostile_headers()) {
+    fn whatever_arrives_what_goes_out_parses_under_the_grammar_and_round_trips(
+        incoming in hostile_headers()
+    ) {
         let propagator = everything();
-        let cx = propagator.extract(&HeaderExtractor(&incoming));
-        let mut out = HeaderMap::new();
-        propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
-
-        for (name, value) in &out {
-            prop_assert!(value.to_str().is_ok(), "{name} is not visible ASCII: {value:?}");
-        }
-        if let Some(traceparent) = out.get("traceparent").map(|v| v.to_str().unwrap()) {
-            let parts: Vec<&str> = traceparent.split('-').collect();
-            prop_assert_eq!(parts.len(), 4, "{}", traceparent);
-            prop_assert_eq!(parts[0], "00");
-            prop_assert!(is_lower_hex(parts[1], 32) && not_all_zero(parts[1]), "{}", traceparent);
-            prop_assert!(is_lower_hex(parts[2], 16) && not_all_zero(parts[2]), "{}", traceparent);
-        }
-        if let Some(trace_id) = out.get("x-b3-traceid").map(|v| v.to_str().unwrap()) {
-            prop_assert!(is_lower_hex(trace_id, 32) && not_all_zero(trace_id), "{}", trace_id);
-        }
-        if let Some(tracestate) = out.get("tracestate").map(|v| v.to_str().unwrap()) {
-            prop_assert!(tracestate.split(',').count() <= 32, "{}", tracestate);
-        }
-        if let Some(baggage) = out.get("baggage").map(|v| v.to_str().unwrap()) {
-            prop_assert!(baggage.len() <= 8192, "baggage of {} bytes", baggage.len());
-            prop_assert!(baggage.split(',').count() <= 180, "{} members", baggage.split(',').count());
-        }
+        let out = sent(&propagator, &propagator.extract(&incoming));
+        let errors = grammar_errors(&out);
+        prop_assert!(errors.is_empty(), "{errors:?} in {out:?}");
+        // Read back and sent again, it is the same: nothing we emit is
+        // something we would read differently.
+        let again = sent(&propagator, &propagator.extract(&out));
+        prop_assert_eq!(again, out);
     }
 
     #[test]
-    fn an_invalid_parent_is_never_passed_on_as_is(incoming in hostile_headers()) {
+    fn an_invalid_parent_is_never_passed_on(incoming in hostile_headers()) {
         let propagator = everything();
-        let cx = propagator.extract(&HeaderExtractor(&incoming));
-        let span = cx.span();
-        let extracted = span.span_context();
-        if extracted.is_valid() {
-            // Only a context with real ids is continued...
-            prop_assert!(not_all_zero(&extracted.trace_id().to_string()));
-            prop_assert!(not_all_zero(&extracted.span_id().to_string()));
-        } else {
-            // ...otherwise nothing trace-shaped is written: the server span
-            // becomes the root of a fresh trace.
-            let mut out = HeaderMap::new();
-            propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
+        let cx = propagator.extract(&incoming);
+        if !cx.span().span_context().is_valid() {
+            // The server span becomes the root of a fresh trace; nothing
+            // trace-shaped of the caller's is written.
+            let out = sent(&propagator, &cx);
             prop_assert!(out.get("traceparent").is_none());
             prop_assert!(out.get("x-b3-traceid").is_none());
-            prop_assert!(out.get("uber-trace-id").is_none());
+            prop_assert!(out.get("b3").is_none_or(|v| v.len() == 1));
         }
     }
 
     #[test]
-    fn any_user_agent_goes_out_as_a_valid_baggage_value_that_reads_back(user_agent in "\\PC{0,200}") {
+    fn the_user_agent_member_always_says_what_the_user_agent_header_says(
+        incoming in hostile_headers(),
+        user_agent in "\\PC{0,300}",
+    ) {
         let propagator = everything();
-        let mut baggage = Baggage::new();
-        let _ = baggage.insert("user-agent", user_agent.clone());
-        let cx = opentelemetry::Context::new().with_baggage(baggage);
-        let mut out = HeaderMap::new();
-        propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
+        let cx = propagator.extract(&incoming);
+        let baggage = with_member_first(cx.baggage(), "user-agent", Some(&user_agent));
+        let out = sent(&propagator, &cx.with_baggage(baggage));
+        let header = out.get("baggage").expect("the user agent is always sent").to_str().unwrap();
+        prop_assert!(header.len() <= MAX_BYTES);
+        let members: Vec<&str> = header
+            .split(',')
+            .filter(|m| m.starts_with("user-agent="))
+            .collect();
+        prop_assert_eq!(members.len(), 1, "{}", header);
+        let value = decode_value(&members[0]["user-agent=".len()..]);
+        prop_assert_eq!(value.as_deref(), Some(user_agent.as_str()));
 
-        let header = out.get("baggage").expect("a non-empty baggage is written");
-        prop_assert!(header.to_str().is_ok(), "not visible ASCII: {header:?}");
-        let read_back = propagator.extract(&HeaderExtractor(&out));
-        let value = read_back.baggage().get("user-agent").map(|v| v.to_string()).unwrap_or_default();
-        prop_assert_eq!(value, user_agent.trim());
+        // With no usable User-Agent, the caller's member is removed.
+        let baggage = with_member_first(cx.baggage(), "user-agent", None);
+        let out = sent(&propagator, &cx.with_baggage(baggage));
+        let header = out.get("baggage").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        prop_assert!(!header.split(',').any(|m| m.starts_with("user-agent=")), "{}", header);
     }
 
     #[test]
-    fn the_propagation_only_path_copies_only_bounded_mesh_headers(incoming in hostile_headers()) {
+    fn the_propagation_only_path_copies_only_valid_bounded_mesh_headers(incoming in hostile_headers()) {
         let forwarded = mesh_headers(&incoming);
         for (name, value) in &forwarded {
             prop_assert!(MESH_TRACE_HEADERS.contains(&name.as_str()), "{name} is not a mesh header");
@@ -158,6 +145,11 @@ proptest! {
             prop_assert!(value.to_str().is_ok());
             prop_assert_eq!(forwarded.get_all(name).iter().count(), 1, "one value per header");
         }
+        let mut trace_headers = forwarded.clone();
+        trace_headers.remove("x-request-id");
+        trace_headers.remove("x-ot-span-context");
+        let errors = grammar_errors(&trace_headers);
+        prop_assert!(errors.is_empty(), "{errors:?} in {forwarded:?}");
     }
 }
 
@@ -171,15 +163,36 @@ fn a_huge_incoming_baggage_cannot_inflate_the_outbound_one() {
             .join(",");
         let mut incoming = HeaderMap::new();
         incoming.insert("baggage", HeaderValue::from_str(&value).unwrap());
-        let cx = propagator.extract(&HeaderExtractor(&incoming));
-        let mut out = HeaderMap::new();
-        propagator.inject_context(&cx, &mut HeaderInjector(&mut out));
+        let cx = propagator.extract(&incoming);
+        let out = sent(&propagator, &cx);
         let out_len = out.get("baggage").map_or(0, HeaderValue::len);
-        assert!(out_len <= 8192, "{members} members in, {out_len} bytes out");
         assert!(
-            cx.baggage().len() <= 180,
-            "{} members kept",
-            cx.baggage().len()
+            out_len <= MAX_BYTES,
+            "{members} members in, {out_len} bytes out"
         );
+        assert_eq!(cx.baggage().len(), 64, "the first 64 members are kept");
+        assert!(cx.baggage().get("key0").is_some() && cx.baggage().get("key63").is_some());
     }
+}
+
+#[test]
+fn a_full_caller_baggage_makes_room_for_the_user_agent() {
+    let propagator = everything();
+    let mut caller = Baggage::new();
+    for i in 0..64 {
+        let _ = caller.insert(format!("k{i:02}"), "v".repeat(120));
+    }
+    let _ = caller.insert("user-agent", "Netscape");
+    let baggage = with_member_first(&caller, "user-agent", Some("curl/8.5.0"));
+    let out = sent(
+        &propagator,
+        &opentelemetry::Context::new().with_baggage(baggage),
+    );
+    let header = out["baggage"].to_str().unwrap();
+    assert!(header.len() <= MAX_BYTES);
+    assert!(
+        header.split(',').any(|m| m == "user-agent=curl/8.5.0"),
+        "{header}"
+    );
+    assert!(!header.contains("Netscape"));
 }

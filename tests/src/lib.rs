@@ -1,8 +1,10 @@
 //! Support for the cross-service tests in `tests/tests/`: a real OTLP
 //! receiver, the real service binaries as child processes, a fake formatter
-//! that records what hello-svc sends it, and static checks of `k8s/`.
+//! that records what hello-svc sends it, the OpenTelemetry Python and JS
+//! SDKs as peers, and static checks of `k8s/`.
 
 pub mod fake_formatter;
+pub mod interop_peer;
 pub mod istio_routing;
 pub mod manifests;
 pub mod openapi_schema;

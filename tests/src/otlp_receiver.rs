@@ -39,16 +39,43 @@ pub struct ReceivedSpan {
     pub span_id: String,
     /// 16 hex digits, or empty for a root span.
     pub parent_span_id: String,
-    /// Attributes, as strings.
-    pub attributes: HashMap<String, String>,
+    /// Attributes, with their OTLP types.
+    pub attributes: HashMap<String, AttrValue>,
     /// The span status.
     pub status: StatusCode,
 }
 
+/// An attribute value as it arrived, its OTLP type kept: the semantic
+/// conventions type `http.response.status_code` and `server.port` as ints.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// `string_value`.
+    Str(String),
+    /// `int_value`.
+    Int(i64),
+    /// `bool_value`.
+    Bool(bool),
+    /// `double_value`.
+    Double(f64),
+    /// Any other kind (arrays, maps, bytes), as its debug form.
+    Other(String),
+}
+
 impl ReceivedSpan {
-    /// An attribute's value, if present.
+    /// A string attribute's value; `None` when absent or of another type.
     pub fn attr(&self, key: &str) -> Option<&str> {
-        self.attributes.get(key).map(String::as_str)
+        match self.attributes.get(key) {
+            Some(AttrValue::Str(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// An int attribute's value; `None` when absent or of another type.
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        match self.attributes.get(key) {
+            Some(AttrValue::Int(value)) => Some(*value),
+            _ => None,
+        }
     }
 }
 
@@ -124,7 +151,11 @@ impl Store {
                     trace_id: hex(&span.trace_id),
                     span_id: hex(&span.span_id),
                     parent_span_id: hex(&span.parent_span_id),
-                    attributes: attributes(&span.attributes),
+                    attributes: span
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), typed(kv.value.as_ref())))
+                        .collect(),
                     status: span
                         .status
                         .and_then(|s| StatusCode::try_from(s.code).ok())
@@ -352,6 +383,16 @@ fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
             )
         })
         .collect()
+}
+
+fn typed(value: Option<&AnyValue>) -> AttrValue {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(Value::IntValue(i)) => AttrValue::Int(*i),
+        Some(Value::BoolValue(b)) => AttrValue::Bool(*b),
+        Some(Value::DoubleValue(d)) => AttrValue::Double(*d),
+        other => AttrValue::Other(format!("{other:?}")),
+    }
 }
 
 fn any_value_string(value: &AnyValue) -> String {

@@ -43,7 +43,7 @@ async fn say_hello(hello: &ServiceProcess) -> (u16, String, String) {
 }
 
 /// Both of hello's spans are marked as errors, with `error_type`.
-async fn assert_spans_marked_error(receiver: &OtlpReceiver, error_type: &str, status: &str) {
+async fn assert_spans_marked_error(receiver: &OtlpReceiver, error_type: &str, status: i64) {
     let spans = receiver.wait_for_trace(TRACE_ID, 2).await;
     for kind in [SpanKind::Server, SpanKind::Client] {
         let span = spans
@@ -58,7 +58,7 @@ async fn assert_spans_marked_error(receiver: &OtlpReceiver, error_type: &str, st
         );
     }
     let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
-    assert_eq!(server.attr("http.response.status_code"), Some(status));
+    assert_eq!(server.int_attr("http.response.status_code"), Some(status));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -78,7 +78,7 @@ async fn returns_502_when_formatter_is_down() {
         body, "formatter unavailable\n",
         "no internal error chain leaks"
     );
-    assert_spans_marked_error(&receiver, "formatter_unreachable", "502").await;
+    assert_spans_marked_error(&receiver, "formatter_unreachable", 502).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,7 +100,7 @@ async fn returns_504_within_the_timeout_when_formatter_is_slow() {
         elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1300),
         "answered after {elapsed:?}, timeout 300 ms"
     );
-    assert_spans_marked_error(&receiver, "timeout", "504").await;
+    assert_spans_marked_error(&receiver, "timeout", 504).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -117,10 +117,10 @@ async fn returns_502_naming_the_status_when_formatter_fails() {
     assert_eq!(status, 502);
     assert_eq!(content_type, "text/plain; charset=utf-8");
     assert_eq!(body, "formatter answered 500 Internal Server Error\n");
-    assert_spans_marked_error(&receiver, "formatter_status", "502").await;
+    assert_spans_marked_error(&receiver, "formatter_status", 502).await;
     let spans = receiver.trace(TRACE_ID);
     let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
-    assert_eq!(client.attr("http.response.status_code"), Some("500"));
+    assert_eq!(client.int_attr("http.response.status_code"), Some(500));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -107,6 +107,67 @@ async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_agent_or_with_a_full_one()
+ {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let route = |request: &HttpRequest| subset(routing.route(request)).map(str::to_owned);
+    let sent_baggage = |request: &HttpRequest| {
+        request
+            .headers
+            .iter()
+            .find(|(name, _)| name == "baggage")
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+
+    // No User-Agent header at all: the caller's member is removed.
+    let anonymous = formatter_request(
+        "/sayHello/Brian",
+        &[("baggage", "user-agent=Netscape,tenant=blue")],
+    )
+    .await;
+    assert_eq!(
+        route(&anonymous).as_deref(),
+        Some("v1"),
+        "{:#?}",
+        anonymous.headers
+    );
+    assert_eq!(sent_baggage(&anonymous), "tenant=blue");
+
+    // A caller baggage of about 8 KiB leaves no room: the caller's members
+    // yield to the real User-Agent, never the other way round.
+    let filler: Vec<String> = (0..60)
+        .map(|i| format!("k{i:02}={}", "v".repeat(130)))
+        .collect();
+    let full = format!("user-agent=Netscape,{}", filler.join(","));
+    assert!(full.len() > 8000, "{} bytes", full.len());
+    let curl = formatter_request(
+        "/sayHello/Brian",
+        &[("user-agent", "curl/8.5.0"), ("baggage", &full)],
+    )
+    .await;
+    assert_eq!(route(&curl).as_deref(), Some("v1"), "{:#?}", curl.headers);
+    let baggage = sent_baggage(&curl);
+    assert!(baggage.len() <= 8192, "{} bytes", baggage.len());
+    assert!(
+        baggage.split(',').any(|m| m == "user-agent=curl/8.5.0"),
+        "{baggage}"
+    );
+
+    let netscape = formatter_request(
+        "/sayHello/Brian",
+        &[("user-agent", NETSCAPE), ("baggage", &full)],
+    )
+    .await;
+    assert_eq!(
+        route(&netscape).as_deref(),
+        Some("v2"),
+        "{:#?}",
+        netscape.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
     let routing = virtual_service("routing.yaml", "formatter-svc");
     let request = formatter_request("/sayHello2/Brian", &[("user-agent", NETSCAPE)]).await;

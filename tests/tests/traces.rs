@@ -54,13 +54,30 @@ fn assert_joined_tree(
     assert_eq!(hello_server.name, "GET /sayHello/{name}");
     assert_eq!(hello_server.attr("http.request.method"), Some("GET"));
     assert_eq!(hello_server.attr("http.route"), Some("/sayHello/{name}"));
-    assert_eq!(hello_server.attr("http.response.status_code"), Some("200"));
+    assert_eq!(
+        hello_server.int_attr("http.response.status_code"),
+        Some(200)
+    );
     assert_eq!(hello_server.attr("user_agent.original"), Some(user_agent));
 
     assert_eq!(hello_client.name, "GET");
     assert_eq!(hello_client.attr("http.request.method"), Some("GET"));
     assert_eq!(hello_client.attr("server.address"), Some("127.0.0.1"));
-    assert_eq!(hello_client.attr("http.response.status_code"), Some("200"));
+    assert_eq!(
+        hello_client.int_attr("http.response.status_code"),
+        Some(200)
+    );
+    assert_eq!(
+        hello_client.int_attr("server.port"),
+        hello_client.attr("url.full").and_then(|url| url
+            .split(':')
+            .nth(2)?
+            .split('/')
+            .next()?
+            .parse()
+            .ok()),
+        "server.port is an int, the port url.full names"
+    );
     let url = hello_client.attr("url.full").unwrap_or_default();
     assert!(
         url.ends_with("/formatGreeting?name=Brian"),
@@ -71,8 +88,8 @@ fn assert_joined_tree(
     assert_eq!(formatter_server.attr("http.request.method"), Some("GET"));
     assert_eq!(formatter_server.attr("http.route"), Some("/formatGreeting"));
     assert_eq!(
-        formatter_server.attr("http.response.status_code"),
-        Some("200")
+        formatter_server.int_attr("http.response.status_code"),
+        Some(200)
     );
     assert_eq!(
         formatter_server.attr("baggage.user_agent"),

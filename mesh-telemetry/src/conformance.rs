@@ -1,0 +1,980 @@
+//! Conformance cases for the propagators, derived from the specifications'
+//! grammar and processing model, and the checks that judge what went out.
+//!
+//! One table serves two runs: `mesh-telemetry/tests/conformance.rs` runs it
+//! against the composite propagator (extract, then inject with no span of
+//! ours), and `tests/tests/conformance.rs` against the real hello-svc binary
+//! (the headers in, the headers its formatter call really carried out).
+//! Compiled only with the `conformance` feature.
+//!
+//! Specifications, as cited in [`Case::spec`]:
+//! - "TC": W3C Trace Context Level 1 (Recommendation, 2021) and Level 2
+//!   (Candidate Recommendation Draft), whose `traceparent`/`tracestate`
+//!   grammar is the same but for the Level 2 random-trace-id flag;
+//! - "Baggage": W3C Baggage (Candidate Recommendation);
+//! - "B3": openzipkin/b3-propagation.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::propagation::{
+    b3,
+    caller_trace::Sampling,
+    header_lines::HeaderLines,
+    w3c_baggage::{self, MAX_BYTES, MAX_MEMBERS},
+    w3c_trace_context::{self, FLAG_RANDOM_TRACE_ID, FLAG_SAMPLED},
+};
+
+/// What should become of the caller's trace.
+#[derive(Debug, Clone, Copy)]
+pub enum Trace {
+    /// It continues: this trace id, with this span as the parent.
+    Continued {
+        /// 32 lower-hex digits (a 64-bit B3 id zero-padded on the left).
+        trace_id: &'static str,
+        /// The caller's span id.
+        span_id: &'static str,
+    },
+    /// It restarts: nothing of it is continued or sent on.
+    Restarted,
+}
+
+/// What the outbound headers must say.
+#[derive(Debug, Clone, Copy)]
+pub struct Expect {
+    /// The trace.
+    pub trace: Trace,
+    /// The caller's sampling decision as read (for a restarted trace, any
+    /// decision the caller sent alone, else `Defer`).
+    pub sampling: Sampling,
+    /// The Level 2 random-trace-id flag the caller vouched for.
+    pub random: bool,
+    /// The exact `tracestate` sent on, or `None` for none.
+    pub tracestate: Option<&'static str>,
+    /// The `baggage` members sent on, in any order; empty for no header.
+    pub baggage: &'static [&'static str],
+}
+
+/// One conformance case.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    /// A short, unique name.
+    pub name: &'static str,
+    /// The specification and section the expectation comes from.
+    pub spec: &'static str,
+    /// The request's header lines, in order (a name may repeat).
+    pub incoming: &'static [(&'static str, &'static str)],
+    /// What must go out.
+    pub expect: Expect,
+}
+
+impl Case {
+    /// The incoming lines as a header map, repeated names appended.
+    pub fn headers(&self) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in self.incoming {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("a valid name"),
+                HeaderValue::from_str(value).expect("a valid value"),
+            );
+        }
+        headers
+    }
+}
+
+/// How the outbound headers were produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Extracted, then injected at once: the caller's span passes through.
+    PassThrough,
+    /// Through hello-svc (`parentbased_always_on`, no User-Agent header):
+    /// its CLIENT span is the parent, deferred decisions are made (sampled),
+    /// a restarted trace is a new random one, and hello vouches for the
+    /// baggage `user-agent` member, removing the caller's.
+    HelloSvc,
+}
+
+const T: &str = "12345678901234567890123456789012";
+const P: &str = "1234567890123456";
+const TP: &str = "00-12345678901234567890123456789012-1234567890123456-01";
+const TP_UNSAMPLED: &str = "00-12345678901234567890123456789012-1234567890123456-00";
+const B3T: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+const B3S: &str = "e457b5a2e4d86bd1";
+
+const CONTINUED: Trace = Trace::Continued {
+    trace_id: T,
+    span_id: P,
+};
+const B3_CONTINUED: Trace = Trace::Continued {
+    trace_id: B3T,
+    span_id: B3S,
+};
+
+const fn continued(sampling: Sampling) -> Expect {
+    Expect {
+        trace: CONTINUED,
+        sampling,
+        random: false,
+        tracestate: None,
+        baggage: &[],
+    }
+}
+
+const ACCEPTED: Expect = continued(Sampling::Accept);
+const DENIED: Expect = continued(Sampling::Deny);
+const RESTARTED: Expect = Expect {
+    trace: Trace::Restarted,
+    sampling: Sampling::Defer,
+    random: false,
+    tracestate: None,
+    baggage: &[],
+};
+const fn with_tracestate(tracestate: &'static str) -> Expect {
+    Expect {
+        tracestate: Some(tracestate),
+        ..DENIED
+    }
+}
+const fn restarted_with_baggage(baggage: &'static [&'static str]) -> Expect {
+    Expect {
+        baggage,
+        ..RESTARTED
+    }
+}
+const fn b3(sampling: Sampling) -> Expect {
+    Expect {
+        trace: B3_CONTINUED,
+        ..continued(sampling)
+    }
+}
+
+macro_rules! case {
+    ($name:literal, $spec:literal, [$($header:expr),* $(,)?], $expect:expr) => {
+        Case { name: $name, spec: $spec, incoming: &[$($header),*], expect: $expect }
+    };
+}
+
+/// Every case.
+pub const CASES: &[Case] = &[
+    // --- W3C Trace Context: traceparent (§3.2) ---
+    case!("tp-valid", "TC §3.2.2", [("traceparent", TP)], ACCEPTED),
+    case!(
+        "tp-unsampled",
+        "TC §3.2.2.5 sampled",
+        [("traceparent", TP_UNSAMPLED)],
+        DENIED
+    ),
+    case!(
+        "tp-header-name-case",
+        "TC §3.2.1",
+        [("TraceParent", TP)],
+        ACCEPTED
+    ),
+    case!(
+        "tp-ows",
+        "TC §3.2 (RFC 9110 OWS)",
+        [(
+            "traceparent",
+            " \t00-12345678901234567890123456789012-1234567890123456-01\t "
+        )],
+        ACCEPTED
+    ),
+    case!(
+        "tp-duplicated",
+        "TC §3.2 (one traceparent)",
+        [
+            ("traceparent", TP),
+            (
+                "traceparent",
+                "00-12345678901234567890123456789011-1234567890123456-01"
+            )
+        ],
+        RESTARTED
+    ),
+    case!(
+        "tp-wrong-name",
+        "TC §3.2.1",
+        [("trace-parent", TP)],
+        RESTARTED
+    ),
+    case!(
+        "tp-version-00-trailing-data",
+        "TC §3.2.2.1 version 00",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trailing-dash",
+        "TC §3.2.2.1 version 00",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-01-"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trailing-dot",
+        "TC §3.2.2.1 version 00",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-01."
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-future-version",
+        "TC §4.3 versioning",
+        [(
+            "traceparent",
+            "cc-12345678901234567890123456789012-1234567890123456-01-what-the-future-will-be-like"
+        )],
+        ACCEPTED
+    ),
+    case!(
+        "tp-future-version-bad-delimiter",
+        "TC §4.3 versioning",
+        [(
+            "traceparent",
+            "cc-12345678901234567890123456789012-1234567890123456-01.what-the-future-will-be-like"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-version-ff",
+        "TC §3.2.2.1 version ff forbidden",
+        [(
+            "traceparent",
+            "ff-12345678901234567890123456789012-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-version-3-digits",
+        "TC §3.2.2.1 2HEXDIGLC",
+        [(
+            "traceparent",
+            "000-12345678901234567890123456789012-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-version-1-digit",
+        "TC §3.2.2.1 2HEXDIGLC",
+        [(
+            "traceparent",
+            "0-12345678901234567890123456789012-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-version-not-hex",
+        "TC §3.2.2.1 2HEXDIGLC",
+        [(
+            "traceparent",
+            ".0-12345678901234567890123456789012-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trace-id-zero",
+        "TC §3.2.2.3 all zeroes forbidden",
+        [(
+            "traceparent",
+            "00-00000000000000000000000000000000-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trace-id-31-digits",
+        "TC §3.2.2.3 32HEXDIGLC",
+        [(
+            "traceparent",
+            "00-1234567890123456789012345678901-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trace-id-33-digits",
+        "TC §3.2.2.3 32HEXDIGLC",
+        [(
+            "traceparent",
+            "00-123456789012345678901234567890123-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-trace-id-upper-case",
+        "TC §3.2.2.3 HEXDIGLC",
+        [(
+            "traceparent",
+            "00-1234567890123456789012345678901A-1234567890123456-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-parent-id-zero",
+        "TC §3.2.2.4 all zeroes forbidden",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-0000000000000000-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-parent-id-15-digits",
+        "TC §3.2.2.4 16HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-123456789012345-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-parent-id-17-digits",
+        "TC §3.2.2.4 16HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-12345678901234567-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-parent-id-not-hex",
+        "TC §3.2.2.4 16HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-123456789012345.-01"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-flags-1-digit",
+        "TC §3.2.2.5 2HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-1"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-flags-3-digits",
+        "TC §3.2.2.5 2HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-001"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-flags-plus-sign",
+        "TC §3.2.2.5 2HEXDIGLC",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-+1"
+        )],
+        RESTARTED
+    ),
+    case!(
+        "tp-random-flag-kept",
+        "TC L2 §3.2.2.5.2 random-trace-id",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-03"
+        )],
+        Expect {
+            random: true,
+            ..ACCEPTED
+        }
+    ),
+    case!(
+        "tp-unknown-flags-zeroed",
+        "TC §3.2.2.5.3 other flags",
+        [(
+            "traceparent",
+            "00-12345678901234567890123456789012-1234567890123456-ff"
+        )],
+        Expect {
+            random: true,
+            ..ACCEPTED
+        }
+    ),
+    // --- W3C Trace Context: tracestate (§3.3) ---
+    case!(
+        "ts-kept",
+        "TC §3.3.1",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "foo=1,bar=2")],
+        with_tracestate("foo=1,bar=2")
+    ),
+    case!(
+        "ts-without-traceparent",
+        "TC §3.3.1.1 read only with a traceparent",
+        [("tracestate", "foo=1")],
+        RESTARTED
+    ),
+    case!(
+        "ts-lines-combined",
+        "TC §3.3.1.1 (RFC 9110 §5.3)",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo=1,bar=2"),
+            ("tracestate", "rojo=1,congo=2"),
+            ("tracestate", "baz=3")
+        ],
+        with_tracestate("foo=1,bar=2,rojo=1,congo=2,baz=3")
+    ),
+    case!(
+        "ts-ows",
+        "TC §3.3.1.1 OWS",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo=1 \t , \t bar=2, \t baz=3")
+        ],
+        with_tracestate("foo=1,bar=2,baz=3")
+    ),
+    case!(
+        "ts-empty-members",
+        "TC §3.3.1.1 empty members allowed",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", ""),
+            ("tracestate", "foo=1,,")
+        ],
+        with_tracestate("foo=1")
+    ),
+    case!(
+        "ts-empty-not-sent",
+        "TC §3.3.1.1 SHOULD avoid sending empty",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "")],
+        DENIED
+    ),
+    case!(
+        "ts-32-members",
+        "TC §3.3.1.1 32 list-members",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            (
+                "tracestate",
+                "a1=1,a2=2,a3=3,a4=4,a5=5,a6=6,a7=7,a8=8,a9=9,a10=10,a11=11,a12=12,a13=13,a14=14,a15=15,a16=16"
+            ),
+            (
+                "tracestate",
+                "a17=17,a18=18,a19=19,a20=20,a21=21,a22=22,a23=23,a24=24,a25=25,a26=26,a27=27,a28=28,a29=29,a30=30,a31=31,a32=32"
+            )
+        ],
+        with_tracestate(
+            "a1=1,a2=2,a3=3,a4=4,a5=5,a6=6,a7=7,a8=8,a9=9,a10=10,a11=11,a12=12,a13=13,a14=14,a15=15,a16=16,a17=17,a18=18,a19=19,a20=20,a21=21,a22=22,a23=23,a24=24,a25=25,a26=26,a27=27,a28=28,a29=29,a30=30,a31=31,a32=32"
+        )
+    ),
+    case!(
+        "ts-33-members",
+        "TC §3.3.1.1 32 list-members",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            (
+                "tracestate",
+                "a1=1,a2=2,a3=3,a4=4,a5=5,a6=6,a7=7,a8=8,a9=9,a10=10,a11=11,a12=12,a13=13,a14=14,a15=15,a16=16"
+            ),
+            (
+                "tracestate",
+                "a17=17,a18=18,a19=19,a20=20,a21=21,a22=22,a23=23,a24=24,a25=25,a26=26,a27=27,a28=28,a29=29,a30=30,a31=31,a32=32,a33=33"
+            )
+        ],
+        DENIED
+    ),
+    case!(
+        "ts-empty-value",
+        "TC §3.3.1.3.2 value",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "foo=,bar=3")],
+        DENIED
+    ),
+    case!(
+        "ts-value-with-equals",
+        "TC §3.3.1.3.2 value",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "foo=bar=baz")],
+        DENIED
+    ),
+    case!(
+        "ts-key-space",
+        "TC §3.3.1.3.1 key",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "foo =1")],
+        DENIED
+    ),
+    case!(
+        "ts-key-upper-case",
+        "TC §3.3.1.3.1 key",
+        [("traceparent", TP_UNSAMPLED), ("tracestate", "FOO=1")],
+        DENIED
+    ),
+    case!(
+        "ts-key-bad-vendor",
+        "TC §3.3.1.3.1 multi-tenant key",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo@=1,bar=2")
+        ],
+        DENIED
+    ),
+    case!(
+        "ts-system-id-14",
+        "TC §3.3.1.3.1 system-id 14 characters",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo=1"),
+            ("tracestate", "tenant@vvvvvvvvvvvvvv=1")
+        ],
+        with_tracestate("foo=1,tenant@vvvvvvvvvvvvvv=1")
+    ),
+    case!(
+        "ts-system-id-15",
+        "TC §3.3.1.3.1 system-id 14 characters",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo=1"),
+            ("tracestate", "t@vvvvvvvvvvvvvvv=1")
+        ],
+        DENIED
+    ),
+    case!(
+        "ts-duplicate-key",
+        "TC §3.3.1.3.1 keys unique",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            ("tracestate", "foo=1"),
+            ("tracestate", "foo=2")
+        ],
+        DENIED
+    ),
+    case!(
+        "ts-all-allowed-characters",
+        "TC §3.3.1.3",
+        [
+            ("traceparent", TP_UNSAMPLED),
+            (
+                "tracestate",
+                "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/= !\"#$%&'()*+-./0123456789:;<>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+            )
+        ],
+        with_tracestate(
+            "abcdefghijklmnopqrstuvwxyz0123456789_-*/@a-z0-9_-*/= !\"#$%&'()*+-./0123456789:;<>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+        )
+    ),
+    // --- W3C Baggage ---
+    case!(
+        "bg-kept",
+        "Baggage §2.3",
+        [("baggage", "tenant=blue,region=eu-west-1")],
+        restarted_with_baggage(&["region=eu-west-1", "tenant=blue"])
+    ),
+    case!(
+        "bg-lines-combined",
+        "Baggage §2 (RFC 9110 §5.3)",
+        [("baggage", "a=1"), ("baggage", "b=2,c=3")],
+        restarted_with_baggage(&["a=1", "b=2", "c=3"])
+    ),
+    case!(
+        "bg-ows",
+        "Baggage §2.3.1 OWS trimmed",
+        [("baggage", " a = 1 ,\tb=2\t")],
+        restarted_with_baggage(&["a=1", "b=2"])
+    ),
+    case!(
+        "bg-percent-decoded-and-re-encoded",
+        "Baggage §2.3.3 value",
+        [(
+            "baggage",
+            "ua=Mozilla%2F4.0%20(compatible%3B%20Netscape),pct=100%25"
+        )],
+        restarted_with_baggage(&["pct=100%25", "ua=Mozilla/4.0%20(compatible%3B%20Netscape)"])
+    ),
+    case!(
+        "bg-plus-is-literal",
+        "Baggage §2.3.3 value (not a form encoding)",
+        [("baggage", "q=a+b")],
+        restarted_with_baggage(&["q=a+b"])
+    ),
+    case!(
+        "bg-invalid-member-dropped",
+        "Baggage §3 mutating: an unreadable entry MAY be removed",
+        [(
+            "baggage",
+            "good=1,bad key=2,also=%zz,utf8=%FF,quote=\"x\",fine=2"
+        )],
+        restarted_with_baggage(&["fine=2", "good=1"])
+    ),
+    case!(
+        "bg-properties-kept",
+        "Baggage §2.3.4 property",
+        [("baggage", "k=v; p1 ; p2 = x ,other=1")],
+        restarted_with_baggage(&["k=v;p1;p2=x", "other=1"])
+    ),
+    case!(
+        "bg-bad-property-drops-member",
+        "Baggage §2.3.4 property",
+        [("baggage", "k=v;p=\"x\",other=1")],
+        restarted_with_baggage(&["other=1"])
+    ),
+    case!(
+        "bg-duplicate-keeps-first",
+        "Baggage §3 mutating: dedup",
+        [("baggage", "k=first,k=second")],
+        restarted_with_baggage(&["k=first"])
+    ),
+    case!(
+        "bg-caller-user-agent",
+        "Baggage §2.3 (hello vouches for user-agent)",
+        [("baggage", "user-agent=Netscape,tenant=blue")],
+        restarted_with_baggage(&["tenant=blue", "user-agent=Netscape"])
+    ),
+    // --- B3 ---
+    case!(
+        "b3-multi-accept",
+        "B3 multiple headers",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "1")
+        ],
+        b3(Sampling::Accept)
+    ),
+    case!(
+        "b3-multi-deny",
+        "B3 sampling state",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "0")
+        ],
+        b3(Sampling::Deny)
+    ),
+    case!(
+        "b3-multi-defer",
+        "B3 sampling state: absent means defer",
+        [("x-b3-traceid", B3T), ("x-b3-spanid", B3S)],
+        b3(Sampling::Defer)
+    ),
+    case!(
+        "b3-multi-debug",
+        "B3 debug flag",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-flags", "1")
+        ],
+        b3(Sampling::Debug)
+    ),
+    case!(
+        "b3-multi-true",
+        "B3 sampling state (true/false accepted)",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "true")
+        ],
+        b3(Sampling::Accept)
+    ),
+    case!(
+        "b3-multi-64-bit",
+        "B3 TraceId: 16 lower-hex",
+        [
+            ("x-b3-traceid", "a3ce929d0e0e4736"),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "1")
+        ],
+        Expect {
+            trace: Trace::Continued {
+                trace_id: "0000000000000000a3ce929d0e0e4736",
+                span_id: B3S
+            },
+            ..b3(Sampling::Accept)
+        }
+    ),
+    case!(
+        "b3-multi-first-line-wins",
+        "B3 multiple headers: the first value wins",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "1")
+        ],
+        b3(Sampling::Accept)
+    ),
+    case!(
+        "b3-multi-upper-case",
+        "B3 TraceId: lower-hex",
+        [
+            ("x-b3-traceid", "80F198EE56343BA864FE8B2A57D3EFF7"),
+            ("x-b3-spanid", B3S)
+        ],
+        RESTARTED
+    ),
+    case!(
+        "b3-multi-bad-parent",
+        "B3 ParentSpanId: 16 lower-hex",
+        [
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-parentspanid", "xyz"),
+            ("x-b3-sampled", "1")
+        ],
+        RESTARTED
+    ),
+    case!(
+        "b3-multi-deny-alone",
+        "B3 sampling state sent alone",
+        [("x-b3-sampled", "0")],
+        Expect {
+            sampling: Sampling::Deny,
+            ..RESTARTED
+        }
+    ),
+    case!(
+        "b3-single",
+        "B3 single header",
+        [(
+            "b3",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90"
+        )],
+        b3(Sampling::Accept)
+    ),
+    case!(
+        "b3-single-defer",
+        "B3 single header: sampling state omitted",
+        [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1")],
+        b3(Sampling::Defer)
+    ),
+    case!(
+        "b3-single-debug",
+        "B3 single header: d",
+        [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-d")],
+        b3(Sampling::Debug)
+    ),
+    case!(
+        "b3-single-deny-alone",
+        "B3 single header: b3: 0",
+        [("b3", "0")],
+        Expect {
+            sampling: Sampling::Deny,
+            ..RESTARTED
+        }
+    ),
+    case!(
+        "b3-single-precedence",
+        "B3: the single header takes precedence",
+        [
+            ("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0"),
+            ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"),
+            ("x-b3-spanid", "b7ad6b7169203331"),
+            ("x-b3-sampled", "1")
+        ],
+        b3(Sampling::Deny)
+    ),
+    case!(
+        "b3-single-bad-state",
+        "B3 single header: 1, 0 or d",
+        [(
+            "b3",
+            "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-true"
+        )],
+        RESTARTED
+    ),
+    // --- Which context wins (last listed: tracecontext,baggage,b3multi) ---
+    case!(
+        "mix-b3-wins-over-traceparent",
+        "README: the last listed propagator wins",
+        [
+            ("traceparent", TP),
+            ("x-b3-traceid", B3T),
+            ("x-b3-spanid", B3S),
+            ("x-b3-sampled", "0")
+        ],
+        b3(Sampling::Deny)
+    ),
+    case!(
+        "mix-invalid-b3-keeps-traceparent",
+        "README: only a valid context replaces",
+        [
+            ("traceparent", TP),
+            ("x-b3-traceid", "zzz"),
+            ("x-b3-spanid", B3S)
+        ],
+        ACCEPTED
+    ),
+];
+
+/// Every way `out` breaks the specifications' grammar or limits, whatever
+/// came in: the invariants the property tests and the fuzz target hold.
+pub fn grammar_errors(out: &HeaderMap) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut one = |name: &str| -> Option<String> {
+        let mut values = out.get_all(name).iter();
+        let first = values.next()?;
+        if values.next().is_some() {
+            errors.push(format!("{name}: sent more than once"));
+        }
+        match first.to_str() {
+            Ok(text) => Some(text.to_owned()),
+            Err(_) => {
+                errors.push(format!("{name}: not visible ASCII: {first:?}"));
+                None
+            }
+        }
+    };
+    let traceparent = one("traceparent");
+    let tracestate = one("tracestate");
+    let baggage = one("baggage");
+    let b3_single = one("b3");
+    if let Some(value) = &traceparent {
+        match w3c_trace_context::parse_traceparent(value) {
+            Some(parsed) if value.len() == 55 && value.starts_with("00-") => {
+                if parsed.flags & !(FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID) != 0 {
+                    errors.push(format!("traceparent: undefined flags set: {value}"));
+                }
+            }
+            _ => errors.push(format!("traceparent: not a version-00 value: {value}")),
+        }
+    }
+    if let Some(value) = &tracestate {
+        if traceparent.is_none() {
+            errors.push("tracestate without traceparent".to_owned());
+        }
+        if value.is_empty()
+            || w3c_trace_context::parse_tracestate(value).as_deref() != Some(value.as_str())
+        {
+            errors.push(format!(
+                "tracestate: not a normalized, valid list: {value:?}"
+            ));
+        }
+    }
+    if let Some(value) = &baggage {
+        let members: Vec<&str> = value.split(',').collect();
+        if value.len() > MAX_BYTES || members.len() > MAX_MEMBERS {
+            errors.push(format!(
+                "baggage: {} bytes, {} members",
+                value.len(),
+                members.len()
+            ));
+        }
+        let parsed = w3c_baggage::parse_baggage(value);
+        if parsed.len() != members.len() {
+            errors.push(format!("baggage: not every member is valid: {value:?}"));
+        }
+        if w3c_baggage::baggage_header(&parsed).as_deref() != Some(value.as_str()) {
+            errors.push(format!("baggage: does not round-trip: {value:?}"));
+        }
+    }
+    if let Some(value) = &b3_single
+        && b3::parse_single(value).is_none()
+    {
+        errors.push(format!("b3: not a valid single header: {value}"));
+    }
+    if out.contains_key("x-b3-traceid") || out.contains_key("x-b3-sampled") {
+        if b3::parse_multi(&HeaderLines(out)).is_none() {
+            errors.push("x-b3-*: not a valid set".to_owned());
+        }
+        if out.contains_key("x-b3-sampled") && out.contains_key("x-b3-flags") {
+            errors.push("x-b3-sampled sent with the debug flag".to_owned());
+        }
+    }
+    errors
+}
+
+fn header<'a>(out: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    out.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Every way `out` (the headers sent on for `case`, produced as `mode`
+/// says) differs from what the case expects.
+pub fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
+    let mut errors = grammar_errors(out);
+    let expect = &case.expect;
+    let traceparent = header(out, "traceparent").and_then(w3c_trace_context::parse_traceparent);
+    let b3_sampled = header(out, "x-b3-sampled");
+    let b3_debug = header(out, "x-b3-flags") == Some("1");
+    // What the B3 headers and the W3C flags must say.
+    let sampling = match (mode, expect.sampling) {
+        (Mode::HelloSvc, Sampling::Defer) => Sampling::Accept,
+        (_, sampling) => sampling,
+    };
+    let b3_expected = match sampling {
+        Sampling::Accept => (Some("1"), false),
+        Sampling::Deny => (Some("0"), false),
+        Sampling::Debug => (None, true),
+        Sampling::Defer => (None, false),
+    };
+    match (expect.trace, mode, traceparent) {
+        (Trace::Continued { trace_id, span_id }, _, Some(parent)) => {
+            if parent.trace_id.to_string() != trace_id {
+                errors.push(format!("trace id {} is not {trace_id}", parent.trace_id));
+            }
+            let is_callers = parent.parent_id.to_string() == span_id;
+            if is_callers != (mode == Mode::PassThrough) {
+                errors.push(format!("parent id {}", parent.parent_id));
+            }
+            if (parent.flags & FLAG_RANDOM_TRACE_ID != 0) != expect.random {
+                errors.push(format!("random-trace-id flag: {:02x}", parent.flags));
+            }
+            if (parent.flags & FLAG_SAMPLED != 0) != sampling.is_sampled() {
+                errors.push(format!("sampled flag: {:02x}", parent.flags));
+            }
+            if header(out, "x-b3-traceid") != Some(trace_id)
+                || header(out, "x-b3-spanid") != Some(parent.parent_id.to_string().as_str())
+            {
+                errors.push("x-b3-* ids differ from traceparent".to_owned());
+            }
+            if (b3_sampled, b3_debug) != b3_expected {
+                errors.push(format!("B3 sampling {b3_sampled:?}, debug {b3_debug}"));
+            }
+        }
+        (Trace::Restarted, Mode::PassThrough, None) => {
+            if header(out, "x-b3-traceid").is_some() {
+                errors.push("a restarted trace sent B3 ids".to_owned());
+            }
+            if expect.sampling != Sampling::Defer && (b3_sampled, b3_debug) != b3_expected {
+                errors.push(format!("the decision sent alone: {b3_sampled:?}"));
+            }
+        }
+        (Trace::Restarted, Mode::HelloSvc, Some(parent)) => {
+            let id = parent.trace_id.to_string();
+            let seen = case
+                .incoming
+                .iter()
+                .any(|(_, value)| value.contains(&id) || value.contains(&id[16..]));
+            if seen {
+                errors.push(format!("trace {id} was taken from the request"));
+            }
+            if parent.flags & FLAG_RANDOM_TRACE_ID == 0 {
+                errors.push("a trace started here must say its id is random".to_owned());
+            }
+            let sampled = expect.sampling != Sampling::Deny;
+            if (parent.flags & FLAG_SAMPLED != 0) != sampled {
+                errors.push(format!("sampled flag: {:02x}", parent.flags));
+            }
+        }
+        (_, _, parent) => errors.push(format!("traceparent out: {parent:?}")),
+    }
+    if header(out, "tracestate") != expect.tracestate {
+        errors.push(format!(
+            "tracestate {:?}, expected {:?}",
+            header(out, "tracestate"),
+            expect.tracestate
+        ));
+    }
+    let mut sent: Vec<&str> = header(out, "baggage")
+        .map(|b| b.split(',').collect())
+        .unwrap_or_default();
+    sent.sort_unstable();
+    let mut expected: Vec<&str> = expect
+        .baggage
+        .iter()
+        .copied()
+        .filter(|m| mode == Mode::PassThrough || !m.starts_with("user-agent="))
+        .collect();
+    expected.sort_unstable();
+    if sent != expected {
+        errors.push(format!("baggage {sent:?}, expected {expected:?}"));
+    }
+    errors
+}

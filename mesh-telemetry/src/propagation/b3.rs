@@ -1,0 +1,251 @@
+//! Zipkin B3 (openzipkin/b3-propagation), single header `b3` and multiple
+//! `X-B3-*` headers, with all four sampling states.
+//!
+//! It replaces `opentelemetry-propagator-b3`, whose "deferred" and "debug"
+//! states are trace-flag bits 0x02 and 0x04: 0x02 is W3C Level 2's
+//! random-trace-id flag, so a W3C caller's random trace would go out as a
+//! B3 "defer" and lose its sampling decision. Here those states travel in
+//! [`CallerTrace`] instead, and the flags keep their W3C meaning.
+
+use std::sync::LazyLock;
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
+    trace::{SpanId, TraceContextExt, TraceId},
+};
+
+use super::{
+    caller_trace::{CallerTrace, Sampling, caller_trace, outbound_sampling},
+    header_lines::trim_ows,
+    hex,
+};
+
+const SINGLE: &str = "b3";
+const TRACE_ID: &str = "x-b3-traceid";
+const SPAN_ID: &str = "x-b3-spanid";
+const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
+const SAMPLED: &str = "x-b3-sampled";
+const FLAGS: &str = "x-b3-flags";
+static SINGLE_FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [SINGLE.to_owned()]);
+static MULTI_FIELDS: LazyLock<[String; 5]> =
+    LazyLock::new(|| [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS].map(str::to_owned));
+
+/// Which B3 form is written; both are always read, `b3` first (the
+/// specification: "the single-header variant takes precedence").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum B3Encoding {
+    /// `b3: {TraceId}-{SpanId}-{SamplingState}`.
+    Single,
+    /// `X-B3-TraceId`, `X-B3-SpanId`, and `X-B3-Sampled` or `X-B3-Flags`.
+    Multi,
+}
+
+/// The B3 propagator.
+#[derive(Debug, Clone, Copy)]
+pub struct B3 {
+    encoding: B3Encoding,
+}
+
+impl B3 {
+    /// A propagator writing `encoding`.
+    pub fn new(encoding: B3Encoding) -> Self {
+        Self { encoding }
+    }
+}
+
+fn lower_hex(field: &str, lengths: &[usize]) -> bool {
+    lengths.contains(&field.len())
+        && field
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A 16- or 32-digit lower-hex trace id, not all zeros; a 64-bit id is
+/// carried as the 128-bit id with its high half zero.
+pub fn parse_trace_id(field: &str) -> Option<TraceId> {
+    lower_hex(field, &[16, 32])
+        .then(|| TraceId::from_hex(field).ok())
+        .flatten()
+        .filter(|id| *id != TraceId::INVALID)
+}
+
+/// A 16-digit lower-hex span id, not all zeros.
+pub fn parse_span_id(field: &str) -> Option<SpanId> {
+    lower_hex(field, &[16])
+        .then(|| SpanId::from_hex(field).ok())
+        .flatten()
+        .filter(|id| *id != SpanId::INVALID)
+}
+
+fn single_state(field: &str) -> Option<Sampling> {
+    match field {
+        "1" => Some(Sampling::Accept),
+        "0" => Some(Sampling::Deny),
+        "d" => Some(Sampling::Debug),
+        _ => None,
+    }
+}
+
+/// Parses a `b3` value: `{TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`,
+/// or a sampling state alone. `None` when it is malformed.
+pub fn parse_single(value: &str) -> Option<CallerTrace> {
+    let fields: Vec<&str> = trim_ows(value).split('-').collect();
+    let (ids, sampling) = match fields.as_slice() {
+        [state] => (None, single_state(state)?),
+        [trace, span, rest @ ..] if rest.len() <= 2 => {
+            let ids = (parse_trace_id(trace)?, parse_span_id(span)?);
+            let sampling = match rest {
+                [] => Sampling::Defer,
+                [state] => single_state(state)?,
+                [state, parent] => {
+                    parse_span_id(parent)?;
+                    single_state(state)?
+                }
+                _ => unreachable!("rest has at most two fields"),
+            };
+            (Some(ids), sampling)
+        }
+        _ => return None,
+    };
+    Some(CallerTrace {
+        ids,
+        sampling,
+        random_trace_id: false,
+        tracestate: None,
+    })
+}
+
+/// Reads the `X-B3-*` headers (the first line of each, as the specification
+/// says). `None` when there is nothing valid to read.
+pub fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
+    let debug = extractor.get(FLAGS).map(trim_ows) == Some("1");
+    let sampled = match extractor.get(SAMPLED).map(trim_ows) {
+        None => None,
+        // `true`/`false` predate the specification; it allows accepting them.
+        Some("1" | "true") => Some(Sampling::Accept),
+        Some("0" | "false") => Some(Sampling::Deny),
+        Some(_) => return None,
+    };
+    let sampling = match (debug, sampled) {
+        (true, _) => Sampling::Debug,
+        (false, Some(decision)) => decision,
+        (false, None) => Sampling::Defer,
+    };
+    let ids = match (extractor.get(TRACE_ID), extractor.get(SPAN_ID)) {
+        (None, None) if sampling != Sampling::Defer => None,
+        (Some(trace), Some(span)) => {
+            if let Some(parent) = extractor.get(PARENT_SPAN_ID) {
+                parse_span_id(trim_ows(parent))?;
+            }
+            Some((
+                parse_trace_id(trim_ows(trace))?,
+                parse_span_id(trim_ows(span))?,
+            ))
+        }
+        _ => return None,
+    };
+    Some(CallerTrace {
+        ids,
+        sampling,
+        random_trace_id: false,
+        tracestate: None,
+    })
+}
+
+impl TextMapPropagator for B3 {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let span = span.span_context();
+        if !span.is_valid() {
+            // A decision sent alone (`b3: 0`), passed on with no span of ours.
+            if let Some(caller) = caller_trace(cx).filter(|c| c.ids.is_none()) {
+                match (self.encoding, caller.sampling) {
+                    (_, Sampling::Defer) => {}
+                    (B3Encoding::Single, state) => injector.set(SINGLE, state_char(state).into()),
+                    (B3Encoding::Multi, Sampling::Debug) => injector.set(FLAGS, "1".into()),
+                    (B3Encoding::Multi, state) => injector.set(SAMPLED, state_char(state).into()),
+                }
+            }
+            return;
+        }
+        let sampling = outbound_sampling(cx, span);
+        match self.encoding {
+            B3Encoding::Single => {
+                let mut value = String::with_capacity(53);
+                hex::push_trace_id(&mut value, span.trace_id());
+                value.push('-');
+                hex::push_span_id(&mut value, span.span_id());
+                if sampling != Sampling::Defer {
+                    value.push('-');
+                    value.push_str(state_char(sampling));
+                }
+                injector.set(SINGLE, value);
+            }
+            B3Encoding::Multi => {
+                injector.set(TRACE_ID, hex::trace_id(span.trace_id()));
+                injector.set(SPAN_ID, hex::span_id(span.span_id()));
+                match sampling {
+                    Sampling::Defer => {}
+                    // "Debug implies an accept decision, so don't also send
+                    // the X-B3-Sampled header."
+                    Sampling::Debug => injector.set(FLAGS, "1".into()),
+                    state => injector.set(SAMPLED, state_char(state).into()),
+                }
+            }
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        let found = extractor
+            .get(SINGLE)
+            .and_then(parse_single)
+            .or_else(|| parse_multi(extractor));
+        match found {
+            // A decision alone does not displace a trace another format found.
+            Some(caller) if caller.ids.is_none() && cx.span().span_context().is_valid() => {
+                cx.clone()
+            }
+            Some(caller) => caller.continued_in(cx),
+            None => cx.clone(),
+        }
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        match self.encoding {
+            B3Encoding::Single => FieldIter::new(SINGLE_FIELDS.as_slice()),
+            B3Encoding::Multi => FieldIter::new(MULTI_FIELDS.as_slice()),
+        }
+    }
+}
+
+fn state_char(sampling: Sampling) -> &'static str {
+    match sampling {
+        Sampling::Accept => "1",
+        Sampling::Deny => "0",
+        Sampling::Debug => "d",
+        Sampling::Defer => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_header_reads_every_documented_shape() {
+        let trace = "80f198ee56343ba864fe8b2a57d3eff7";
+        let full = parse_single(&format!("{trace}-e457b5a2e4d86bd1-1-05e3ac9a4f6e3b90")).unwrap();
+        assert_eq!(full.sampling, Sampling::Accept);
+        assert_eq!(full.ids.unwrap().0.to_string(), trace);
+        assert_eq!(
+            parse_single(&format!("{trace}-e457b5a2e4d86bd1"))
+                .unwrap()
+                .sampling,
+            Sampling::Defer
+        );
+        assert_eq!(parse_single("0").unwrap().ids, None, "a deny sent alone");
+        assert!(parse_single(&format!("{trace}-e457b5a2e4d86bd1-x")).is_none());
+        assert!(parse_single(&format!("{trace}-E457B5A2E4D86BD1-1")).is_none());
+    }
+}

@@ -1,0 +1,93 @@
+//! The propagation-only path (`/sayHello2`): the mesh's tracing headers
+//! copied from a request to its outbound call, as they came, but only when
+//! their format's specification says they are valid.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::propagation::Extractor;
+
+use super::{
+    b3,
+    header_lines::{HeaderLines, combined},
+    w3c_trace_context::{parse_traceparent, parse_tracestate},
+};
+
+/// The headers Istio asks applications to forward, and the only ones the
+/// propagation-only path copies from a request to its outbound call.
+pub const MESH_TRACE_HEADERS: [&str; 10] = [
+    "x-request-id",
+    "traceparent",
+    "tracestate",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+    "b3",
+    "x-ot-span-context",
+];
+
+const B3_MULTI: [&str; 5] = [
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+];
+
+/// The longest mesh header value passed on. Real ones are under 100 bytes
+/// (a `tracestate` may reach 512); anything longer is not a trace header.
+pub const MAX_FORWARDED_VALUE_BYTES: usize = 1024;
+
+/// The first value of header `name`, if it may be passed on: visible ASCII
+/// and at most [`MAX_FORWARDED_VALUE_BYTES`] long.
+pub fn forwardable<'a>(incoming: &'a HeaderMap, name: &str) -> Option<&'a HeaderValue> {
+    incoming
+        .get(name)
+        .filter(|value| value.len() <= MAX_FORWARDED_VALUE_BYTES && value.to_str().is_ok())
+}
+
+/// The mesh's tracing headers of a request, as the propagation-only path
+/// passes them on: only [`MESH_TRACE_HEADERS`], each [`forwardable`], and
+/// each trace format only when it is valid, so this path never hands the
+/// next service a context the specifications say to discard:
+/// - `traceparent`: one valid line; `tracestate` (its lines combined and
+///   normalized) only with it, and only when valid;
+/// - `b3`: a valid single header;
+/// - `x-b3-*`: forwarded together when they form a valid context;
+/// - `x-request-id` and `x-ot-span-context`: as they came.
+pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
+    let lines = HeaderLines(incoming);
+    let mut out = HeaderMap::new();
+    let mut copy = |name: &'static str| {
+        if let Some(value) = forwardable(incoming, name) {
+            out.insert(HeaderName::from_static(name), value.clone());
+        }
+    };
+    copy("x-request-id");
+    copy("x-ot-span-context");
+    let traceparent = match lines.get_all("traceparent").as_deref() {
+        Some([line]) => parse_traceparent(line).is_some(),
+        _ => false,
+    };
+    if traceparent {
+        copy("traceparent");
+    }
+    if lines.get("b3").and_then(b3::parse_single).is_some() {
+        copy("b3");
+    }
+    if b3::parse_multi(&lines).is_some() {
+        B3_MULTI.into_iter().for_each(&mut copy);
+    }
+    if traceparent
+        && let Some(tracestate) = lines
+            .get_all("tracestate")
+            .and_then(|all| parse_tracestate(&combined(&all)))
+            .filter(|normalized| {
+                !normalized.is_empty() && normalized.len() <= MAX_FORWARDED_VALUE_BYTES
+            })
+        && let Ok(value) = HeaderValue::try_from(tracestate)
+    {
+        out.insert(HeaderName::from_static("tracestate"), value);
+    }
+    out
+}

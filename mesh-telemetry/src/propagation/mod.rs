@@ -1,0 +1,274 @@
+//! Trace-context propagation: one composite propagator, built from
+//! `OTEL_PROPAGATORS` and installed once for the whole process. Everything
+//! that reads or writes trace context goes through this module: both
+//! services, `/sayHello2`'s copy, the fuzz target and the benchmarks.
+//!
+//! The formats are implemented here, to the letter of their specifications,
+//! rather than taken from the SDK, whose parsers are lenient where the specs
+//! are strict (see each module and the README's "Conformance" section):
+//! - [`w3c_trace_context`]: W3C Trace Context Level 1 and 2;
+//! - [`w3c_baggage`]: W3C Baggage;
+//! - [`b3`]: Zipkin B3, single and multiple headers.
+//!
+//! [`header_lines`] lets them see every line of a repeated header, and
+//! [`caller_trace`] keeps what a format said beyond a `SpanContext`.
+//!
+//! # Which context wins
+//! The composite runs its propagators in the configured order, and each one
+//! that finds a *valid* trace context replaces what the earlier ones found
+//! (a B3 sampling decision sent alone never displaces one). So the format
+//! listed **last** wins when the headers disagree. The default,
+//! `tracecontext,baggage,b3multi`, prefers B3 as Envoy's Zipkin tracer does,
+//! and falls back to `traceparent`.
+//!
+//! On the way out, every listed format is written, so a downstream sidecar
+//! finds whichever one it reads.
+
+pub mod b3;
+pub mod caller_trace;
+pub mod header_lines;
+pub mod hex;
+pub mod mesh_headers;
+pub mod w3c_baggage;
+pub mod w3c_trace_context;
+
+use std::sync::OnceLock;
+
+use clap::ValueEnum;
+use http::{HeaderMap, HeaderValue};
+use opentelemetry::{
+    Context,
+    propagation::{
+        Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+        text_map_propagator::FieldIter,
+    },
+    trace::TraceContextExt,
+};
+use opentelemetry_http::HeaderInjector;
+
+use self::{
+    b3::{B3, B3Encoding},
+    header_lines::HeaderLines,
+    w3c_baggage::W3cBaggage,
+    w3c_trace_context::W3cTraceContext,
+};
+
+pub use self::{
+    mesh_headers::{MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, forwardable, mesh_headers},
+    w3c_baggage::with_member_first,
+};
+
+/// One value of `OTEL_PROPAGATORS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PropagatorKind {
+    /// W3C `traceparent` and `tracestate`.
+    Tracecontext,
+    /// W3C `baggage`.
+    Baggage,
+    /// Zipkin B3, written as the single `b3` header (read in both forms).
+    B3,
+    /// Zipkin B3, written as `x-b3-*` headers, as Istio's Zipkin provider
+    /// does (read in both forms).
+    B3multi,
+    /// No propagation at all.
+    None,
+}
+
+/// The formats `OTEL_PROPAGATORS` lists when it is not set.
+pub const DEFAULT_PROPAGATORS: [PropagatorKind; 3] = [
+    PropagatorKind::Tracecontext,
+    PropagatorKind::Baggage,
+    PropagatorKind::B3multi,
+];
+
+/// The composite of the configured propagators: reads a request's headers
+/// (every line of each) into a [`Context`], and writes a context into
+/// outbound headers.
+#[derive(Debug)]
+pub struct Propagator {
+    inner: TextMapCompositePropagator,
+}
+
+impl Propagator {
+    /// The trace context and baggage that arrived with `headers`.
+    pub fn extract(&self, headers: &HeaderMap) -> Context {
+        self.inner
+            .extract_with_context(&Context::new(), &HeaderLines(headers))
+    }
+
+    /// Writes `cx`'s trace context and baggage into `headers`.
+    pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
+        self.inner.inject_context(cx, &mut HeaderInjector(headers));
+    }
+}
+
+impl TextMapPropagator for Propagator {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.inner.inject_context(cx, injector);
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        self.inner.extract_with_context(cx, extractor)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        self.inner.fields()
+    }
+}
+
+/// Builds the propagator for `kinds`, in that order.
+pub fn composite(kinds: &[PropagatorKind]) -> Propagator {
+    fn one(kind: PropagatorKind) -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
+        Some(match kind {
+            PropagatorKind::Tracecontext => Box::new(W3cTraceContext),
+            PropagatorKind::Baggage => Box::new(W3cBaggage),
+            PropagatorKind::B3 => Box::new(B3::new(B3Encoding::Single)),
+            PropagatorKind::B3multi => Box::new(B3::new(B3Encoding::Multi)),
+            PropagatorKind::None => return None,
+        })
+    }
+    Propagator {
+        inner: TextMapCompositePropagator::new(kinds.iter().copied().filter_map(one).collect()),
+    }
+}
+
+static INSTALLED: OnceLock<Propagator> = OnceLock::new();
+
+/// Installs the composite for `kinds` as the process-wide propagator, once;
+/// later calls change nothing and return `false`. Until it is called,
+/// [`extract`] and [`inject`] use [`DEFAULT_PROPAGATORS`].
+pub fn install(kinds: &[PropagatorKind]) -> bool {
+    INSTALLED.set(composite(kinds)).is_ok()
+}
+
+fn installed() -> &'static Propagator {
+    INSTALLED.get_or_init(|| composite(&DEFAULT_PROPAGATORS))
+}
+
+/// Reads the trace context and baggage that arrived with a request.
+pub fn extract(headers: &HeaderMap) -> Context {
+    installed().extract(headers)
+}
+
+/// Writes `cx`'s span context and baggage into outbound request headers.
+pub fn inject(cx: &Context, headers: &mut HeaderMap) {
+    installed().inject(cx, headers);
+}
+
+/// The response headers that name `cx`'s span, for a caller (or a person
+/// with curl) to find the trace: `traceresponse`
+/// (`00-<trace-id>-<child-id>-<flags>`, W3C Trace Context Level 2 drafts)
+/// and the `trace` metric of `Server-Timing`
+/// (`trace;desc=00-<trace-id>-<child-id>-<flags>`, the W3C editor's draft
+/// that replaces it). `None` without a valid span.
+pub fn response_headers(cx: &Context) -> Option<[(&'static str, HeaderValue); 2]> {
+    let span = cx.span();
+    let span = span.span_context();
+    if !span.is_valid() {
+        return None;
+    }
+    let value = w3c_trace_context::traceparent_value(cx, span);
+    Some([
+        (
+            "server-timing",
+            HeaderValue::try_from(format!("trace;desc={value}")).ok()?,
+        ),
+        ("traceresponse", HeaderValue::try_from(value).ok()?),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STALE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    const MESH_TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+
+    fn disagreeing_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            format!("00-{STALE_TRACE}-b7ad6b7169203331-01")
+                .parse()
+                .unwrap(),
+        );
+        headers.insert("x-b3-traceid", MESH_TRACE.parse().unwrap());
+        headers.insert("x-b3-spanid", "a2fb4a1d1a96d312".parse().unwrap());
+        headers.insert("x-b3-sampled", "1".parse().unwrap());
+        headers
+    }
+
+    fn extracted_trace_id(kinds: &[PropagatorKind]) -> String {
+        let cx = composite(kinds).extract(&disagreeing_headers());
+        cx.span().span_context().trace_id().to_string()
+    }
+
+    #[test]
+    fn the_last_listed_propagator_wins_when_headers_disagree() {
+        use PropagatorKind::*;
+        assert_eq!(
+            extracted_trace_id(&[Tracecontext, Baggage, B3multi]),
+            MESH_TRACE
+        );
+        assert_eq!(
+            extracted_trace_id(&[B3multi, Baggage, Tracecontext]),
+            STALE_TRACE
+        );
+    }
+
+    #[test]
+    fn an_absent_or_invalid_format_does_not_erase_an_earlier_one() {
+        use PropagatorKind::*;
+        let mut headers = disagreeing_headers();
+        headers.insert("x-b3-traceid", "not-hex".parse().unwrap());
+        let cx = composite(&[Tracecontext, B3multi, B3]).extract(&headers);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
+    }
+
+    #[test]
+    fn a_b3_decision_sent_alone_does_not_displace_a_w3c_trace() {
+        use PropagatorKind::*;
+        let mut headers = disagreeing_headers();
+        headers.remove("x-b3-traceid");
+        headers.remove("x-b3-spanid");
+        headers.insert("b3", "0".parse().unwrap());
+        let cx = composite(&[Tracecontext, B3]).extract(&headers);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
+        assert!(cx.span().span_context().is_sampled());
+    }
+
+    #[test]
+    fn writes_every_listed_format_for_the_same_span() {
+        use PropagatorKind::*;
+        let cx = composite(&[B3multi]).extract(&disagreeing_headers());
+        let mut out = HeaderMap::new();
+        composite(&[Tracecontext, B3, B3multi]).inject(&cx, &mut out);
+        let header = |name: &str| out[name].to_str().unwrap().to_owned();
+        // B3 says nothing of the trace id's randomness, so neither may we.
+        assert_eq!(
+            header("traceparent"),
+            format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01")
+        );
+        assert_eq!(header("b3"), format!("{MESH_TRACE}-a2fb4a1d1a96d312-1"));
+        assert_eq!(header("x-b3-traceid"), MESH_TRACE);
+        assert_eq!(header("x-b3-spanid"), "a2fb4a1d1a96d312");
+        assert_eq!(header("x-b3-sampled"), "1");
+        assert!(out.get("tracestate").is_none(), "no empty tracestate");
+    }
+
+    #[test]
+    fn none_propagates_nothing() {
+        let cx = composite(&[PropagatorKind::None]).extract(&disagreeing_headers());
+        assert!(!cx.span().span_context().is_valid());
+    }
+
+    #[test]
+    fn the_response_headers_name_the_span_in_both_forms() {
+        let cx = composite(&DEFAULT_PROPAGATORS).extract(&disagreeing_headers());
+        let [(timing, timing_value), (response, response_value)] = response_headers(&cx).unwrap();
+        assert_eq!((timing, response), ("server-timing", "traceresponse"));
+        let expected = format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01");
+        assert_eq!(response_value, expected.as_str());
+        assert_eq!(timing_value, format!("trace;desc={expected}").as_str());
+    }
+}

@@ -1,0 +1,286 @@
+//! W3C Trace Context, Level 1 (Recommendation) and Level 2: `traceparent`
+//! and `tracestate`, parsed exactly as the specification's grammar and
+//! processing model say.
+//!
+//! It replaces the SDK's `TraceContextPropagator`, which (in 0.33) accepts
+//! fields of the wrong length and flags like `+1`, zero-pads a short trace
+//! id, reads only the first `tracestate` line, loses the whole `tracestate`
+//! to optional whitespace, re-emits invalid members, rejects valid
+//! multi-tenant keys, and clears the Level 2 random-trace-id flag.
+
+use std::sync::{Arc, LazyLock};
+
+use opentelemetry::{
+    Context,
+    propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
+    trace::{SpanContext, SpanId, TraceContextExt, TraceId},
+};
+
+use super::{
+    caller_trace::{
+        CallerTrace, Sampling, outbound_random_trace_id, outbound_sampling, outbound_tracestate,
+    },
+    header_lines::{combined, trim_ows},
+    hex,
+};
+
+const TRACEPARENT: &str = "traceparent";
+const TRACESTATE: &str = "tracestate";
+static FIELDS: LazyLock<[String; 2]> =
+    LazyLock::new(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()]);
+
+/// Trace flag bit 0: the caller may have recorded the trace.
+pub const FLAG_SAMPLED: u8 = 0x01;
+/// Trace flag bit 1 (Level 2): at least the right-most 7 bytes of the trace
+/// id are random.
+pub const FLAG_RANDOM_TRACE_ID: u8 = 0x02;
+
+/// At most this many `tracestate` list-members (§3.3.1.1).
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+/// The W3C Trace Context propagator.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct W3cTraceContext;
+
+/// A parsed `traceparent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traceparent {
+    /// The trace id (never all zeros).
+    pub trace_id: TraceId,
+    /// The caller's span id, `parent-id` (never all zeros).
+    pub parent_id: SpanId,
+    /// The flags as received, all eight bits.
+    pub flags: u8,
+}
+
+fn lower_hex(field: &[u8]) -> bool {
+    field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
+    let field = value.get(at..at + N)?;
+    lower_hex(field).then_some(field)
+}
+
+fn parse_hex(field: &[u8]) -> u128 {
+    // Only called on fields `lower_hex` accepted, so every byte is a digit.
+    field.iter().fold(0, |acc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            _ => b - b'a' + 10,
+        };
+        (acc << 4) | u128::from(digit)
+    })
+}
+
+/// Parses a `traceparent` value (§3.2), after the optional whitespace around
+/// it: version `00` must be exactly 55 characters; a higher version at least
+/// 55, with a `-` after the flags if longer (§4.3, "Versioning"); `ff` and
+/// upper-case hex are invalid; all-zero ids are invalid.
+pub fn parse_traceparent(value: &str) -> Option<Traceparent> {
+    let value = trim_ows(value).as_bytes();
+    let version = hex_field::<2>(value, 0)?;
+    match version {
+        b"ff" => return None,
+        b"00" if value.len() != 55 => return None,
+        _ if value.len() < 55 || (value.len() > 55 && value[55] != b'-') => return None,
+        _ => {}
+    }
+    if value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+        return None;
+    }
+    let trace_id = parse_hex(hex_field::<32>(value, 3)?);
+    let parent_id = parse_hex(hex_field::<16>(value, 36)?) as u64;
+    let flags = parse_hex(hex_field::<2>(value, 53)?) as u8;
+    (trace_id != 0 && parent_id != 0).then(|| Traceparent {
+        trace_id: TraceId::from(trace_id),
+        parent_id: SpanId::from(parent_id),
+        flags,
+    })
+}
+
+/// `lcalpha` and the characters allowed after it in a key.
+fn key_char(b: u8) -> bool {
+    matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/')
+}
+
+/// A `tracestate` key (§3.3.1.3.1): a simple key of 1 to 256 characters
+/// starting with `lcalpha`, or a multi-tenant key `tenant@system`, tenant 1
+/// to 241 characters starting with `lcalpha` or a digit, system 1 to 14
+/// characters starting with `lcalpha`.
+pub fn is_tracestate_key(key: &str) -> bool {
+    let key = key.as_bytes();
+    match key.iter().position(|&b| b == b'@') {
+        None => {
+            (1..=256).contains(&key.len())
+                && key[0].is_ascii_lowercase()
+                && key.iter().all(|&b| key_char(b))
+        }
+        Some(at) => {
+            let (tenant, system) = (&key[..at], &key[at + 1..]);
+            (1..=241).contains(&tenant.len())
+                && (tenant[0].is_ascii_lowercase() || tenant[0].is_ascii_digit())
+                && tenant.iter().all(|&b| key_char(b))
+                && (1..=14).contains(&system.len())
+                && system[0].is_ascii_lowercase()
+                && system.iter().all(|&b| key_char(b))
+        }
+    }
+}
+
+/// A `tracestate` value (§3.3.1.3.2): 1 to 256 printable ASCII characters
+/// other than `,` and `=`, not ending in a space.
+pub fn is_tracestate_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    (1..=256).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+        && bytes.last() != Some(&b' ')
+}
+
+/// Parses a combined `tracestate` (§3.3.1): list-members separated by
+/// commas with optional whitespace around them; empty members are allowed
+/// and skipped. Returns the normalized header, `Some("")` when there is no
+/// member, or `None` when it must be discarded as a whole: an invalid
+/// member, a repeated key, or more than 32 members.
+pub fn parse_tracestate(combined: &str) -> Option<String> {
+    let mut normalized = String::with_capacity(combined.len());
+    let mut keys: Vec<&str> = Vec::new();
+    for member in combined.split(',').map(trim_ows) {
+        if member.is_empty() {
+            continue;
+        }
+        let (key, value) = member.split_once('=')?;
+        if !is_tracestate_key(key) || !is_tracestate_value(value) || keys.contains(&key) {
+            return None;
+        }
+        keys.push(key);
+        if keys.len() > MAX_TRACESTATE_MEMBERS {
+            return None;
+        }
+        if !normalized.is_empty() {
+            normalized.push(',');
+        }
+        normalized.push_str(member);
+    }
+    Some(normalized)
+}
+
+/// The `traceparent` value for `span` in `cx`: version 00, the sampled flag,
+/// and the Level 2 random-trace-id flag (see
+/// [`outbound_random_trace_id`]). Other flag bits are always zero, as §3.2.2.5
+/// requires of flags this version does not define.
+pub fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
+    let mut flags = 0;
+    if outbound_sampling(cx, span).is_sampled() {
+        flags |= FLAG_SAMPLED;
+    }
+    if outbound_random_trace_id(cx, span) {
+        flags |= FLAG_RANDOM_TRACE_ID;
+    }
+    let mut value = String::with_capacity(55);
+    value.push_str("00-");
+    hex::push_trace_id(&mut value, span.trace_id());
+    value.push('-');
+    hex::push_span_id(&mut value, span.span_id());
+    // Only the two defined flags are ever set, so the byte is 00 to 03.
+    value.push_str("-0");
+    value.push(char::from(b'0' + flags));
+    value
+}
+
+impl TextMapPropagator for W3cTraceContext {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let span = cx.span();
+        let span = span.span_context();
+        if !span.is_valid() {
+            return;
+        }
+        injector.set(TRACEPARENT, traceparent_value(cx, span));
+        // An empty `tracestate` is allowed but SHOULD NOT be sent (§3.3.1.1).
+        if let Some(tracestate) = outbound_tracestate(cx, span).filter(|t| !t.is_empty()) {
+            injector.set(TRACESTATE, tracestate);
+        }
+    }
+
+    fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
+        // Two `traceparent` lines are invalid (and combine into a value the
+        // grammar rejects): the trace restarts.
+        let lines = extractor.get_all(TRACEPARENT);
+        let Some([line]) = lines.as_deref() else {
+            return cx.clone();
+        };
+        let Some(parent) = parse_traceparent(line) else {
+            return cx.clone();
+        };
+        // `tracestate` is read only with a valid `traceparent` (§3.3.1.1).
+        let tracestate = extractor
+            .get_all(TRACESTATE)
+            .and_then(|lines| parse_tracestate(&combined(&lines)))
+            .filter(|normalized| !normalized.is_empty())
+            .map(Arc::from);
+        CallerTrace {
+            ids: Some((parent.trace_id, parent.parent_id)),
+            sampling: if parent.flags & FLAG_SAMPLED != 0 {
+                Sampling::Accept
+            } else {
+                Sampling::Deny
+            },
+            random_trace_id: parent.flags & FLAG_RANDOM_TRACE_ID != 0,
+            tracestate,
+        }
+        .continued_in(cx)
+    }
+
+    fn fields(&self) -> FieldIter<'_> {
+        FieldIter::new(FIELDS.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "00-12345678901234567890123456789012-1234567890123456-01";
+
+    #[test]
+    fn parses_the_fields_of_a_valid_traceparent() {
+        let parent = parse_traceparent(VALID).unwrap();
+        assert_eq!(
+            parent.trace_id.to_string(),
+            "12345678901234567890123456789012"
+        );
+        assert_eq!(parent.parent_id.to_string(), "1234567890123456");
+        assert_eq!(parent.flags, 1);
+    }
+
+    #[test]
+    fn a_future_version_is_read_up_to_its_flags() {
+        let future = "cc-12345678901234567890123456789012-1234567890123456-03-more";
+        assert_eq!(parse_traceparent(future).unwrap().flags, 3);
+        assert_eq!(
+            parse_traceparent(&future.replace("-more", ".more")),
+            None,
+            "the flags must end the value or be followed by '-'"
+        );
+    }
+
+    #[test]
+    fn key_lengths_follow_the_grammar() {
+        assert!(is_tracestate_key(&"z".repeat(256)));
+        assert!(!is_tracestate_key(&"z".repeat(257)));
+        assert!(is_tracestate_key(&format!(
+            "{}@{}",
+            "t".repeat(241),
+            "v".repeat(14)
+        )));
+        assert!(!is_tracestate_key(&format!("{}@v", "t".repeat(242))));
+        assert!(!is_tracestate_key(&format!("t@{}", "v".repeat(15))));
+        assert!(
+            is_tracestate_key("0tenant@sys"),
+            "a tenant may start with a digit"
+        );
+        assert!(!is_tracestate_key("0simple"), "a simple key may not");
+    }
+}

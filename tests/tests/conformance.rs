@@ -1,0 +1,56 @@
+//! The conformance table (`mesh_telemetry::conformance`) end to end: each
+//! case's header lines sent to the real hello-svc binary (default
+//! `OTEL_PROPAGATORS`, no User-Agent), and the headers its call to the
+//! formatter really carried judged against the specifications.
+
+use e2e::{
+    fake_formatter::{Behaviour, FakeFormatter},
+    service_process::spawn_hello,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
+use mesh_telemetry::conformance::{CASES, Mode, mismatches};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_conformance_case_holds_through_the_real_hello_svc() {
+    let formatter = FakeFormatter::start(Behaviour::default()).await;
+    let hello = spawn_hello(&formatter.url(), None, &[]);
+    let client = reqwest::Client::new();
+    let mut failures = Vec::new();
+    for (index, case) in CASES.iter().enumerate() {
+        let response = client
+            .get(format!("{}/sayHello/Brian", hello.url()))
+            .headers(case.headers())
+            .send()
+            .await
+            .expect("hello-svc answers");
+        assert_eq!(response.status(), 200, "{}", case.name);
+        let requests = formatter.requests();
+        assert_eq!(
+            requests.len(),
+            index + 1,
+            "{}: one call per request",
+            case.name
+        );
+        let mut sent = HeaderMap::new();
+        for (name, value) in &requests[index].headers {
+            sent.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let errors = mismatches(case, Mode::HelloSvc, &sent);
+        if !errors.is_empty() {
+            failures.push(format!(
+                "{} ({}): {errors:?}\n  sent {sent:?}",
+                case.name, case.spec
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases fail:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
