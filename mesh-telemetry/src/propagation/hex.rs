@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn matches_the_sdks_own_formatting() {
         for value in [1u128, 0x0af7651916cd43dd8448eb211c80319c, u128::MAX] {
-            assert_eq!(trace_id(TraceId::from(value)), TraceId::from(value).to_string());
+            assert_eq!(
+                trace_id(TraceId::from(value)),
+                TraceId::from(value).to_string()
+            );
             let span = SpanId::from(value as u64);
             assert_eq!(span_id(span), span.to_string());
         }
