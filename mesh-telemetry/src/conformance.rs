@@ -410,3 +410,32 @@ pub fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
     }
     errors
 }
+
+/// Judges every case's outbound headers, produced as `mode` says; `Err`
+/// lists each failing case with its section and what was sent.
+pub fn judge<'a>(
+    mode: Mode,
+    results: impl IntoIterator<Item = (&'a Case, HeaderMap)>,
+) -> Result<usize, String> {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for (case, out) in results {
+        count += 1;
+        let errors = mismatches(case, mode, &out);
+        if !errors.is_empty() {
+            failures.push(format!(
+                "{} ({}): {errors:?}\n  sent {out:?}",
+                case.name, case.spec
+            ));
+        }
+    }
+    if failures.is_empty() {
+        Ok(count)
+    } else {
+        Err(format!(
+            "{} of {count} cases fail:\n{}",
+            failures.len(),
+            failures.join("\n")
+        ))
+    }
+}

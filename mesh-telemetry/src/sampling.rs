@@ -65,38 +65,17 @@ impl ShouldSample for MeshSampler {
         attributes: &[KeyValue],
         links: &[Link],
     ) -> SamplingResult {
-        let Some(parent_based) = &self.parent_based else {
-            return self.root.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
-            );
-        };
-        match parent_context.and_then(caller_sampling) {
-            Some(Sampling::Defer) => self.root.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
-            ),
-            Some(Sampling::Accept | Sampling::Debug) => {
-                decided(SamplingDecision::RecordAndSample, parent_context)
+        let sampler = match (&self.parent_based, parent_context.and_then(caller_sampling)) {
+            (None, _) | (Some(_), Some(Sampling::Defer)) => &self.root,
+            (Some(_), Some(Sampling::Accept | Sampling::Debug)) => {
+                return decided(SamplingDecision::RecordAndSample, parent_context);
             }
-            Some(Sampling::Deny) => decided(SamplingDecision::Drop, parent_context),
-            None => parent_based.should_sample(
-                parent_context,
-                trace_id,
-                name,
-                span_kind,
-                attributes,
-                links,
-            ),
-        }
+            (Some(_), Some(Sampling::Deny)) => {
+                return decided(SamplingDecision::Drop, parent_context);
+            }
+            (Some(parent_based), None) => parent_based,
+        };
+        sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
     }
 }
 

@@ -108,12 +108,17 @@ pub fn parse_single(value: &str) -> Option<CallerTrace> {
         }
         _ => return None,
     };
-    Some(CallerTrace {
+    Some(from_b3(ids, sampling))
+}
+
+/// What B3 can say: ids and a sampling state, nothing of W3C's.
+fn from_b3(ids: Option<(TraceId, SpanId)>, sampling: Sampling) -> CallerTrace {
+    CallerTrace {
         ids,
         sampling,
         random_trace_id: false,
         tracestate: None,
-    })
+    }
 }
 
 /// Reads the `X-B3-*` headers (the first line of each, as the specification
@@ -145,12 +150,7 @@ pub fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
         }
         _ => return None,
     };
-    Some(CallerTrace {
-        ids,
-        sampling,
-        random_trace_id: false,
-        tracestate: None,
-    })
+    Some(from_b3(ids, sampling))
 }
 
 impl TextMapPropagator for B3 {
