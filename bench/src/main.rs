@@ -18,7 +18,7 @@ use std::{
 };
 
 use clap::Parser;
-use e2e::{
+use mesh_test_harness::{
     otlp_receiver::{OtlpReceiver, Transport},
     service_process::ServiceProcess,
 };

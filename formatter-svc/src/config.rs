@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use mesh_telemetry::{RequestLimits, TelemetryArgs};
+use mesh_server::{ConnectionLimits, RequestLimits};
+use mesh_telemetry::TelemetryArgs;
 
 use crate::greeting::FormatterVersion;
 
@@ -20,9 +21,15 @@ pub struct Config {
     #[arg(long, env = "FORMATTER_VERSION", value_enum, default_value_t = FormatterVersion::V1)]
     pub formatter_version: FormatterVersion,
 
-    #[command(flatten)]
+    /// Limits on each request.
+    #[command(flatten, next_help_heading = "Request limits")]
     pub limits: RequestLimits,
 
-    #[command(flatten)]
+    /// Limits on each connection.
+    #[command(flatten, next_help_heading = "Connection limits")]
+    pub connections: ConnectionLimits,
+
+    /// OpenTelemetry and logging settings.
+    #[command(flatten, next_help_heading = "Telemetry")]
     pub telemetry: TelemetryArgs,
 }

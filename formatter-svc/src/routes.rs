@@ -6,10 +6,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::get,
 };
-use mesh_telemetry::{
-    RequestLimits,
-    http_server::{with_request_limits, with_server_spans},
-};
+use mesh_server::{RequestLimits, access_log::RedactedHeaders, request_stack};
 use opentelemetry::baggage::BaggageExt;
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -31,9 +28,9 @@ pub struct AppState {
 /// All routes. `/formatGreeting` is traced and limited; `/healthz` is
 /// neither, so probes do not flood Jaeger or fail under load.
 pub fn router(state: AppState) -> Router {
-    let traced = with_server_spans(Router::new().route("/formatGreeting", get(format_greeting)));
+    let traced = Router::new().route("/formatGreeting", get(format_greeting));
     Router::new()
-        .merge(with_request_limits(traced, &state.limits))
+        .merge(request_stack(traced, Router::new(), &state.limits))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
@@ -50,8 +47,8 @@ async fn format_greeting(
     query: Result<Query<GreetingQuery>, QueryRejection>,
 ) -> Result<String, AppError> {
     // The book's formatter printed every request's headers; with Istio they
-    // show what the mesh and hello-svc really sent.
-    tracing::info!(?headers, "incoming request headers");
+    // show what the mesh and hello-svc really sent. Credentials never.
+    tracing::info!(headers = %RedactedHeaders(&headers), "incoming request headers");
 
     // Baggage arrives through the composite propagator; the user agent is
     // the key Istio routes on, so put it where Jaeger shows it.

@@ -4,17 +4,19 @@ use axum::{
     body::Body,
     http::{Request, StatusCode},
 };
-use clap::Parser;
 use formatter_svc::{
     config::Config,
     greeting::FormatterVersion,
     routes::{AppState, router},
 };
 use http_body_util::BodyExt;
+use mesh_server::config::parse_ignoring_env;
 use tower::ServiceExt;
 
 async fn get(version: FormatterVersion, uri: &str) -> (StatusCode, String, String) {
-    let limits = Config::try_parse_from(["formatter-svc"]).unwrap().limits;
+    let limits = parse_ignoring_env::<Config>(&["formatter-svc"])
+        .unwrap()
+        .limits;
     let response = router(AppState { version, limits })
         .oneshot(Request::get(uri).body(Body::empty()).unwrap())
         .await

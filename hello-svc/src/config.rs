@@ -3,7 +3,8 @@
 use std::{net::SocketAddr, time::Duration};
 
 use clap::Parser;
-use mesh_telemetry::{RequestLimits, TelemetryArgs};
+use mesh_server::{ConnectionLimits, RequestLimits};
+use mesh_telemetry::TelemetryArgs;
 use reqwest::Url;
 
 /// Says hello to a name through formatter-svc (`GET /sayHello/{name}`).
@@ -14,7 +15,8 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
     pub listen_addr: SocketAddr,
 
-    /// Base URL of formatter-svc; `/formatGreeting` is appended.
+    /// Base URL of formatter-svc; `/formatGreeting` is appended. Plain
+    /// `http://` only: inside the mesh the sidecars encrypt with mutual TLS.
     #[arg(long, env = "FORMATTER_URL", default_value = "http://localhost:8081", value_parser = parse_http_url)]
     pub formatter_url: Url,
 
@@ -23,10 +25,16 @@ pub struct Config {
     #[arg(long, env = "FORMATTER_TIMEOUT_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
     pub formatter_timeout_ms: u64,
 
-    #[command(flatten)]
+    /// Limits on each request.
+    #[command(flatten, next_help_heading = "Request limits")]
     pub limits: RequestLimits,
 
-    #[command(flatten)]
+    /// Limits on each connection.
+    #[command(flatten, next_help_heading = "Connection limits")]
+    pub connections: ConnectionLimits,
+
+    /// OpenTelemetry and logging settings.
+    #[command(flatten, next_help_heading = "Telemetry")]
     pub telemetry: TelemetryArgs,
 }
 
@@ -40,9 +48,12 @@ impl Config {
 fn parse_http_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|error| format!("`{value}` is not a URL: {error}"))?;
     match (url.scheme(), url.host_str()) {
-        ("http" | "https", Some(_)) => Ok(url),
-        _ => Err(format!(
-            "`{value}` is not an http:// or https:// URL with a host"
-        )),
+        ("http", Some(_)) => Ok(url),
+        ("https", Some(_)) => Err(
+            "https:// is not supported: hello-svc calls the formatter over plain HTTP, and \
+             the mesh's sidecars encrypt it with mutual TLS"
+                .to_owned(),
+        ),
+        _ => Err(format!("`{value}` is not an http:// URL with a host")),
     }
 }

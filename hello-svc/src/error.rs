@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::routes::MAX_NAME_BYTES;
+use crate::name::MAX_NAME_BYTES;
 
 /// A failed hello request. Each variant's doc names its status. The body is
 /// the `Display` text alone: causes are logged, never sent to the caller.
@@ -25,8 +25,9 @@ pub enum AppError {
     /// 504: formatter-svc did not answer within `FORMATTER_TIMEOUT_MS`.
     #[error("formatter timed out")]
     FormatterTimeout,
-    /// 502: formatter-svc answered with a non-2xx status.
-    #[error("formatter answered {0}")]
+    /// 502: formatter-svc answered with a non-2xx status (named in the log
+    /// and on the CLIENT span, not in the body).
+    #[error("formatter failed")]
     FormatterStatus(StatusCode),
 }
 
@@ -66,8 +67,12 @@ impl IntoResponse for AppError {
         if status.is_server_error() {
             // The full cause chain goes to the log and the span, not the body.
             let cause = std::error::Error::source(&self).map(|source| format!("{source:?}"));
+            let upstream_status = match &self {
+                Self::FormatterStatus(status) => Some(status.as_u16()),
+                _ => None,
+            };
             tracing::Span::current().set_attribute("error.type", self.error_type());
-            tracing::warn!(error = %self, cause, "request failed");
+            tracing::warn!(error = %self, cause, upstream_status, "request failed");
         }
         (
             status,

@@ -61,11 +61,12 @@ impl FormatterClient {
         let _ = span.set_parent(cx);
         mesh_telemetry::propagation::inject(&span.context(), &mut headers);
 
+        // If the server's request timeout drops this future mid-call, the
+        // guard still marks the span, so Jaeger does not show a cut call as a
+        // slow success.
+        let outcome = CallOutcome(Some(span.clone()));
         let result = self.send(url, headers).instrument(span.clone()).await;
-        if let Err(error) = &result {
-            span.set_status(Status::error(""));
-            span.set_attribute("error.type", error.error_type());
-        }
+        outcome.finish(result.as_ref().err().map(AppError::error_type));
         result
     }
 
@@ -103,4 +104,30 @@ impl FormatterClient {
         }
         response.text().await.map_err(AppError::from_transport)
     }
+}
+
+/// Marks a CLIENT span with the call's outcome, including the outcome of a
+/// call that never finished because its future was dropped.
+struct CallOutcome(Option<tracing::Span>);
+
+impl CallOutcome {
+    /// Records a finished call: `error_type` when it failed.
+    fn finish(mut self, error_type: Option<&'static str>) {
+        if let (Some(span), Some(error_type)) = (self.0.take(), error_type) {
+            mark_failed(&span, error_type);
+        }
+    }
+}
+
+impl Drop for CallOutcome {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            mark_failed(&span, "cancelled");
+        }
+    }
+}
+
+fn mark_failed(span: &tracing::Span, error_type: &'static str) {
+    span.set_status(Status::error(""));
+    span.set_attribute("error.type", error_type);
 }

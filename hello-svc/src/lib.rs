@@ -8,5 +8,6 @@
 pub mod config;
 pub mod error;
 pub mod formatter_client;
+pub mod name;
 pub mod routes;
 pub mod startup;

@@ -1,25 +1,19 @@
-use std::{io, process::ExitCode};
+//! hello-svc's entry point: its configuration, then the shared lifecycle.
+
+use std::process::ExitCode;
 
 use hello_svc::{config::Config, startup::Application};
-use mesh_telemetry::lifecycle::{parse_config, run, shutdown_signal};
+use mesh_server::lifecycle::{parse_config, run};
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let config: Config = parse_config();
+    let version = env!("CARGO_PKG_VERSION");
     run(
         "hello-svc",
-        env!("CARGO_PKG_VERSION"),
+        version,
         &config.telemetry,
-        || async {
-            let app = Application::build(&config).await.map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("cannot listen on {}: {error}", config.listen_addr),
-                )
-            })?;
-            tracing::info!(address = %app.local_addr()?, "listening");
-            app.run_until_stopped(shutdown_signal()).await
-        },
+        Application::build(&config),
     )
     .await
 }

@@ -9,15 +9,9 @@ use axum::{
 use opentelemetry::baggage::BaggageExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{error::AppError, formatter_client::FormatterClient};
-use mesh_telemetry::{
-    RequestLimits,
-    http_server::{with_request_limits, with_server_spans},
-    propagation::{forwardable, mesh_headers, with_member_first},
-};
-
-/// The longest name accepted, in bytes once percent-decoded.
-pub const MAX_NAME_BYTES: usize = 256;
+use crate::{error::AppError, formatter_client::FormatterClient, name::valid_name};
+use mesh_server::{RequestLimits, request_stack};
+use mesh_telemetry::propagation::{forwardable, mesh_headers, with_member_first};
 
 /// The baggage key that carries the caller's User-Agent to the mesh.
 pub const USER_AGENT_BAGGAGE_KEY: &str = "user-agent";
@@ -38,9 +32,9 @@ pub struct AppState {
 /// `/healthz` is not, so an overloaded pod is not also killed by its probe.
 pub fn router(state: AppState) -> Router {
     let traced = Router::new().route("/sayHello/{name}", get(say_hello));
-    let app = with_server_spans(traced).route("/sayHello2/{name}", get(say_hello2));
+    let untraced = Router::new().route("/sayHello2/{name}", get(say_hello2));
     Router::new()
-        .merge(with_request_limits(app, &state.limits))
+        .merge(request_stack(traced, untraced, &state.limits))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
@@ -95,14 +89,6 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
         (Some(one), None) => one.to_str().ok().filter(|ua| !ua.trim().is_empty()),
         _ => None,
     }
-}
-
-fn valid_name(name: Result<Path<String>, PathRejection>) -> Result<String, AppError> {
-    let Path(name) = name.map_err(|_| AppError::InvalidName)?;
-    if name.len() > MAX_NAME_BYTES {
-        return Err(AppError::NameTooLong);
-    }
-    Ok(name)
 }
 
 async fn healthz() -> &'static str {

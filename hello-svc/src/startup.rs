@@ -2,6 +2,7 @@
 
 use std::{future::Future, io, net::SocketAddr};
 
+use mesh_server::{ConnectionLimits, lifecycle::Server, serve::serve};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -15,35 +16,50 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    connections: ConnectionLimits,
 }
 
 impl Application {
     /// Builds the formatter client and binds `config.listen_addr` (port 0
     /// picks a free port, for tests).
     pub async fn build(config: &Config) -> io::Result<Self> {
-        let formatter = FormatterClient::new(config).map_err(io::Error::other)?;
-        let listener = TcpListener::bind(config.listen_addr).await?;
+        let formatter = FormatterClient::new(config).map_err(|error| {
+            io::Error::other(format!("cannot build the formatter client: {error}"))
+        })?;
+        let listener = TcpListener::bind(config.listen_addr)
+            .await
+            .map_err(|error| {
+                io::Error::new(
+                    error.kind(),
+                    format!("cannot listen on {}: {error}", config.listen_addr),
+                )
+            })?;
         Ok(Self {
             listener,
             state: AppState {
                 formatter,
                 limits: config.limits.clone(),
             },
+            connections: config.connections.clone(),
         })
     }
+}
 
-    /// The address actually bound.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+impl Server for Application {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
-    pub async fn run_until_stopped(
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+        serve(
+            self.listener,
+            router(self.state),
+            self.connections,
+            shutdown,
+        )
+        .await
     }
 }

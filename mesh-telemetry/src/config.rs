@@ -69,26 +69,6 @@ pub struct TelemetryArgs {
     pub log_format: Option<LogFormat>,
 }
 
-/// Limits every request is held to, flattened into each service's parser.
-#[derive(Debug, Clone, Args)]
-pub struct RequestLimits {
-    /// Requests handled at once. Past it a request is answered 503 at once
-    /// rather than queued, so an overload cannot grow latency and memory
-    /// without bound.
-    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_concurrent_requests: u32,
-
-    /// How long a request may take, in milliseconds, before it is answered
-    /// 503. Keep it above FORMATTER_TIMEOUT_MS.
-    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub request_timeout_ms: u64,
-
-    /// Largest total size of a request's header names and values, in bytes.
-    /// Larger requests are answered 431.
-    #[arg(long, env = "MAX_REQUEST_HEADER_BYTES", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_request_header_bytes: u32,
-}
-
 /// Values of `OTEL_TRACES_EXPORTER`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TracesExporter {
@@ -163,6 +143,15 @@ pub const JAEGER_REFUSED: &str = "the Jaeger `uber-trace-id` format is not suppo
     (its OpenTelemetry propagator was deleted upstream); Jaeger and Istio read W3C \
     `traceparent`, so use `tracecontext`";
 
+/// Parses `args` into `C` as its command line, ignoring the environment:
+/// for tests and tools, which must not see the developer's own `OTEL_*` or
+/// limit variables.
+pub fn parse_ignoring_env<C: clap::Parser>(args: &[&str]) -> Result<C, clap::Error> {
+    let command = C::command().mut_args(|arg| arg.env(None));
+    let matches = command.try_get_matches_from(args)?;
+    C::from_arg_matches(&matches)
+}
+
 fn parse_ratio(value: &str) -> Result<f64, String> {
     let ratio: f64 = value
         .parse()
@@ -178,21 +167,20 @@ fn parse_ratio(value: &str) -> Result<f64, String> {
 pub(crate) mod tests {
     use super::*;
 
-    /// `args` parsed as a service's command line would parse them.
+    /// `args` parsed as a service's command line would parse them, with
+    /// none of the developer's own `OTEL_*` variables.
     pub(crate) fn parse(args: &[&str]) -> Result<TelemetryArgs, clap::Error> {
-        use clap::Parser;
-
-        #[derive(Parser)]
+        #[derive(clap::Parser)]
         struct Cli {
             #[command(flatten)]
             telemetry: TelemetryArgs,
         }
-        Cli::try_parse_from(std::iter::once("svc").chain(args.iter().copied())).map(|c| c.telemetry)
+        let argv: Vec<&str> = std::iter::once("svc").chain(args.iter().copied()).collect();
+        parse_ignoring_env::<Cli>(&argv).map(|cli| cli.telemetry)
     }
 
     #[test]
     fn defaults_follow_the_specification_and_istio() {
-        // Run with no OTEL_* variables set for this process's parse.
         let args = parse(&[]).unwrap();
         assert_eq!(
             args.otel_propagators,

@@ -6,19 +6,18 @@
 //! - [`propagation`]: the composite propagator (W3C Trace Context, W3C Baggage, B3).
 //! - [`sampling`]: the configured sampler, honouring B3's extra states.
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
-//! - [`http_server`]: SERVER spans for axum routers.
-//! - [`lifecycle`]: the graceful-shutdown signal.
+//! - [`export_health`]: one log line per collector outage, and a fast
+//!   shutdown when the collector is down.
+//! - [`log_format`]: log lines that carry the trace and span ids.
 
 pub mod config;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod export_health;
-pub mod http_server;
-pub mod lifecycle;
 pub mod log_format;
 pub mod propagation;
 pub mod sampling;
 pub mod telemetry;
 
-pub use config::{RequestLimits, TelemetryArgs};
+pub use config::TelemetryArgs;
 pub use telemetry::{Telemetry, TelemetryError, init};

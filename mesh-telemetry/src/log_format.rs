@@ -1,5 +1,11 @@
-//! Log lines that carry the OpenTelemetry `trace_id` and `span_id`, so a log
-//! line leads straight to its trace in Jaeger and back.
+//! Log lines that carry the OpenTelemetry `trace_id` (and, in JSON, the
+//! `span_id`), so a log line leads straight to its trace in Jaeger and back.
+//!
+//! - JSON, for machines: the `tracing-subscriber` JSON line with the ids as
+//!   its first keys ([`WithTraceIds`]).
+//! - Text, for people at a terminal ([`ShortLine`]): time, level, the
+//!   message and its fields, and the trace id; no span context, so a request
+//!   is one short line.
 
 use std::fmt;
 
@@ -10,9 +16,8 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
-/// Wraps a `tracing-subscriber` event formatter and adds `trace_id` and
-/// `span_id` of the active OpenTelemetry span: as the first keys of a JSON
-/// object, or as trailing `key=value` pairs of a text line.
+/// Wraps a `tracing-subscriber` JSON event formatter and adds `trace_id` and
+/// `span_id` of the active OpenTelemetry span as the first keys.
 ///
 /// The ids come from the OpenTelemetry context that `tracing-opentelemetry`
 /// attaches when a span is entered, so they are exactly the ids exported.
@@ -20,18 +25,12 @@ use tracing_subscriber::{
 #[derive(Debug)]
 pub struct WithTraceIds<F> {
     inner: F,
-    json: bool,
 }
 
 impl<F> WithTraceIds<F> {
     /// Wraps a JSON formatter (its output must be one JSON object a line).
     pub fn json(inner: F) -> Self {
-        Self { inner, json: true }
-    }
-
-    /// Wraps a text formatter (its output must end with a newline).
-    pub fn text(inner: F) -> Self {
-        Self { inner, json: false }
+        Self { inner }
     }
 }
 
@@ -58,16 +57,55 @@ where
         self.inner
             .format_event(ctx, Writer::new(&mut line), event)?;
         let (trace_id, span_id) = (ids.trace_id(), ids.span_id());
-        match (self.json, line.strip_prefix('{')) {
-            (true, Some(rest)) => write!(
+        match line.strip_prefix('{') {
+            Some(rest) => write!(
                 writer,
                 "{{\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\",{rest}"
             ),
-            _ => writeln!(
-                writer,
-                "{} trace_id={trace_id} span_id={span_id}",
-                line.trim_end_matches('\n')
-            ),
+            None => write!(writer, "{line}"),
         }
+    }
+}
+
+/// One short text line an event: `HH:MM:SS.mmm LEVEL message key=value…`
+/// and `trace_id=…` inside a trace.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ShortLine;
+
+impl<S, N> FormatEvent<S, N> for ShortLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let since_midnight = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis()
+            % 86_400_000;
+        let (h, m, s, ms) = (
+            since_midnight / 3_600_000,
+            since_midnight / 60_000 % 60,
+            since_midnight / 1000 % 60,
+            since_midnight % 1000,
+        );
+        write!(
+            writer,
+            "{h:02}:{m:02}:{s:02}.{ms:03} {:>5} ",
+            event.metadata().level()
+        )?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        let cx = opentelemetry::Context::current();
+        let span = cx.span();
+        let ids = span.span_context();
+        if ids.is_valid() {
+            write!(writer, " trace_id={}", ids.trace_id())?;
+        }
+        writeln!(writer)
     }
 }

@@ -29,7 +29,7 @@ use tracing_subscriber::{
 use crate::{
     config::{LogFormat, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
-    log_format::WithTraceIds,
+    log_format::{ShortLine, WithTraceIds},
     propagation,
     sampling::MeshSampler,
 };
@@ -265,7 +265,7 @@ where
     let text = (log_format == LogFormat::Text).then(|| {
         fmt::layer()
             .with_ansi(false)
-            .event_format(WithTraceIds::text(fmt::format().with_ansi(false)))
+            .event_format(ShortLine)
             .with_filter(log_filter())
     });
 

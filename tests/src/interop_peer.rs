@@ -50,8 +50,8 @@ fn interop_dir() -> PathBuf {
     repo_root().join("target/interop")
 }
 
-/// The peers installed here, and a line for each that is not.
-pub fn installed_peers() -> (Vec<Peer>, Vec<String>) {
+/// The peers installed here; each one that is not is reported skipped.
+pub fn installed_peers(test: &str) -> Vec<Peer> {
     let dir = interop_dir();
     let scripts = repo_root().join("tests/interop");
     let candidates = [
@@ -68,21 +68,19 @@ pub fn installed_peers() -> (Vec<Peer>, Vec<String>) {
             node_path: Some(dir.join("node/node_modules")),
         },
     ];
-    let mut missing = Vec::new();
-    let peers = candidates
+    candidates
         .into_iter()
         .filter(|peer| {
             let ok = peer.run("extract", Some(&json!({ "headers": {} }))).is_ok();
             if !ok {
-                missing.push(format!(
-                    "skipped: the OpenTelemetry {} peer is not installed (run scripts/interop-deps.sh)",
-                    peer.name
-                ));
+                mesh_test_harness::skipped(
+                    &format!("{test} with the {} peer", peer.name),
+                    "not installed; scripts/interop-deps.sh (run by make test) installs it",
+                );
             }
             ok
         })
-        .collect();
-    (peers, missing)
+        .collect()
 }
 
 impl Peer {

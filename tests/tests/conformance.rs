@@ -3,28 +3,24 @@
 //! `OTEL_PROPAGATORS`, no User-Agent), and the headers its call to the
 //! formatter really carried judged against the specifications.
 
-use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter},
-    service_process::spawn_hello,
-};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use mesh_telemetry::conformance::{CASES, Mode, judge};
+use mesh_test_harness::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_conformance_case_holds_through_the_real_hello_svc() {
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter.url(), None, &[]);
+    let app = TestApp::builder().start().await;
     let client = reqwest::Client::new();
     let mut results = Vec::new();
     for (index, case) in CASES.iter().enumerate() {
         let response = client
-            .get(format!("{}/sayHello/Brian", hello.url()))
+            .get(format!("{}/sayHello/Brian", app.hello.url()))
             .headers(case.headers())
             .send()
             .await
             .expect("hello-svc answers");
         assert_eq!(response.status(), 200, "{}", case.name);
-        let requests = formatter.requests();
+        let requests = app.formatter_requests();
         assert_eq!(
             requests.len(),
             index + 1,

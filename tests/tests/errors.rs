@@ -3,37 +3,36 @@
 
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter},
+use mesh_test_harness::{
+    Formatter, TestApp,
+    fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::{ServiceProcess, spawn_hello},
+    traceresponse_trace_id,
 };
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode as SpanStatus};
+use reqwest::StatusCode;
+use serde_json::Value;
 
 const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
+const TRACEPARENT: &str = "00-5b8efff798038103d269b633813fc60c-a2fb4a1d1a96d312-01";
 
-fn spawn_hello_with_timeout(
-    formatter_url: &str,
-    receiver: &OtlpReceiver,
-    timeout_ms: &str,
-) -> ServiceProcess {
-    spawn_hello(
-        formatter_url,
-        Some(receiver),
-        &[("FORMATTER_TIMEOUT_MS", timeout_ms)],
-    )
+/// hello-svc exporting over gRPC, calling `formatter`, with `env`.
+async fn app(formatter: Behaviour, env: &[(&str, &str)]) -> TestApp {
+    env.iter()
+        .fold(
+            TestApp::builder()
+                .exporting_over(Transport::Grpc)
+                .formatter(Formatter::Fake(formatter)),
+            |builder, (name, value)| builder.env(name, value),
+        )
+        .start()
+        .await
 }
 
 /// Sends `/sayHello/Brian` in trace [`TRACE_ID`]; returns status, content
 /// type and body.
-async fn say_hello(hello: &ServiceProcess) -> (u16, String, String) {
-    let response = reqwest::Client::new()
-        .get(format!("{}/sayHello/Brian", hello.url()))
-        .header("traceparent", format!("00-{TRACE_ID}-a2fb4a1d1a96d312-01"))
-        .send()
-        .await
-        .unwrap();
+async fn say_hello(app: &TestApp) -> (u16, String, String) {
+    let response = app.say_hello(&[("traceparent", TRACEPARENT)]).await;
     let status = response.status().as_u16();
     let content_type = response.headers()["content-type"]
         .to_str()
@@ -61,38 +60,46 @@ async fn assert_spans_marked_error(receiver: &OtlpReceiver, error_type: &str, st
     assert_eq!(server.int_attr("http.response.status_code"), Some(status));
 }
 
+/// hello's log line for the request in trace `trace_id`, as JSON.
+fn request_log_line(app: &TestApp, trace_id: &str) -> Value {
+    app.hello
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["trace_id"] == trace_id && line["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line for {trace_id}: {:#?}", app.hello.logs()))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn returns_502_when_formatter_is_down() {
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
     // A port that was free a moment ago: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let hello = spawn_hello_with_timeout(&format!("http://{closed}"), &receiver, "2000");
+    let closed = format!("http://{closed}");
+    let app = app(Behaviour::default(), &[("FORMATTER_URL", &closed)]).await;
 
-    let (status, content_type, body) = say_hello(&hello).await;
+    let (status, content_type, body) = say_hello(&app).await;
     assert_eq!(status, 502);
     assert_eq!(content_type, "text/plain; charset=utf-8");
     assert_eq!(
         body, "formatter unavailable\n",
         "no internal error chain leaks"
     );
-    assert_spans_marked_error(&receiver, "formatter_unreachable", 502).await;
+    assert_spans_marked_error(app.receiver(), "formatter_unreachable", 502).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn returns_504_within_the_timeout_when_formatter_is_slow() {
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
-    let formatter = FakeFormatter::start(Behaviour {
+    let slow = Behaviour {
         delay: Duration::from_secs(10),
         ..Behaviour::default()
-    })
-    .await;
-    let hello = spawn_hello_with_timeout(&formatter.url(), &receiver, "300");
+    };
+    let app = app(slow, &[("FORMATTER_TIMEOUT_MS", "300")]).await;
 
     let started = Instant::now();
-    let (status, _, body) = say_hello(&hello).await;
+    let (status, _, body) = say_hello(&app).await;
     let elapsed = started.elapsed();
     assert_eq!(status, 504);
     assert_eq!(body, "formatter timed out\n");
@@ -100,27 +107,124 @@ async fn returns_504_within_the_timeout_when_formatter_is_slow() {
         elapsed >= Duration::from_millis(300) && elapsed < Duration::from_millis(1300),
         "answered after {elapsed:?}, timeout 300 ms"
     );
-    assert_spans_marked_error(&receiver, "timeout", 504).await;
+    assert_spans_marked_error(app.receiver(), "timeout", 504).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn returns_502_naming_the_status_when_formatter_fails() {
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
-    let formatter = FakeFormatter::start(Behaviour {
+async fn returns_a_fixed_502_when_the_formatter_fails_and_the_span_names_its_status() {
+    let failing = Behaviour {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         ..Behaviour::default()
-    })
-    .await;
-    let hello = spawn_hello_with_timeout(&formatter.url(), &receiver, "2000");
+    };
+    let app = app(failing, &[]).await;
 
-    let (status, content_type, body) = say_hello(&hello).await;
+    let (status, content_type, body) = say_hello(&app).await;
     assert_eq!(status, 502);
     assert_eq!(content_type, "text/plain; charset=utf-8");
-    assert_eq!(body, "formatter answered 500 Internal Server Error\n");
-    assert_spans_marked_error(&receiver, "formatter_status", 502).await;
-    let spans = receiver.trace(TRACE_ID);
+    assert_eq!(
+        body, "formatter failed\n",
+        "the upstream status stays inside"
+    );
+    assert_spans_marked_error(app.receiver(), "formatter_status", 502).await;
+    let spans = app.receiver().trace(TRACE_ID);
     let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
     assert_eq!(client.int_attr("http.response.status_code"), Some(500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_cut_by_the_request_timeout_is_a_503_in_its_spans_its_log_and_its_headers() {
+    let hanging = Behaviour {
+        delay: Duration::from_secs(10),
+        ..Behaviour::default()
+    };
+    let app = app(
+        hanging,
+        &[
+            ("REQUEST_TIMEOUT_MS", "200"),
+            ("FORMATTER_TIMEOUT_MS", "5000"),
+        ],
+    )
+    .await;
+    let response = app.say_hello(&[("traceparent", TRACEPARENT)]).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(traceresponse_trace_id(response.headers()), TRACE_ID);
+    assert!(response.headers().contains_key("server-timing"));
+    assert_eq!(response.text().await.unwrap(), "request timed out\n");
+
+    let spans = app.trace(TRACE_ID, 2).await;
+    let span = |kind| spans.iter().find(|s| s.kind == kind).unwrap();
+    let server = span(SpanKind::Server);
+    assert_eq!(server.int_attr("http.response.status_code"), Some(503));
+    assert_eq!(server.status, SpanStatus::Error);
+    assert_eq!(server.attr("error.type"), Some("timeout"));
+    let client = span(SpanKind::Client);
+    assert_eq!(
+        client.status,
+        SpanStatus::Error,
+        "the cut call is not a slow success"
+    );
+    assert_eq!(client.attr("error.type"), Some("cancelled"));
+    assert_eq!(request_log_line(&app, TRACE_ID)["fields"]["status"], 503);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_headers_get_431_with_their_span_log_line_and_trace_headers() {
+    let app = app(
+        Behaviour::default(),
+        &[("MAX_REQUEST_HEADER_BYTES", "1024")],
+    )
+    .await;
+    let big = "x".repeat(2048);
+    let response = app
+        .say_hello(&[("traceparent", TRACEPARENT), ("x-filler", &big)])
+        .await;
+    assert_eq!(response.status(), 431);
+    assert_eq!(traceresponse_trace_id(response.headers()), TRACE_ID);
+
+    let spans = app.trace(TRACE_ID, 1).await;
+    assert_eq!(spans[0].int_attr("http.response.status_code"), Some(431));
+    assert_eq!(
+        spans[0].status,
+        SpanStatus::Unset,
+        "a 4xx is the caller's error, not the server's (semantic conventions)"
+    );
+    assert_eq!(request_log_line(&app, TRACE_ID)["fields"]["status"], 431);
+    assert!(app.formatter_requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shed_request_is_answered_503_at_once_and_logged_with_a_count() {
+    let hanging = Behaviour {
+        delay: Duration::from_secs(10),
+        ..Behaviour::default()
+    };
+    let app = app(hanging, &[("MAX_CONCURRENT_REQUESTS", "1")]).await;
+    let hello = app.hello.url();
+    let in_flight =
+        tokio::spawn(async move { reqwest::get(format!("{hello}/sayHello/first")).await });
+    // The first request holds the only slot once it reached the formatter.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.formatter_requests().is_empty() {
+        assert!(Instant::now() < deadline, "the first request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let response = app.say_hello(&[]).await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.text().await.unwrap(), "server busy, retry later\n");
+    let shed = app
+        .hello
+        .logs()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| {
+            line["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("request shed"))
+        })
+        .unwrap_or_else(|| panic!("no shed line: {:#?}", app.hello.logs()));
+    assert_eq!(shed["fields"]["shed_total"], 1);
+    assert_eq!(shed["fields"]["status"], 503);
+    in_flight.abort();
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -129,27 +233,19 @@ async fn works_normally_and_warns_once_when_no_collector_is_reachable() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = ServiceProcess::spawn(
-        "hello-svc",
-        &[
-            ("FORMATTER_URL", &formatter.url()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{closed}")),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
-        ],
-    );
-    let client = reqwest::Client::new();
+    let closed = format!("http://{closed}");
+    let app = TestApp::builder()
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &closed)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .start()
+        .await;
     for _ in 0..5 {
-        let response = client
-            .get(format!("{}/sayHello/Brian", hello.url()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        app.say_hello_ok(&[]).await;
         // Longer than the batch delay, so each request is its own export.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let logs = hello.logs();
+    let logs = app.hello.logs();
     let warnings: Vec<_> = logs
         .iter()
         .filter(|l| l.contains("span export failing"))

@@ -7,12 +7,23 @@ use std::{
     time::{Duration, Instant},
 };
 
-use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter},
+use mesh_test_harness::{
+    Formatter, TestApp,
+    fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},
-    service_process::{ServicePair, ServiceProcess, spawn_hello},
+    service_process::ServiceProcess,
     traceresponse_trace_id,
 };
+
+/// Polls `done` every 10 ms until it holds, or panics naming `what` after
+/// five seconds.
+async fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 /// A loopback address that is free now, for a service that must come back
 /// on the same port.
@@ -32,16 +43,19 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
         ("OTEL_TRACES_EXPORTER", "none"),
     ];
     let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
-    let mut hello = spawn_hello(
-        &format!("http://{address}"),
-        None,
-        &[("FORMATTER_TIMEOUT_MS", "500")],
-    );
+    let mut app = TestApp::builder()
+        .formatter(Formatter::At(format!("http://{address}")))
+        .env("FORMATTER_TIMEOUT_MS", "500")
+        .start()
+        .await;
 
     // Steady load for the whole test, recording every status with its time.
     let statuses = Arc::new(Mutex::new(Vec::new()));
     let load = {
-        let (url, statuses) = (format!("{}/sayHello/Brian", hello.url()), statuses.clone());
+        let (url, statuses) = (
+            format!("{}/sayHello/Brian", app.hello.url()),
+            statuses.clone(),
+        );
         tokio::spawn(async move {
             let client = reqwest::Client::new();
             loop {
@@ -61,6 +75,8 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
     drop(formatter); // killed
     let killed = Instant::now();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // Before the new process starts: requests up to here met no formatter.
+    let restarting = Instant::now();
     let _formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
     let restarted = Instant::now();
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -73,7 +89,7 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
     );
     let during: Vec<u16> = statuses
         .iter()
-        .filter(|(t, _)| *t > killed + Duration::from_millis(50) && *t < restarted)
+        .filter(|(t, _)| *t > killed + Duration::from_millis(50) && *t < restarting)
         .map(|(_, s)| *s)
         .collect();
     assert!(
@@ -89,17 +105,20 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
         recovered.len() > 10 && recovered.iter().all(|s| *s == 200),
         "after restart: {recovered:?}"
     );
-    assert!(hello.is_running(), "hello-svc was not restarted");
+    assert!(app.hello.is_running(), "hello-svc was not restarted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_formatter_gets_504s_within_the_timeout_and_nothing_piles_up() {
-    let formatter = FakeFormatter::start(Behaviour {
-        delay: Duration::from_secs(60),
-        ..Behaviour::default()
-    })
-    .await;
-    let hello = spawn_hello(&formatter.url(), None, &[("FORMATTER_TIMEOUT_MS", "300")]);
+    let app = TestApp::builder()
+        .formatter(Formatter::Fake(Behaviour {
+            delay: Duration::from_secs(60),
+            ..Behaviour::default()
+        }))
+        .env("FORMATTER_TIMEOUT_MS", "300")
+        .start()
+        .await;
+    let hello = &app.hello;
     let fds_before = hello.open_fds();
 
     let client = reqwest::Client::new();
@@ -116,12 +135,10 @@ async fn a_hanging_formatter_gets_504s_within_the_timeout_and_nothing_piles_up()
     // Close our own keep-alive connections to hello, then count: what is
     // left open is hello's, and the timed-out formatter calls must be gone.
     drop(client);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let fds_after = hello.open_fds();
-    assert!(
-        fds_after <= fds_before + 5,
-        "open fds {fds_before} -> {fds_after}"
-    );
+    eventually("the timed-out calls' sockets to close", || {
+        hello.open_fds() <= fds_before + 5
+    })
+    .await;
     let healthz = reqwest::get(format!("{}/healthz", hello.url()))
         .await
         .unwrap();
@@ -153,7 +170,13 @@ async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_
     let collector = free_address();
     let endpoint = format!("http://{collector}");
     // The collector is down from the start.
-    let pair = ServicePair::spawn(&endpoint, "http/protobuf", &[]);
+    let pair = TestApp::builder()
+        .formatter(Formatter::Real)
+        .env("OTEL_TRACES_EXPORTER", "otlp")
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint)
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .start()
+        .await;
     let client = reqwest::Client::new();
     let say_hello = || {
         client
@@ -187,7 +210,14 @@ async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_
     for _ in 0..50 {
         assert_eq!(say_hello().await.unwrap().status(), 200);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let warnings = || {
+        pair.hello
+            .logs()
+            .iter()
+            .filter(|l| l.contains("span export failing"))
+            .count()
+    };
+    eventually("the second outage to be noticed", || warnings() == 2).await;
 
     // And it returns again.
     let receiver = OtlpReceiver::start_on(collector, Transport::HttpProtobuf)

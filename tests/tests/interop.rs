@@ -2,43 +2,34 @@
 //! trace forms and the baggage arrives. The peers are the SDKs' own W3C
 //! propagators (`tests/interop/`), installed by `scripts/interop-deps.sh`.
 
-use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter},
-    interop_peer::installed_peers,
-    otlp_receiver::{OtlpReceiver, Transport},
-    service_process::spawn_hello,
-    traceresponse_trace_id,
-};
+use e2e::interop_peer::installed_peers;
+use mesh_test_harness::{TestApp, otlp_receiver::Transport};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_or_node_caller_s_trace_and_baggage_continue_through_hello() {
-    let (peers, skipped) = installed_peers();
-    skipped.iter().for_each(|line| println!("{line}"));
-    let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
+    let peers = installed_peers("the interop caller test");
+    let app = TestApp::builder()
+        .exporting_over(Transport::HttpProtobuf)
+        .start()
+        .await;
 
     for peer in peers {
         let caller = peer.inject(&[("tenant", "blue"), ("note", "two words")]);
-        let mut request = reqwest::Client::new()
-            .get(format!("{}/sayHello/Brian", hello.url()))
-            .header("user-agent", "curl/8.5.0");
-        for (name, value) in &caller.headers {
-            request = request.header(name, value);
-        }
-        assert_eq!(request.send().await.unwrap().status(), 200, "{}", peer.name);
+        let mut headers = vec![("user-agent", "curl/8.5.0")];
+        headers.extend(caller.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        app.say_hello_ok(&headers).await;
 
-        let spans = receiver.wait_for_trace(&caller.trace_id, 2).await;
+        let spans = app.trace(&caller.trace_id, 2).await;
         let server = spans
             .iter()
             .find(|s| s.kind == SpanKind::Server)
             .unwrap_or_else(|| panic!("{}: no SERVER span in its trace", peer.name));
         assert_eq!(server.parent_span_id, caller.span_id, "{}", peer.name);
 
-        let sent = formatter.requests().pop().unwrap();
+        let sent = app.last_formatter_request();
         let baggage = sent.header("baggage").unwrap_or_default();
         let mut members: Vec<&str> = baggage.split(',').collect();
         members.sort_unstable();
@@ -59,24 +50,17 @@ async fn a_python_or_node_caller_s_trace_and_baggage_continue_through_hello() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_or_node_callee_reads_hello_s_client_span_and_baggage() {
-    let (peers, skipped) = installed_peers();
-    skipped.iter().for_each(|line| println!("{line}"));
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
-
-    let response = reqwest::Client::new()
-        .get(format!("{}/sayHello/Brian", hello.url()))
-        .header("user-agent", NETSCAPE)
-        .header("baggage", "tenant=blue")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let trace_id = traceresponse_trace_id(response.headers());
-    let spans = receiver.wait_for_trace(&trace_id, 2).await;
+    let peers = installed_peers("the interop callee test");
+    let app = TestApp::builder()
+        .exporting_over(Transport::Grpc)
+        .start()
+        .await;
+    let trace_id = app
+        .say_hello_ok(&[("user-agent", NETSCAPE), ("baggage", "tenant=blue")])
+        .await;
+    let spans = app.trace(&trace_id, 2).await;
     let client = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
-    let sent = formatter.requests().pop().unwrap();
+    let sent = app.last_formatter_request();
 
     for peer in peers {
         let read = peer.extract(&sent.headers);

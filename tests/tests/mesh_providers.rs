@@ -3,11 +3,7 @@
 //! continues the span the inbound sidecar sends, and the outbound sidecar
 //! finds hello's CLIENT span in the format that provider reads.
 
-use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter, RecordedRequest},
-    otlp_receiver::{OtlpReceiver, Transport},
-    service_process::spawn_hello,
-};
+use mesh_test_harness::{TestApp, fake_formatter::RecordedRequest, otlp_receiver::Transport};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 /// The span of hello's inbound sidecar, as the headers below carry it.
@@ -69,19 +65,16 @@ impl Provider {
 }
 
 async fn joins_envoy_spans_under(provider: Provider) {
-    let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
     // No OTEL_PROPAGATORS: the default is what is under test.
-    let hello = spawn_hello(&formatter.url(), Some(&receiver), &[]);
+    let app = TestApp::builder()
+        .exporting_over(Transport::HttpProtobuf)
+        .start()
+        .await;
+    let inbound = provider.inbound_headers();
+    let headers: Vec<(&str, &str)> = inbound.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.say_hello_ok(&headers).await;
 
-    let mut request = reqwest::Client::new().get(format!("{}/sayHello/Brian", hello.url()));
-    for (name, value) in provider.inbound_headers() {
-        request = request.header(name, value);
-    }
-    let response = request.send().await.unwrap();
-    assert_eq!(response.status(), 200, "{provider:?}");
-
-    let spans = receiver.wait_for_trace(TRACE_ID, 2).await;
+    let spans = app.trace(TRACE_ID, 2).await;
     let span = |kind: SpanKind| {
         spans
             .iter()
@@ -95,10 +88,7 @@ async fn joins_envoy_spans_under(provider: Provider) {
     );
     assert_eq!(client.parent_span_id, server.span_id);
 
-    let sent = formatter
-        .requests()
-        .pop()
-        .expect("hello called the formatter");
+    let sent = app.last_formatter_request();
     assert_eq!(
         provider.envoy_parent(&sent),
         Some((TRACE_ID.to_owned(), client.span_id.clone())),

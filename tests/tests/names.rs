@@ -1,18 +1,14 @@
 //! Names travel from hello's path to the formatter's query and back intact,
 //! and bad names get a clear 400.
 
-use e2e::service_process::ServicePair;
+use mesh_test_harness::{Formatter, TestApp};
 
 fn greeting(name: &str) -> String {
     format!("Hello, puny human {name}! Morbo asks: how do you like running on Kubernetes?")
 }
 
-fn spawn_pair() -> ServicePair {
-    ServicePair::spawn(
-        "http://127.0.0.1:9",
-        "grpc",
-        &[("OTEL_TRACES_EXPORTER", "none")],
-    )
+async fn spawn_pair() -> TestApp {
+    TestApp::builder().formatter(Formatter::Real).start().await
 }
 
 async fn get(url: String) -> (u16, String) {
@@ -22,7 +18,7 @@ async fn get(url: String) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_come_back_exactly_as_sent() {
-    let pair = spawn_pair();
+    let pair = spawn_pair().await;
     // (the name, as it is percent-encoded in the path)
     let cases = [
         ("Zoë", "Zo%C3%AB"),
@@ -44,7 +40,7 @@ async fn names_come_back_exactly_as_sent() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_over_256_bytes_are_rejected_with_400() {
-    let pair = spawn_pair();
+    let pair = spawn_pair().await;
     let longest = "é".repeat(128); // 256 bytes in UTF-8
     let (status, body) = get(format!("{}/sayHello/{longest}", pair.hello.url())).await;
     assert_eq!((status, body), (200, greeting(&longest)));
@@ -60,7 +56,7 @@ async fn names_over_256_bytes_are_rejected_with_400() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_that_are_not_utf8_are_rejected_with_400() {
-    let pair = spawn_pair();
+    let pair = spawn_pair().await;
     for path in ["sayHello", "sayHello2"] {
         let (status, body) = get(format!("{}/{path}/%FF%FE", pair.hello.url())).await;
         assert_eq!(
@@ -72,8 +68,9 @@ async fn names_that_are_not_utf8_are_rejected_with_400() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn formatter_rejects_a_missing_name_and_unknown_paths_in_plain_text() {
-    let pair = spawn_pair();
-    let response = reqwest::get(format!("{}/formatGreeting", pair.formatter.url()))
+    let pair = spawn_pair().await;
+    let formatter = pair.formatter.as_ref().expect("the real formatter runs");
+    let response = reqwest::get(format!("{}/formatGreeting", formatter.url()))
         .await
         .unwrap();
     assert_eq!(response.status(), 400);

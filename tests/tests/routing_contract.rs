@@ -3,11 +3,10 @@
 //! silently breaks when a regex never matches the real header.
 
 use e2e::{
-    fake_formatter::{Behaviour, FakeFormatter},
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
-    service_process::spawn_hello,
 };
+use mesh_test_harness::TestApp;
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 
@@ -26,18 +25,10 @@ fn subset(destination: Option<&Destination>) -> Option<&str> {
 /// Sends one request through the real hello-svc and returns what the
 /// formatter received, as Envoy in front of the formatter would see it.
 async fn formatter_request(path: &str, headers: &[(&str, &str)]) -> HttpRequest {
-    let formatter = FakeFormatter::start(Behaviour::default()).await;
-    let hello = spawn_hello(&formatter.url(), None, &[]);
-    let mut request = reqwest::Client::new().get(format!("{}{path}", hello.url()));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.unwrap();
+    let app = TestApp::builder().start().await;
+    let response = app.get(path, headers).await;
     assert_eq!(response.status(), 200);
-    let received = formatter
-        .requests()
-        .pop()
-        .expect("hello called the formatter");
+    let received = app.last_formatter_request();
     HttpRequest {
         path: received
             .uri

@@ -1,9 +1,9 @@
 //! The traces the two real services export join into one correct tree,
 //! whichever format the incoming context arrives in.
 
-use e2e::{
-    otlp_receiver::{OtlpReceiver, ReceivedSpan, Transport},
-    service_process::ServicePair,
+use mesh_test_harness::{
+    Formatter, TestApp,
+    otlp_receiver::{ReceivedSpan, Transport},
 };
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
@@ -106,39 +106,35 @@ fn assert_joined_tree(
     (hello_server, hello_client, formatter_server)
 }
 
-async fn say_hello(pair: &ServicePair, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(format!("{}/sayHello/Brian", pair.hello.url()));
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.send().await.expect("hello-svc answers");
-    assert_eq!(response.status(), 200);
-    response
+/// The pair as `make run` runs it, exporting over `transport`.
+async fn pair(transport: Transport) -> TestApp {
+    TestApp::builder()
+        .exporting_over(transport)
+        .formatter(Formatter::Real)
+        .start()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn b3_context_from_the_ingress_joins_both_services_into_one_trace_over_grpc() {
-    let receiver = OtlpReceiver::start(Transport::Grpc).await.unwrap();
-    let pair = ServicePair::spawn(&receiver.endpoint(), receiver.transport().protocol(), &[]);
+    let app = pair(Transport::Grpc).await;
 
-    let response = say_hello(
-        &pair,
-        &[
+    let response = app
+        .say_hello(&[
             ("x-request-id", "8d4c2e1f-istio"),
             ("x-b3-traceid", INGRESS_TRACE_ID),
             ("x-b3-spanid", INGRESS_SPAN_ID),
             ("x-b3-sampled", "1"),
             ("user-agent", NETSCAPE),
-        ],
-    )
-    .await;
+        ])
+        .await;
     let traceresponse = response.headers()["traceresponse"]
         .to_str()
         .unwrap()
         .to_owned();
     assert_eq!(response.text().await.unwrap(), V1_BRIAN);
 
-    let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
+    let spans = app.trace(INGRESS_TRACE_ID, 3).await;
     let (hello_server, _, _) = assert_joined_tree(&spans, INGRESS_SPAN_ID, NETSCAPE);
     assert_eq!(
         traceresponse,
@@ -156,53 +152,45 @@ async fn b3_context_from_the_ingress_joins_both_services_into_one_trace_over_grp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn w3c_traceparent_joins_both_services_into_one_trace_over_http() {
-    let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
-    let pair = ServicePair::spawn(&receiver.endpoint(), receiver.transport().protocol(), &[]);
+    let app = pair(Transport::HttpProtobuf).await;
 
-    say_hello(
-        &pair,
-        &[
-            (
-                "traceparent",
-                &format!("00-{INGRESS_TRACE_ID}-{INGRESS_SPAN_ID}-01"),
-            ),
-            ("user-agent", "curl/8.5.0"),
-        ],
-    )
+    app.say_hello_ok(&[
+        (
+            "traceparent",
+            &format!("00-{INGRESS_TRACE_ID}-{INGRESS_SPAN_ID}-01"),
+        ),
+        ("user-agent", "curl/8.5.0"),
+    ])
     .await;
 
-    let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
+    let spans = app.trace(INGRESS_TRACE_ID, 3).await;
     assert_joined_tree(&spans, INGRESS_SPAN_ID, "curl/8.5.0");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn istio_b3_context_wins_over_a_stale_client_traceparent() {
     const STALE_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
-    let receiver = OtlpReceiver::start(Transport::HttpProtobuf).await.unwrap();
-    let pair = ServicePair::spawn(&receiver.endpoint(), receiver.transport().protocol(), &[]);
+    let app = pair(Transport::HttpProtobuf).await;
 
     // The client started its own trace and Envoy's Zipkin tracer in its
     // default USE_B3 mode adds B3 headers for the mesh's trace but leaves the
     // client's traceparent alone (USE_B3_WITH_W3C_PROPAGATION rewrites both).
-    say_hello(
-        &pair,
-        &[
-            (
-                "traceparent",
-                &format!("00-{STALE_TRACE_ID}-b7ad6b7169203331-01"),
-            ),
-            ("x-b3-traceid", INGRESS_TRACE_ID),
-            ("x-b3-spanid", INGRESS_SPAN_ID),
-            ("x-b3-sampled", "1"),
-            ("user-agent", NETSCAPE),
-        ],
-    )
+    app.say_hello_ok(&[
+        (
+            "traceparent",
+            &format!("00-{STALE_TRACE_ID}-b7ad6b7169203331-01"),
+        ),
+        ("x-b3-traceid", INGRESS_TRACE_ID),
+        ("x-b3-spanid", INGRESS_SPAN_ID),
+        ("x-b3-sampled", "1"),
+        ("user-agent", NETSCAPE),
+    ])
     .await;
 
-    let spans = receiver.wait_for_trace(INGRESS_TRACE_ID, 3).await;
+    let spans = app.trace(INGRESS_TRACE_ID, 3).await;
     assert_joined_tree(&spans, INGRESS_SPAN_ID, NETSCAPE);
     assert!(
-        receiver.trace(STALE_TRACE_ID).is_empty(),
+        app.receiver().trace(STALE_TRACE_ID).is_empty(),
         "nothing joined the stale trace"
     );
 }

@@ -7,7 +7,7 @@ use opentelemetry::propagation::Extractor;
 
 use super::{
     b3,
-    header_lines::{HeaderLines, combined},
+    header_lines::{HeaderLines, combined, trim_ows},
     w3c_trace_context::{parse_traceparent, parse_tracestate},
 };
 
@@ -76,7 +76,13 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
         copy("b3");
     }
     if b3::parse_multi(&lines).is_some() {
-        B3_MULTI.into_iter().for_each(&mut copy);
+        // "Debug implies an accept decision, so don't also send the
+        // X-B3-Sampled header": a caller that sent both gets it corrected.
+        let debug = lines.get("x-b3-flags").map(trim_ows) == Some("1");
+        B3_MULTI
+            .into_iter()
+            .filter(|&name| !(debug && name == "x-b3-sampled"))
+            .for_each(&mut copy);
     }
     if traceparent
         && let Some(tracestate) = lines
@@ -90,4 +96,31 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
         out.insert(HeaderName::from_static("tracestate"), value);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_debug_flag_is_not_forwarded_with_a_sampling_decision() {
+        // The shape of the input cargo fuzz found.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-b3-sampled", HeaderValue::from_static("1"));
+        headers.insert("x-b3-flags", HeaderValue::from_static("1"));
+        let forwarded = mesh_headers(&headers);
+        assert_eq!(forwarded.get("x-b3-flags").unwrap(), "1");
+        assert!(forwarded.get("x-b3-sampled").is_none());
+    }
+
+    #[test]
+    fn an_invalid_traceparent_is_not_forwarded_and_takes_its_tracestate_with_it() {
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_static("00-1-2-01"));
+        headers.insert("tracestate", HeaderValue::from_static("foo=1"));
+        headers.insert("x-request-id", HeaderValue::from_static("abc"));
+        let forwarded = mesh_headers(&headers);
+        assert_eq!(forwarded.len(), 1);
+        assert_eq!(forwarded.get("x-request-id").unwrap(), "abc");
+    }
 }

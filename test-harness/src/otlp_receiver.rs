@@ -21,6 +21,7 @@ use opentelemetry_proto::tonic::{
 };
 use prost::Message;
 use tokio::{net::TcpListener, sync::Notify};
+use tonic::codec::CompressionEncoding;
 
 /// One received span, flattened for assertions. Ids are lower-case hex.
 #[derive(Debug, Clone)]
@@ -102,6 +103,8 @@ impl Transport {
 struct Store {
     /// Count only: a sink under benchmark load must not keep every span.
     count_only: bool,
+    /// Export requests whose body arrived gzip-compressed.
+    gzipped: std::sync::atomic::AtomicU64,
     spans: Mutex<Vec<ReceivedSpan>>,
     counts: Mutex<HashMap<String, u64>>,
     arrived: Notify,
@@ -219,10 +222,11 @@ impl OtlpReceiver {
             ..Store::default()
         });
         let app = match transport {
-            Transport::Grpc => {
-                tonic::service::Routes::new(TraceServiceServer::new(GrpcService(store.clone())))
-                    .into_axum_router()
-            }
+            Transport::Grpc => tonic::service::Routes::new(
+                TraceServiceServer::new(GrpcService(store.clone()))
+                    .accept_compressed(CompressionEncoding::Gzip),
+            )
+            .into_axum_router(),
             Transport::HttpProtobuf => Router::new()
                 .route("/v1/traces", post(http_export))
                 .with_state(store.clone()),
@@ -246,6 +250,13 @@ impl OtlpReceiver {
     /// The transport it speaks.
     pub fn transport(&self) -> Transport {
         self.transport
+    }
+
+    /// Export requests whose body arrived gzip-compressed.
+    pub fn gzipped_requests(&self) -> u64 {
+        self.store
+            .gzipped
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Spans received so far, by `service.name`.
@@ -318,6 +329,15 @@ impl TraceService for GrpcService {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        if request
+            .metadata()
+            .get("grpc-encoding")
+            .is_some_and(|e| e == "gzip")
+        {
+            self.0
+                .gzipped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.0.accept(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -346,7 +366,37 @@ struct CountedScopeSpans {
     spans: Vec<Bytes>,
 }
 
-async fn http_export(State(store): State<Arc<Store>>, body: Bytes) -> impl IntoResponse {
+/// The largest decompressed export body accepted.
+const MAX_BODY_BYTES: u64 = 32 << 20;
+
+async fn http_export(
+    State(store): State<Arc<Store>>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let gzipped = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|e| e == "gzip");
+    let body = if gzipped {
+        store
+            .gzipped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut decoded = Vec::new();
+        let mut reader =
+            std::io::Read::take(flate2::read::GzDecoder::new(&body[..]), MAX_BODY_BYTES);
+        match std::io::Read::read_to_end(&mut reader, &mut decoded) {
+            Ok(_) => Bytes::from(decoded),
+            Err(_) => {
+                return (
+                    axum::http::StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    b"undecodable gzip body\n".to_vec(),
+                );
+            }
+        }
+    } else {
+        body
+    };
     let accepted = if store.count_only {
         CountedRequest::decode(body).map(|request| store.count(request))
     } else {

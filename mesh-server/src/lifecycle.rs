@@ -62,28 +62,49 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-/// A service's whole life: install telemetry, run `serve` (which binds and
-/// serves until [`shutdown_signal`]), then flush the spans. Failures before
-/// telemetry exists go to stderr, later ones to the log; the exit code says
-/// whether the service ran cleanly.
-pub async fn run<F, Fut>(
+/// A bound service, ready to serve: what each service's `Application` is.
+pub trait Server {
+    /// The address actually bound.
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr>;
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> + Send;
+}
+
+/// A service's whole life: install telemetry, build the server (`build`
+/// binds it), serve until [`shutdown_signal`], then flush the spans.
+/// Failures before telemetry exists go to stderr, later ones to the log; the
+/// exit code says whether the service ran cleanly.
+pub async fn run<S, B>(
     service_name: &str,
     service_version: &str,
-    telemetry: &crate::TelemetryArgs,
-    serve: F,
+    telemetry: &mesh_telemetry::TelemetryArgs,
+    build: B,
 ) -> std::process::ExitCode
 where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = std::io::Result<()>>,
+    S: Server,
+    B: Future<Output = std::io::Result<S>>,
 {
-    let telemetry = match crate::init(telemetry, service_name, service_version) {
+    let telemetry = match mesh_telemetry::init(telemetry, service_name, service_version) {
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("{service_name}: {error}");
             return std::process::ExitCode::FAILURE;
         }
     };
-    let outcome = serve().await;
+    let outcome = match build.await {
+        Ok(server) => {
+            match server.local_addr() {
+                Ok(address) => tracing::info!(%address, "listening"),
+                Err(error) => tracing::warn!(%error, "bound address unknown"),
+            }
+            server.run_until_stopped(shutdown_signal()).await
+        }
+        Err(error) => Err(error),
+    };
     if let Err(error) = &outcome {
         tracing::error!(%error, "server failed");
     }

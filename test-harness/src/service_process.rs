@@ -1,7 +1,5 @@
 //! The real service binaries, run as child processes on free loopback ports.
 
-use crate::otlp_receiver::OtlpReceiver;
-
 use std::{
     collections::VecDeque,
     io::{BufRead, BufReader, Read},
@@ -231,56 +229,4 @@ fn binary_path(binary: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// hello-svc calling the formatter at `formatter_url`, exporting to
-/// `receiver` (or exporting nothing when there is none), with `extra`
-/// environment on top: the one way the tests start hello-svc alone.
-pub fn spawn_hello(
-    formatter_url: &str,
-    receiver: Option<&OtlpReceiver>,
-    extra: &[(&str, &str)],
-) -> ServiceProcess {
-    let endpoint = receiver.map(OtlpReceiver::endpoint);
-    let mut env = vec![("FORMATTER_URL", formatter_url)];
-    match (receiver, &endpoint) {
-        (Some(receiver), Some(endpoint)) => {
-            env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
-            env.push((
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                receiver.transport().protocol(),
-            ));
-        }
-        _ => env.push(("OTEL_TRACES_EXPORTER", "none")),
-    }
-    env.extend_from_slice(extra);
-    ServiceProcess::spawn("hello-svc", &env)
-}
-
-/// hello-svc and formatter-svc v1, started together and exporting to one
-/// OTLP receiver: the pair as `make run` runs it, on free ports.
-#[derive(Debug)]
-pub struct ServicePair {
-    /// The formatter, started first.
-    pub formatter: ServiceProcess,
-    /// hello-svc, pointing at the formatter.
-    pub hello: ServiceProcess,
-}
-
-impl ServicePair {
-    /// Starts the pair, exporting to `otlp_endpoint` over `protocol`; `env`
-    /// is given to both (for example `OTEL_PROPAGATORS`).
-    pub fn spawn(otlp_endpoint: &str, protocol: &str, env: &[(&str, &str)]) -> Self {
-        let otlp = [
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", otlp_endpoint),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
-        ];
-        let formatter_env: Vec<_> = otlp.iter().chain(env).copied().collect();
-        let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env);
-        let formatter_url = formatter.url();
-        let mut hello_env = formatter_env.clone();
-        hello_env.push(("FORMATTER_URL", &formatter_url));
-        let hello = ServiceProcess::spawn("hello-svc", &hello_env);
-        Self { formatter, hello }
-    }
 }

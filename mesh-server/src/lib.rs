@@ -1,0 +1,20 @@
+//! The request stack both services serve through, and their lifecycle.
+//!
+//! - [`config`]: the request and connection limits, as `clap` arguments.
+//! - [`stack`]: the per-request layers, in order, in one function.
+//! - [`server_span`]: the SERVER span and the response headers naming it.
+//! - [`access_log`]: one log line per request.
+//! - [`serve`]: accepting connections, with their limits, and the graceful
+//!   shutdown.
+//! - [`lifecycle`]: reading the configuration, running a service from start
+//!   to flushed shutdown, and the shutdown signal.
+
+pub mod access_log;
+pub mod config;
+pub mod lifecycle;
+pub mod serve;
+pub mod server_span;
+pub mod stack;
+
+pub use config::{ConnectionLimits, RequestLimits};
+pub use stack::request_stack;

@@ -1,0 +1,164 @@
+//! Accepting connections and serving HTTP/1 on them, held to
+//! [`ConnectionLimits`]: a bound on open connections, a header-read timeout
+//! and an idle keep-alive timeout, then a graceful shutdown that lets every
+//! accepted request finish.
+//!
+//! `axum::serve` sets no timer on hyper, so none of hyper's timeouts can
+//! fire: a client that never finishes its headers holds its connection, and
+//! its file descriptor, forever. This loop is the same hyper connection with
+//! a timer and the limits.
+
+use std::{
+    future::Future,
+    io,
+    pin::pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, body::Body};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    net::TcpListener,
+    sync::{Semaphore, watch},
+    time::Instant,
+};
+use tower::ServiceExt;
+
+use crate::config::ConnectionLimits;
+
+/// Serves `router` on `listener` until `shutdown` completes, then stops
+/// accepting, lets each connection finish the request it is serving, and
+/// returns once every connection is closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let max = limits.max_connections;
+    let open = Arc::new(Semaphore::new(max as usize));
+    let (stop, stopping) = watch::channel(false);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before
+                    // it was accepted: wait a little rather than spin.
+                    tracing::warn!(%error, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let limits = limits.clone();
+        let stopping = stopping.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, router, &limits, stopping).await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    // Every connection task holds a permit until it ends.
+    let _all_closed = open.acquire_many(max).await;
+    Ok(())
+}
+
+/// When the connection last finished a request, and how many it is serving.
+#[derive(Debug)]
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    last_done_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_done_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Completes once no request has been in flight for `idle`.
+    async fn idle_for(&self, idle: Duration) {
+        loop {
+            let quiet_since =
+                self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+            let deadline = quiet_since + idle;
+            if self.in_flight.load(Ordering::Relaxed) == 0 && Instant::now() >= deadline {
+                return;
+            }
+            // A request in flight pushes the check one idle period out.
+            tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_millis(10)))
+                .await;
+        }
+    }
+}
+
+/// Counts a request in flight until its response is ready.
+struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let elapsed = self.0.started.elapsed().as_millis() as u64;
+        self.0.last_done_ms.store(elapsed, Ordering::Relaxed);
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    router: Router,
+    limits: &ConnectionLimits,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::new());
+    let tracked = activity.clone();
+    let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
+        tracked.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlight(tracked.clone());
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request.map(Body::new)).await;
+            drop(guard);
+            response
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout())
+        .keep_alive(true);
+    let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut closing = false;
+    loop {
+        tokio::select! {
+            // Errors are the client's doing (a reset, a header timeout);
+            // hyper has already answered what could be answered.
+            _ = connection.as_mut() => return,
+            _ = stopping.changed(), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+            () = activity.idle_for(limits.idle_timeout()), if !closing => {
+                closing = true;
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}

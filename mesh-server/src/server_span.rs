@@ -1,0 +1,94 @@
+//! The SERVER span of a traced request: the one place where an incoming
+//! request's trace context is extracted, with the semantic-convention HTTP
+//! attributes, the response status, and the response headers that name the
+//! span (`traceresponse`, `Server-Timing`).
+
+use std::time::Duration;
+
+use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
+use http::{HeaderName, Request};
+use mesh_telemetry::propagation;
+use opentelemetry::trace::Status;
+use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use tracing::Span;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// Wraps every route of `router` in a SERVER span that continues the
+/// caller's trace and returns the span's ids in the response headers.
+pub fn with_server_spans<S>(router: Router<S>) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    router.layer(map_response(write_trace_headers)).layer(
+        TraceLayer::new_for_http()
+            .make_span_with(ServerSpan)
+            .on_request(())
+            .on_response(RecordResponse)
+            .on_failure(()),
+    )
+}
+
+/// Makes the SERVER span for a request, parented on the extracted context.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerSpan;
+
+impl<B> MakeSpan<B> for ServerSpan {
+    fn make_span(&mut self, request: &Request<B>) -> Span {
+        let method = request.method().as_str();
+        let route = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(MatchedPath::as_str);
+        let user_agent = request
+            .headers()
+            .get(http::header::USER_AGENT)
+            .and_then(|value| value.to_str().ok());
+        let span = tracing::info_span!(
+            "http_request",
+            otel.name = %match route {
+                Some(route) => format!("{method} {route}"),
+                None => method.to_owned(),
+            },
+            otel.kind = "server",
+            http.request.method = method,
+            http.route = route,
+            url.scheme = "http",
+            url.path = request.uri().path(),
+            user_agent.original = user_agent,
+        );
+        // Must happen before the span is entered or its context read; after
+        // that tracing-opentelemetry has started the span and the parent is
+        // fixed.
+        let _ = span.set_parent(propagation::extract(request.headers()));
+        span
+    }
+}
+
+/// Records the status on the SERVER span.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordResponse;
+
+impl<B> OnResponse<B> for RecordResponse {
+    fn on_response(self, response: &http::Response<B>, _latency: Duration, span: &Span) {
+        let status = response.status();
+        // Straight to the OpenTelemetry span: `span.record` would also make
+        // the log layer re-render every field of the span, per request.
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        // Semantic conventions: on a server span only 5xx is an error; a 4xx
+        // (a 431 from our header guard included) is the caller's mistake.
+        if status.is_server_error() {
+            span.set_status(Status::error(""));
+        }
+    }
+}
+
+/// Adds the headers that name the request's SERVER span, so a caller, or a
+/// person with curl, can open the trace in Jaeger.
+async fn write_trace_headers(mut response: Response) -> Response {
+    if let Some(headers) = propagation::response_headers(&Span::current().context()) {
+        response
+            .headers_mut()
+            .extend(headers.map(|(name, value)| (HeaderName::from_static(name), value)));
+    }
+    response
+}

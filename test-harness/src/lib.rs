@@ -1,0 +1,32 @@
+//! The harness the end-to-end tests and the benchmark share: the real
+//! service binaries as child processes, a real OTLP receiver, a fake
+//! formatter that records what hello-svc sends it, and [`TestApp`], which
+//! starts them together.
+
+pub mod fake_formatter;
+pub mod otlp_receiver;
+pub mod service_process;
+pub mod test_app;
+
+pub use test_app::{Formatter, TestApp};
+
+/// The trace id in a response's `traceresponse` header
+/// (`00-<trace id>-<span id>-<flags>`), as both services send it.
+pub fn traceresponse_trace_id(headers: &reqwest::header::HeaderMap) -> String {
+    let value = headers
+        .get("traceresponse")
+        .and_then(|v| v.to_str().ok())
+        .expect("the response carries a traceresponse header");
+    value
+        .split('-')
+        .nth(1)
+        .expect("traceresponse has a trace id")
+        .to_owned()
+}
+
+/// Says, where the test runner shows it, that `what` was skipped and why:
+/// the harness captures `println!`, so this writes to stderr directly.
+pub fn skipped(what: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
+}

@@ -1,0 +1,50 @@
+//! What the services write to their logs, and documented knobs that must
+//! work end to end.
+
+use mesh_test_harness::{
+    Formatter, TestApp, otlp_receiver::Transport, service_process::ServiceProcess,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_formatter_logs_request_headers_but_never_a_credential() {
+    let formatter = ServiceProcess::spawn("formatter-svc", &[("OTEL_TRACES_EXPORTER", "none")]);
+    let response = reqwest::Client::new()
+        .get(format!("{}/formatGreeting?name=Brian", formatter.url()))
+        .header("authorization", "Bearer s3cr3t-bearer")
+        .header("cookie", "session=s3cr3t-cookie")
+        .header("x-api-key", "s3cr3t-key")
+        .header("baggage", "user-agent=curl")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let logs = formatter.logs();
+    let line = logs
+        .iter()
+        .find(|l| l.contains("incoming request headers"))
+        .unwrap_or_else(|| panic!("no header line: {logs:#?}"));
+    assert!(line.contains("user-agent=curl"), "{line}");
+    assert!(line.contains("[redacted]"), "{line}");
+    assert!(
+        !logs.iter().any(|l| l.contains("s3cr3t")),
+        "a credential reached the log: {logs:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_compressed_export_works_over_both_protocols() {
+    for transport in [Transport::Grpc, Transport::HttpProtobuf] {
+        let app = TestApp::builder()
+            .exporting_over(transport)
+            .formatter(Formatter::Real)
+            .env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+            .start()
+            .await;
+        let trace = app.say_hello_ok(&[]).await;
+        assert_eq!(app.trace(&trace, 3).await.len(), 3, "{transport:?}");
+        assert!(
+            app.receiver().gzipped_requests() > 0,
+            "{transport:?}: the export bodies arrived gzip-compressed"
+        );
+    }
+}
