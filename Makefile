@@ -41,8 +41,8 @@ help: ## List the targets
 	@awk -F':.*## ' '/^##@/ { printf "\n%s\n", substr($$0, 5); next } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build both services (release)
-	$(CARGO) build --locked --release --bins
+build: ## Build both services (release), and nothing else
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc
 
 .PHONY: run
 run: build ## Run formatter-svc v1 on :8081 and hello-svc on :8080; Ctrl-C stops both
@@ -60,14 +60,14 @@ test: ## Build the binaries and run every test (unit, conformance, end-to-end, i
 bench: ## Measure what tracing costs: release build, oha load, Markdown tables (about 3 min)
 	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
 		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
-	$(CARGO) build --locked --release --bins
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p mesh-bench
 	$(CARGO) bench --locked -p mesh-telemetry --bench propagation -- --warm-up-time 1 --measurement-time 3
 	./target/release/mesh-bench $(BENCH_ARGS)
 
 .PHONY: soak
 soak: ## Opt-in: 5 minutes of steady traced load; zero errors, flat RSS and fds
 	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --version $(OHA_VERSION) --locked
-	$(CARGO) build --locked --release --bins
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p mesh-bench
 	./target/release/mesh-bench --soak-minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 .PHONY: fuzz
@@ -76,9 +76,10 @@ fuzz: ## Opt-in: fuzz the header-extraction path for FUZZ_SECONDS (needs cargo-f
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run extract_headers -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 .PHONY: lint
-lint: ## What CI checks besides the tests
+lint: ## What CI checks besides the tests: formatting and clippy, the fuzz crate included
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy --locked -- -D warnings
 
 ##@ Kubernetes with Istio (the chapter's workflow)
 

@@ -67,7 +67,7 @@ async fn names_that_are_not_utf8_are_rejected_with_400() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn formatter_rejects_a_missing_name_and_unknown_paths_in_plain_text() {
+async fn the_formatter_rejects_a_missing_name_in_plain_text() {
     let pair = spawn_pair().await;
     let formatter = pair.formatter.as_ref().expect("the real formatter runs");
     let response = reqwest::get(format!("{}/formatGreeting", formatter.url()))
@@ -82,7 +82,11 @@ async fn formatter_rejects_a_missing_name_and_unknown_paths_in_plain_text() {
         response.text().await.unwrap(),
         "query parameter `name` is required\n"
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn hello_answers_unknown_paths_with_a_plain_404_and_its_probe_with_ok() {
+    let pair = spawn_pair().await;
     let (status, body) = get(format!("{}/nothing/here", pair.hello.url())).await;
     assert_eq!((status, body.as_str()), (404, "not found\n"));
     let (status, body) = get(format!("{}/healthz", pair.hello.url())).await;

@@ -1,0 +1,160 @@
+//! Measuring: oha runs, CPU from `/proc`, start-up time, the machine.
+
+use std::{
+    io::{Read, Write},
+    net::{TcpListener, TcpStream},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use crate::{
+    Args,
+    load::{self, Run},
+};
+
+/// Everything measured for one scenario, over all rounds.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) throughput: Vec<Run>,
+    pub(crate) latency: Vec<Run>,
+    /// Every request sent, warm-up included, for the span arithmetic.
+    pub(crate) sent_ok: u64,
+    pub(crate) sent_cut_off: u64,
+    /// CPU seconds the scenario's services, and the sink (this process),
+    /// spent during the throughput runs.
+    pub(crate) service_cpu: f64,
+    pub(crate) sink_cpu: f64,
+}
+
+impl Tally {
+    pub(crate) fn add(&mut self, run: Run, is_latency: bool) {
+        self.sent_ok += run.ok;
+        self.sent_cut_off += run.cut_off;
+        if is_latency {
+            self.latency.push(run)
+        } else {
+            self.throughput.push(run)
+        }
+    }
+
+    pub(crate) fn requests_per_second(&self) -> f64 {
+        let ok: u64 = self.throughput.iter().map(|r| r.ok).sum();
+        let seconds: f64 = self.throughput.iter().map(|r| r.seconds).sum();
+        ok as f64 / seconds
+    }
+
+    /// CPU microseconds per answered request, over the throughput runs.
+    pub(crate) fn cpu_us_per_request(&self, cpu: f64) -> f64 {
+        let ok: u64 = self.throughput.iter().map(|r| r.ok).sum();
+        cpu / ok as f64 * 1e6
+    }
+
+    pub(crate) fn errors(&self) -> u64 {
+        self.throughput
+            .iter()
+            .chain(&self.latency)
+            .map(|r| r.errors)
+            .sum()
+    }
+
+    /// The median over rounds of one latency percentile, in microseconds.
+    pub(crate) fn latency_us(&self, percentile: fn(&Run) -> f64) -> f64 {
+        median(self.latency.iter().map(percentile).collect()) * 1e6
+    }
+}
+
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+pub(crate) async fn oha(
+    args: &Args,
+    url: &str,
+    seconds: u64,
+    rate: Option<u32>,
+) -> Result<Run, String> {
+    let (oha, url, connections) = (args.oha.clone(), url.to_owned(), args.connections);
+    tokio::task::spawn_blocking(move || load::run(&oha, &url, seconds, connections, rate))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// User plus system CPU seconds the processes have used, from /proc.
+pub(crate) fn cpu_seconds(pids: &[u32]) -> f64 {
+    // Linux reports these in clock ticks, 100 a second on every mainstream
+    // architecture (USER_HZ, fixed by the kernel ABI).
+    pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command name, which may contain spaces.
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            let ticks: u64 =
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+            Some(ticks as f64 / TICKS_PER_SECOND)
+        })
+        .sum()
+}
+
+/// Median, over five starts, of the time from spawning `binary` to its first
+/// 200 from `/healthz`, polled every millisecond.
+pub(crate) fn time_to_ready(binary: &str) -> Vec<Duration> {
+    let exe = std::env::current_exe().expect("current_exe is known");
+    let path = exe.with_file_name(binary);
+    (0..5)
+        .map(|_| {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let started = Instant::now();
+            let mut child = Command::new(&path)
+                .env("LISTEN_ADDR", format!("127.0.0.1:{port}"))
+                .env("OTEL_TRACES_EXPORTER", "none")
+                .env("LOG_FORMAT", "json")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+            let ready = loop {
+                if healthz_ok(port) {
+                    break started.elapsed();
+                }
+                if started.elapsed() > Duration::from_secs(10) {
+                    break Duration::MAX;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            };
+            let _ = child.kill();
+            let _ = child.wait();
+            ready
+        })
+        .collect()
+}
+
+pub(crate) fn healthz_ok(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut answer = [0u8; 12];
+    stream.write_all(request).is_ok()
+        && stream.read_exact(&mut answer).is_ok()
+        && &answer == b"HTTP/1.1 200"
+}
+pub(crate) fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+}

@@ -1,0 +1,89 @@
+//! `make soak`: steady traced load, with errors and RSS/fd drift reported.
+
+use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
+
+use crate::{
+    Args,
+    measure::{cores, cpu_model, oha},
+    scenarios::{Scenario, Services},
+};
+
+/// Steady load on the fully traced pair for `minutes`, in 30 s slices at
+/// `--rate` with 4 connections, sampling RSS and open fds after each slice.
+pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
+    pub(crate) const SLICE_SECONDS: u64 = 30;
+    let sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+        .await
+        .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
+    let services = Services::start(&sink.endpoint());
+    let url = services.url(Scenario::FullySampled);
+    let processes = [
+        ("hello-svc", &services.hello_full),
+        ("formatter-svc", &services.formatter_full),
+    ];
+    let soak_args = Args {
+        connections: 4,
+        ..args.clone()
+    };
+
+    // A first slice warms the pools and allocator; drift is measured after it.
+    oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+    let mut samples: Vec<[(u64, usize); 2]> = Vec::new();
+    let (mut ok, mut errors) = (0u64, 0u64);
+    let slices = (minutes * 60).div_ceil(SLICE_SECONDS);
+    for slice in 0..slices {
+        let run = oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+        ok += run.ok;
+        errors += run.errors;
+        samples.push(processes.map(|(_, p)| (p.rss_kib(), p.open_fds())));
+        eprintln!(
+            "soak {}/{slices}: {} ok, {} errors, p99 {:.0} µs",
+            slice + 1,
+            run.ok,
+            run.errors,
+            run.p99 * 1e6
+        );
+    }
+
+    println!("## make soak\n");
+    println!(
+        "{minutes} min at {} req/s, 4 connections, on the fully traced pair (100 % sampled, exported). Machine: {}, {} cores.\n",
+        args.rate,
+        cpu_model(),
+        cores()
+    );
+    println!("Requests answered 200: {ok}. Errors: {errors}.\n");
+    println!("| process | RSS first (MiB) | RSS last (MiB) | RSS drift | fds first | fds last |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    let mut verdicts = vec![("zero errors", errors == 0)];
+    for (index, (name, _)) in processes.iter().enumerate() {
+        let (first, last) = (samples[0][index], samples[samples.len() - 1][index]);
+        let drift = (last.0 as f64 - first.0 as f64) / first.0 as f64 * 100.0;
+        println!(
+            "| {name} | {:.1} | {:.1} | {drift:+.1} % | {} | {} |",
+            first.0 as f64 / 1024.0,
+            last.0 as f64 / 1024.0,
+            first.1,
+            last.1
+        );
+        verdicts.push(("RSS flat within 10 %", drift.abs() <= 10.0));
+        verdicts.push(("file descriptors flat", last.1 <= first.1 + 2));
+    }
+    let all_met = verdicts.iter().all(|(_, met)| *met);
+    for (what, _) in verdicts.iter().filter(|(_, met)| !met) {
+        println!("\n**missed**: {what}");
+    }
+    println!(
+        "\nSoak verdict: {}",
+        if all_met {
+            "every check met"
+        } else {
+            "**a check missed**"
+        }
+    );
+    if all_met {
+        Ok(())
+    } else {
+        Err("the soak missed a check".to_owned())
+    }
+}
