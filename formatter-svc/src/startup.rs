@@ -2,7 +2,11 @@
 
 use std::{future::Future, io, net::SocketAddr};
 
-use mesh_server::{ConnectionLimits, lifecycle::Server, serve::serve};
+use mesh_server::{
+    ConnectionLimits,
+    lifecycle::Server,
+    serve::{bind, serve},
+};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -21,14 +25,7 @@ pub struct Application {
 impl Application {
     /// Binds `config.listen_addr` (port 0 picks a free port, for tests).
     pub async fn build(config: &Config) -> io::Result<Self> {
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("cannot listen on {}: {error}", config.listen_addr),
-                )
-            })?;
+        let listener = bind(config.listen_addr).await?;
         let version = config.formatter_version;
         tracing::info!(
             version = version.as_str(),

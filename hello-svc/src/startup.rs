@@ -2,7 +2,11 @@
 
 use std::{future::Future, io, net::SocketAddr};
 
-use mesh_server::{ConnectionLimits, lifecycle::Server, serve::serve};
+use mesh_server::{
+    ConnectionLimits,
+    lifecycle::Server,
+    serve::{bind, serve},
+};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -26,14 +30,7 @@ impl Application {
         let formatter = FormatterClient::new(config).map_err(|error| {
             io::Error::other(format!("cannot build the formatter client: {error}"))
         })?;
-        let listener = TcpListener::bind(config.listen_addr)
-            .await
-            .map_err(|error| {
-                io::Error::new(
-                    error.kind(),
-                    format!("cannot listen on {}: {error}", config.listen_addr),
-                )
-            })?;
+        let listener = bind(config.listen_addr).await?;
         Ok(Self {
             listener,
             state: AppState {

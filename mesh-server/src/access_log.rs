@@ -21,9 +21,9 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let route = route.as_ref().map_or("-", MatchedPath::as_str);
     if response.status().is_server_error() {
-        tracing::warn!(%method, route, status, latency_ms, "request");
+        tracing::warn!(%method, route = %route, status, latency_ms, "request");
     } else {
-        tracing::info!(%method, route, status, latency_ms, "request");
+        tracing::info!(%method, route = %route, status, latency_ms, "request");
     }
     response
 }

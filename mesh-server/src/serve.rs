@@ -31,6 +31,13 @@ use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
 
+/// Binds `address`; the error names the address.
+pub async fn bind(address: std::net::SocketAddr) -> io::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|error| {
+        io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+    })
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting, lets each connection finish the request it is serving, and
 /// returns once every connection is closed.

@@ -306,8 +306,12 @@ pub fn grammar_errors(out: &HeaderMap) -> Vec<String> {
         if b3::parse_multi(&HeaderLines(out)).is_none() {
             errors.push("x-b3-*: not a valid set".to_owned());
         }
-        if out.contains_key("x-b3-sampled") && out.contains_key("x-b3-flags") {
+        let flags = out.get("x-b3-flags").and_then(|v| v.to_str().ok());
+        if flags == Some("1") && out.contains_key("x-b3-sampled") {
             errors.push("x-b3-sampled sent with the debug flag".to_owned());
+        }
+        if flags.is_some_and(|f| f != "0" && f != "1") {
+            errors.push(format!("x-b3-flags: {flags:?} is neither 1 nor 0"));
         }
     }
     errors

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
@@ -46,17 +46,12 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let cx = opentelemetry::Context::current();
-        let span = cx.span();
-        let ids = span.span_context();
-        if !ids.is_valid() {
+        let Some((trace_id, span_id)) = current_ids() else {
             return self.inner.format_event(ctx, writer, event);
-        }
-
+        };
         let mut line = String::with_capacity(256);
         self.inner
             .format_event(ctx, Writer::new(&mut line), event)?;
-        let (trace_id, span_id) = (ids.trace_id(), ids.span_id());
         match line.strip_prefix('{') {
             Some(rest) => write!(
                 writer,
@@ -100,12 +95,19 @@ where
             event.metadata().level()
         )?;
         ctx.field_format().format_fields(writer.by_ref(), event)?;
-        let cx = opentelemetry::Context::current();
-        let span = cx.span();
-        let ids = span.span_context();
-        if ids.is_valid() {
-            write!(writer, " trace_id={}", ids.trace_id())?;
+        if let Some((trace_id, _)) = current_ids() {
+            write!(writer, " trace_id={trace_id}")?;
         }
         writeln!(writer)
     }
+}
+
+/// The ids of the active OpenTelemetry span, attached by
+/// `tracing-opentelemetry` when a span is entered, so they are exactly the
+/// ids exported.
+fn current_ids() -> Option<(TraceId, SpanId)> {
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))
 }

@@ -78,10 +78,17 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
     if b3::parse_multi(&lines).is_some() {
         // "Debug implies an accept decision, so don't also send the
         // X-B3-Sampled header": a caller that sent both gets it corrected.
-        let debug = lines.get("x-b3-flags").map(trim_ows) == Some("1");
+        // X-B3-Flags has one meaning, `1`; `0` says "not debug"; any other
+        // value is not passed on.
+        let flags = lines.get("x-b3-flags").map(trim_ows);
+        let debug = flags == Some("1");
         B3_MULTI
             .into_iter()
-            .filter(|&name| !(debug && name == "x-b3-sampled"))
+            .filter(|&name| match name {
+                "x-b3-sampled" => !debug,
+                "x-b3-flags" => matches!(flags, Some("0" | "1")),
+                _ => true,
+            })
             .for_each(&mut copy);
     }
     if traceparent
@@ -111,6 +118,17 @@ mod tests {
         let forwarded = mesh_headers(&headers);
         assert_eq!(forwarded.get("x-b3-flags").unwrap(), "1");
         assert!(forwarded.get("x-b3-sampled").is_none());
+    }
+
+    #[test]
+    fn an_undefined_b3_flags_value_is_not_forwarded() {
+        // The shape of the second input cargo fuzz found.
+        let mut headers = HeaderMap::new();
+        headers.insert("x-b3-sampled", HeaderValue::from_static("1"));
+        headers.insert("x-b3-flags", HeaderValue::from_static("-T"));
+        let forwarded = mesh_headers(&headers);
+        assert_eq!(forwarded.get("x-b3-sampled").unwrap(), "1");
+        assert!(forwarded.get("x-b3-flags").is_none());
     }
 
     #[test]
