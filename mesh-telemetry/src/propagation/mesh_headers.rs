@@ -8,7 +8,8 @@ use opentelemetry::propagation::Extractor;
 use super::{
     b3,
     header_lines::{HeaderLines, combined, trim_ows},
-    w3c_trace_context::{parse_traceparent, parse_tracestate},
+    hex,
+    w3c_trace_context::{FLAG_RANDOM_TRACE_ID, FLAG_SAMPLED, parse_traceparent, parse_tracestate},
 };
 
 /// The headers Istio asks applications to forward, and the only ones the
@@ -50,10 +51,11 @@ pub fn forwardable<'a>(incoming: &'a HeaderMap, name: &str) -> Option<&'a Header
 /// passes them on: only [`MESH_TRACE_HEADERS`], each [`forwardable`], and
 /// each trace format only when it is valid, so this path never hands the
 /// next service a context the specifications say to discard:
-/// - `traceparent`: one valid line; `tracestate` (its lines combined and
-///   normalized) only with it, and only when valid;
-/// - `b3`: a valid single header;
-/// - `x-b3-*`: forwarded together when they form a valid context;
+/// - `traceparent`: one valid line, sent as version 00; `tracestate` (its
+///   lines combined and normalized) only with it, and only when valid;
+/// - `b3`: a valid single header, whitespace trimmed;
+/// - `x-b3-*`: together when they form a valid context, in the form B3 says
+///   to send;
 /// - `x-request-id` and `x-ot-span-context`: as they came.
 pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
     let lines = HeaderLines(incoming);
@@ -65,33 +67,51 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
     };
     copy("x-request-id");
     copy("x-ot-span-context");
+    // As version 00, the one this implementation speaks: OWS trimmed, and
+    // only the flags it defines.
     let traceparent = match lines.get_all("traceparent").as_deref() {
-        Some([line]) => parse_traceparent(line).is_some(),
-        _ => false,
+        Some([line]) => parse_traceparent(line),
+        _ => None,
     };
-    if traceparent {
-        copy("traceparent");
+    if let Some(parent) = traceparent {
+        let flags = parent.flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
+        let mut value = String::with_capacity(55);
+        value.push_str("00-");
+        hex::push_trace_id(&mut value, parent.trace_id);
+        value.push('-');
+        hex::push_span_id(&mut value, parent.parent_id);
+        value.push_str(&format!("-{flags:02x}"));
+        if let Ok(value) = HeaderValue::try_from(value) {
+            out.insert(HeaderName::from_static("traceparent"), value);
+        }
     }
-    if lines.get("b3").and_then(b3::parse_single).is_some() {
-        copy("b3");
+    if let Some(b3) = lines.get("b3").filter(|v| b3::parse_single(v).is_some())
+        && let Ok(value) = HeaderValue::from_str(trim_ows(b3))
+    {
+        out.insert(HeaderName::from_static("b3"), value);
     }
     if b3::parse_multi(&lines).is_some() {
-        // "Debug implies an accept decision, so don't also send the
-        // X-B3-Sampled header": a caller that sent both gets it corrected.
-        // X-B3-Flags has one meaning, `1`; `0` says "not debug"; any other
-        // value is not passed on.
+        // Passed on in the form B3 says to send: OWS trimmed, `1`/`0` for
+        // the legacy `true`/`false`, X-B3-Flags only as `0` or `1`, and no
+        // X-B3-Sampled beside the debug flag ("debug implies accept").
         let flags = lines.get("x-b3-flags").map(trim_ows);
-        let debug = flags == Some("1");
-        B3_MULTI
-            .into_iter()
-            .filter(|&name| match name {
-                "x-b3-sampled" => !debug,
-                "x-b3-flags" => matches!(flags, Some("0" | "1")),
-                _ => true,
-            })
-            .for_each(&mut copy);
+        for name in B3_MULTI {
+            let Some(value) = forwardable(incoming, name).and_then(|v| v.to_str().ok()) else {
+                continue;
+            };
+            let value = match (name, trim_ows(value)) {
+                ("x-b3-sampled", _) if flags == Some("1") => continue,
+                ("x-b3-sampled", "true") => "1",
+                ("x-b3-sampled", "false") => "0",
+                ("x-b3-flags", flag) if flag != "0" && flag != "1" => continue,
+                (_, trimmed) => trimmed,
+            };
+            if let Ok(value) = HeaderValue::from_str(value) {
+                out.insert(HeaderName::from_static(name), value);
+            }
+        }
     }
-    if traceparent
+    if traceparent.is_some()
         && let Some(tracestate) = lines
             .get_all("tracestate")
             .and_then(|all| parse_tracestate(&combined(&all)))
@@ -129,6 +149,13 @@ mod tests {
         let forwarded = mesh_headers(&headers);
         assert_eq!(forwarded.get("x-b3-sampled").unwrap(), "1");
         assert!(forwarded.get("x-b3-flags").is_none());
+
+        // And the third: whitespace and the legacy spelling are normalized.
+        headers.insert("x-b3-sampled", HeaderValue::from_static("false"));
+        headers.insert("x-b3-flags", HeaderValue::from_static("0\t"));
+        let forwarded = mesh_headers(&headers);
+        assert_eq!(forwarded.get("x-b3-sampled").unwrap(), "0");
+        assert_eq!(forwarded.get("x-b3-flags").unwrap(), "0");
     }
 
     #[test]
