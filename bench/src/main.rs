@@ -25,7 +25,7 @@ use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
 
 use measure::{Tally, cpu_seconds, oha, time_to_ready};
 use report::Report;
-use scenarios::{Scenario, Services};
+use scenarios::{ARMS, Pair};
 use soak::soak;
 
 /// Measures what tracing costs the service pair.
@@ -40,8 +40,9 @@ pub(crate) struct Args {
     /// Connections for the throughput runs.
     #[arg(long, default_value_t = 8)]
     pub(crate) connections: u32,
-    /// Requests a second for the latency runs.
-    #[arg(long, default_value_t = 1000)]
+    /// Requests a second for the latency runs: a moderate fixed rate, well
+    /// below saturation, so percentiles are service time, not queueing.
+    #[arg(long, default_value_t = 2000)]
     pub(crate) rate: u32,
     /// The oha executable.
     #[arg(long, env = "OHA", default_value = "oha")]
@@ -76,60 +77,80 @@ async fn main() -> Result<(), String> {
         ("formatter-svc", time_to_ready("formatter-svc")),
     ];
 
-    let sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+    // Counting sinks: they do not decode spans, so they take little of the
+    // CPU the services are measured on.
+    let http_sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
         .await
-        .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
-    let services = Services::start(&sink.endpoint());
-    let mut tallies: Vec<(Scenario, Tally)> = Scenario::ALL
+        .map_err(|e| format!("cannot start the OTLP/HTTP sink: {e}"))?;
+    let grpc_sink = OtlpReceiver::start_counting(Transport::Grpc)
+        .await
+        .map_err(|e| format!("cannot start the OTLP/gRPC sink: {e}"))?;
+    let pairs: Vec<Pair> = ARMS
         .iter()
-        .map(|s| (*s, Tally::default()))
+        .enumerate()
+        .map(|(index, arm)| {
+            let sink = match arm.export {
+                Some(Transport::Grpc) => Some(grpc_sink.endpoint()),
+                Some(Transport::HttpProtobuf) => Some(http_sink.endpoint()),
+                None => None,
+            };
+            Pair::start(arm, &format!("arm{index}"), sink.as_deref())
+        })
         .collect();
+    let mut tallies: Vec<Tally> = ARMS.iter().map(|_| Tally::default()).collect();
 
     eprintln!("warming up");
-    for (scenario, tally) in &mut tallies {
-        let run = oha(&args, &services.url(*scenario), 2, None).await?;
+    for ((arm, pair), tally) in ARMS.iter().zip(&pairs).zip(&mut tallies) {
+        let run = oha(&args, &pair.url(arm), 2, None).await?;
         tally.sent_ok += run.ok;
         tally.sent_cut_off += run.cut_off;
     }
 
     let mut rss_first = Vec::new();
     for round in 0..args.rounds {
-        for offset in 0..tallies.len() {
-            let index = (round + offset) % tallies.len();
-            let (scenario, tally) = &mut tallies[index];
-            eprintln!("round {}/{}: {}", round + 1, args.rounds, scenario.label());
-            let url = services.url(*scenario);
-            let pids = services.serving(*scenario);
-            let (service_before, sink_before) =
-                (cpu_seconds(&pids), cpu_seconds(&[std::process::id()]));
-            tally.add(oha(&args, &url, args.seconds, None).await?, false);
-            tally.service_cpu += cpu_seconds(&pids) - service_before;
-            tally.sink_cpu += cpu_seconds(&[std::process::id()]) - sink_before;
+        for offset in 0..ARMS.len() {
+            let index = (round + offset) % ARMS.len();
+            let (arm, pair, tally) = (&ARMS[index], &pairs[index], &mut tallies[index]);
+            eprintln!("round {}/{}: {}", round + 1, args.rounds, arm.label);
+            let url = pair.url(arm);
+            let before = cpu_seconds(&pair.pids());
+            let run = oha(&args, &url, args.seconds, None).await?;
+            let cpu = cpu_seconds(&pair.pids()) - before;
+            tally.cpu_us_rounds.push(cpu / run.ok.max(1) as f64 * 1e6);
+            tally.add(run, false);
             tally.add(oha(&args, &url, args.seconds, Some(args.rate)).await?, true);
         }
         if round == 0 {
-            rss_first = services.all().iter().map(|(_, p)| p.rss_kib()).collect();
+            rss_first = pairs
+                .iter()
+                .flat_map(|p| [p.hello.rss_kib(), p.formatter.rss_kib()])
+                .collect();
         }
     }
-    let rss_last: Vec<u64> = services.all().iter().map(|(_, p)| p.rss_kib()).collect();
+    let rss_last: Vec<u64> = pairs
+        .iter()
+        .flat_map(|p| [p.hello.rss_kib(), p.formatter.rss_kib()])
+        .collect();
 
-    // SIGTERM flushes every batch processor; then the sink has all it gets.
+    // SIGTERM flushes every batch processor; once the processes have
+    // exited, the sinks have all they will get.
     eprintln!("stopping the services (flushing spans)");
-    for (_, process) in services.all() {
-        process.terminate();
+    for pair in &pairs {
+        pair.hello.terminate();
+        pair.formatter.terminate();
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let counts = sink.counts();
+    for pair in pairs {
+        let (mut hello, mut formatter) = (pair.hello, pair.formatter);
+        hello.wait_for_exit(Duration::from_secs(30));
+        formatter.wait_for_exit(Duration::from_secs(30));
+    }
+    let mut counts = http_sink.counts();
+    counts.extend(grpc_sink.counts());
 
     let report = Report {
         args: &args,
         tallies: &tallies,
-        rss: services
-            .all()
-            .iter()
-            .map(|(name, _)| *name)
-            .zip(rss_first.into_iter().zip(rss_last))
-            .collect(),
+        rss: rss_first.into_iter().zip(rss_last).collect(),
         counts: &counts,
         startup: &startup,
     };

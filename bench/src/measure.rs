@@ -12,7 +12,7 @@ use crate::{
     load::{self, Run},
 };
 
-/// Everything measured for one scenario, over all rounds.
+/// Everything measured for one arm, over all rounds.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
     pub(crate) throughput: Vec<Run>,
@@ -20,10 +20,9 @@ pub(crate) struct Tally {
     /// Every request sent, warm-up included, for the span arithmetic.
     pub(crate) sent_ok: u64,
     pub(crate) sent_cut_off: u64,
-    /// CPU seconds the scenario's services, and the sink (this process),
-    /// spent during the throughput runs.
-    pub(crate) service_cpu: f64,
-    pub(crate) sink_cpu: f64,
+    /// Per round: the services' CPU microseconds per answered request
+    /// during the throughput run.
+    pub(crate) cpu_us_rounds: Vec<f64>,
 }
 
 impl Tally {
@@ -37,16 +36,12 @@ impl Tally {
         }
     }
 
-    pub(crate) fn requests_per_second(&self) -> f64 {
-        let ok: u64 = self.throughput.iter().map(|r| r.ok).sum();
-        let seconds: f64 = self.throughput.iter().map(|r| r.seconds).sum();
-        ok as f64 / seconds
-    }
-
-    /// CPU microseconds per answered request, over the throughput runs.
-    pub(crate) fn cpu_us_per_request(&self, cpu: f64) -> f64 {
-        let ok: u64 = self.throughput.iter().map(|r| r.ok).sum();
-        cpu / ok as f64 * 1e6
+    /// Requests a second, per round.
+    pub(crate) fn rps_rounds(&self) -> Vec<f64> {
+        self.throughput
+            .iter()
+            .map(|r| r.ok as f64 / r.seconds)
+            .collect()
     }
 
     pub(crate) fn errors(&self) -> u64 {
@@ -61,6 +56,13 @@ impl Tally {
     pub(crate) fn latency_us(&self, percentile: fn(&Run) -> f64) -> f64 {
         median(self.latency.iter().map(percentile).collect()) * 1e6
     }
+}
+
+/// The median of `values`, and their smallest and largest.
+pub(crate) fn spread(values: &[f64]) -> (f64, f64, f64) {
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(values.to_vec()), min, max)
 }
 
 pub(crate) fn median(mut values: Vec<f64>) -> f64 {

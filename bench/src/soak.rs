@@ -5,21 +5,21 @@ use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
 use crate::{
     Args,
     measure::{cores, cpu_model, oha},
-    scenarios::{Scenario, Services},
+    scenarios::{EXPORTED_HTTP, Pair},
 };
 
 /// Steady load on the fully traced pair for `minutes`, in 30 s slices at
 /// `--rate` with 4 connections, sampling RSS and open fds after each slice.
 pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
-    pub(crate) const SLICE_SECONDS: u64 = 30;
+    const SLICE_SECONDS: u64 = 30;
     let sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
         .await
         .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
-    let services = Services::start(&sink.endpoint());
-    let url = services.url(Scenario::FullySampled);
+    let pair = Pair::start(&EXPORTED_HTTP, "soak", Some(&sink.endpoint()));
+    let url = pair.url(&EXPORTED_HTTP);
     let processes = [
-        ("hello-svc", &services.hello_full),
-        ("formatter-svc", &services.formatter_full),
+        ("hello-svc", &pair.hello),
+        ("formatter-svc", &pair.formatter),
     ];
     let soak_args = Args {
         connections: 4,
