@@ -18,6 +18,9 @@ pub(crate) struct Arm {
 
 const DISABLED: &[(&str, &str)] = &[("OTEL_SDK_DISABLED", "true")];
 
+/// `RUST_LOG` for the arms: warnings, and the lifecycle's few lines.
+const WARN: &str = "warn,mesh_server::lifecycle=info";
+
 /// The baseline every other arm is compared with.
 pub(crate) const BASELINE: Arm = Arm {
     label: "/sayHello, SDK disabled",
@@ -83,7 +86,9 @@ impl Pair {
     /// the arms apart.
     pub(crate) fn start(arm: &Arm, name: &str, sink: Option<&str>) -> Self {
         let mut env: Vec<(String, String)> = vec![
-            ("RUST_LOG".into(), "warn".into()),
+            // Warn, but for the start-up line the harness reads the address
+            // from: nothing per request.
+            ("RUST_LOG".into(), WARN.into()),
             // The SDK's default schedule, not the tests' fast one.
             ("OTEL_BSP_SCHEDULE_DELAY".into(), "5000".into()),
         ];
