@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use hello_svc::{config::Config, startup::Application};
+use hello_svc::{config::Config, startup};
 use mesh_server::lifecycle::{parse_config, run};
 
 #[tokio::main]
@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
         "hello-svc",
         version,
         &config.telemetry,
-        Application::build(&config),
+        startup::build(&config),
     )
     .await
 }

@@ -17,4 +17,5 @@ pub mod server_span;
 pub mod stack;
 
 pub use config::{ConnectionLimits, RequestLimits};
+pub use serve::Application;
 pub use stack::request_stack;

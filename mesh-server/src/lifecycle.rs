@@ -62,32 +62,16 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
 
-/// A bound service, ready to serve: what each service's `Application` is.
-pub trait Server {
-    /// The address actually bound.
-    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr>;
-
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
-    fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = std::io::Result<()>> + Send;
-}
-
 /// A service's whole life: install telemetry, build the server (`build`
 /// binds it), serve until [`shutdown_signal`], then flush the spans.
 /// Failures before telemetry exists go to stderr, later ones to the log; the
 /// exit code says whether the service ran cleanly.
-pub async fn run<S, B>(
+pub async fn run(
     service_name: &str,
     service_version: &str,
     telemetry: &mesh_telemetry::TelemetryArgs,
-    build: B,
-) -> std::process::ExitCode
-where
-    S: Server,
-    B: Future<Output = std::io::Result<S>>,
-{
+    build: impl Future<Output = std::io::Result<crate::Application>>,
+) -> std::process::ExitCode {
     let telemetry = match mesh_telemetry::init(telemetry, service_name, service_version) {
         Ok(telemetry) => telemetry,
         Err(error) => {

@@ -31,11 +31,45 @@ use tower::ServiceExt;
 
 use crate::config::ConnectionLimits;
 
-/// Binds `address`; the error names the address.
-pub async fn bind(address: std::net::SocketAddr) -> io::Result<TcpListener> {
-    TcpListener::bind(address).await.map_err(|error| {
-        io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
-    })
+/// A service bound to its address, with its router and connection limits:
+/// built by each service's `startup::build`, run by
+/// [`lifecycle::run`](crate::lifecycle::run).
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+}
+
+impl Application {
+    /// Binds `address` (port 0 picks a free port); the error names it.
+    pub async fn bind(
+        address: std::net::SocketAddr,
+        router: Router,
+        limits: ConnectionLimits,
+    ) -> io::Result<Self> {
+        let listener = TcpListener::bind(address).await.map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot listen on {address}: {error}"))
+        })?;
+        Ok(Self {
+            listener,
+            router,
+            limits,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        serve(self.listener, self.router, self.limits, shutdown).await
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
