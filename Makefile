@@ -41,13 +41,13 @@ help: ## List the targets
 	@awk -F':.*## ' '/^##@/ { printf "\n%s\n", substr($$0, 5); next } /^[a-zA-Z0-9_-]+:.*## / { printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build both services (release), and nothing else
-	$(CARGO) build --locked --release -p hello-svc -p formatter-svc
+build: ## Build both services and the trace viewer (release), and nothing else
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p trace-viewer
 
 .PHONY: run
-run: build ## Run formatter-svc v1 on :8081 and hello-svc on :8080; Ctrl-C stops both
+run: build ## Run formatter-svc v1 on :8081 and hello-svc on :8080, with the trace view; Ctrl-C stops all
 	@echo "hello-svc on http://localhost:8080 -> formatter-svc v1 on http://localhost:8081"
-	@echo "try: curl http://localhost:8080/sayHello/Brian   (spans go to OTLP http://localhost:4318)"
+	@echo "try: curl -A Netscape http://localhost:8080/sayHello/Brian"
 	@LOG_FORMAT=$(LOG_FORMAT) ./scripts/run-local.sh
 
 .PHONY: test

@@ -16,69 +16,13 @@ use opentelemetry_proto::tonic::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
         trace_service_server::{TraceService, TraceServiceServer},
     },
-    common::v1::{AnyValue, KeyValue, any_value::Value},
-    trace::v1::{span::SpanKind, status::StatusCode},
+    common::v1::KeyValue,
 };
 use prost::Message;
 use tokio::{net::TcpListener, sync::Notify};
 use tonic::codec::CompressionEncoding;
 
-/// One received span, flattened for assertions. Ids are lower-case hex.
-#[derive(Debug, Clone)]
-pub struct ReceivedSpan {
-    /// The resource's `service.name`.
-    pub service_name: String,
-    /// All resource attributes, as strings.
-    pub resource: HashMap<String, String>,
-    /// The span's name.
-    pub name: String,
-    /// SERVER, CLIENT, INTERNAL...
-    pub kind: SpanKind,
-    /// 32 hex digits.
-    pub trace_id: String,
-    /// 16 hex digits.
-    pub span_id: String,
-    /// 16 hex digits, or empty for a root span.
-    pub parent_span_id: String,
-    /// Attributes, with their OTLP types.
-    pub attributes: HashMap<String, AttrValue>,
-    /// The span status.
-    pub status: StatusCode,
-}
-
-/// An attribute value as it arrived, its OTLP type kept: the semantic
-/// conventions type `http.response.status_code` and `server.port` as ints.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AttrValue {
-    /// `string_value`.
-    Str(String),
-    /// `int_value`.
-    Int(i64),
-    /// `bool_value`.
-    Bool(bool),
-    /// `double_value`.
-    Double(f64),
-    /// Any other kind (arrays, maps, bytes), as its debug form.
-    Other(String),
-}
-
-impl ReceivedSpan {
-    /// A string attribute's value; `None` when absent or of another type.
-    pub fn attr(&self, key: &str) -> Option<&str> {
-        match self.attributes.get(key) {
-            Some(AttrValue::Str(value)) => Some(value),
-            _ => None,
-        }
-    }
-
-    /// An int attribute's value; `None` when absent or of another type.
-    pub fn int_attr(&self, key: &str) -> Option<i64> {
-        match self.attributes.get(key) {
-            Some(AttrValue::Int(value)) => Some(*value),
-            _ => None,
-        }
-    }
-}
+pub use otlp_spans::{AttrValue, ReceivedSpan};
 
 /// Which OTLP transport the receiver speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,7 +67,7 @@ impl Store {
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         for (resource, spans) in resources {
             let service = resource
-                .and_then(|attrs| attributes(attrs).remove("service.name"))
+                .and_then(|attrs| otlp_spans::attributes(attrs).remove("service.name"))
                 .unwrap_or_default();
             *counts.entry(service).or_default() += spans as u64;
         }
@@ -138,34 +82,7 @@ impl Store {
             }));
             return;
         }
-        let mut received = Vec::new();
-        for resource_spans in request.resource_spans {
-            let resource = resource_spans
-                .resource
-                .map(|r| attributes(&r.attributes))
-                .unwrap_or_default();
-            let service_name = resource.get("service.name").cloned().unwrap_or_default();
-            for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
-                received.push(ReceivedSpan {
-                    service_name: service_name.clone(),
-                    resource: resource.clone(),
-                    kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
-                    name: span.name,
-                    trace_id: hex(&span.trace_id),
-                    span_id: hex(&span.span_id),
-                    parent_span_id: hex(&span.parent_span_id),
-                    attributes: span
-                        .attributes
-                        .iter()
-                        .map(|kv| (kv.key.clone(), typed(kv.value.as_ref())))
-                        .collect(),
-                    status: span
-                        .status
-                        .and_then(|s| StatusCode::try_from(s.code).ok())
-                        .unwrap_or(StatusCode::Unset),
-                });
-            }
-        }
+        let received = otlp_spans::spans(request);
         self.spans
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -377,30 +294,18 @@ async fn http_export(
     let gzipped = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|e| e == "gzip");
-    let body = if gzipped {
+    if gzipped {
         store
             .gzipped
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let mut decoded = Vec::new();
-        let mut reader =
-            std::io::Read::take(flate2::read::GzDecoder::new(&body[..]), MAX_BODY_BYTES);
-        match std::io::Read::read_to_end(&mut reader, &mut decoded) {
-            Ok(_) => Bytes::from(decoded),
-            Err(_) => {
-                return (
-                    axum::http::StatusCode::BAD_REQUEST,
-                    [(header::CONTENT_TYPE, "text/plain")],
-                    b"undecodable gzip body\n".to_vec(),
-                );
-            }
-        }
+    }
+    let accepted = if store.count_only && !gzipped {
+        CountedRequest::decode(body)
+            .map(|request| store.count(request))
+            .map_err(|_| otlp_spans::DecodeError::Protobuf)
     } else {
-        body
-    };
-    let accepted = if store.count_only {
-        CountedRequest::decode(body).map(|request| store.count(request))
-    } else {
-        ExportTraceServiceRequest::decode(body).map(|request| store.accept(request))
+        otlp_spans::decode_http_body(&body, gzipped, MAX_BODY_BYTES)
+            .map(|request| store.accept(request))
     };
     match accepted {
         Ok(()) => {
@@ -411,46 +316,10 @@ async fn http_export(
                 response,
             )
         }
-        Err(_) => (
+        Err(error) => (
             axum::http::StatusCode::BAD_REQUEST,
             [(header::CONTENT_TYPE, "text/plain")],
-            b"undecodable OTLP body\n".to_vec(),
+            format!("{error}\n").into_bytes(),
         ),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
-    attributes
-        .iter()
-        .map(|kv| {
-            (
-                kv.key.clone(),
-                kv.value.as_ref().map(any_value_string).unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-fn typed(value: Option<&AnyValue>) -> AttrValue {
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => AttrValue::Str(s.clone()),
-        Some(Value::IntValue(i)) => AttrValue::Int(*i),
-        Some(Value::BoolValue(b)) => AttrValue::Bool(*b),
-        Some(Value::DoubleValue(d)) => AttrValue::Double(*d),
-        other => AttrValue::Other(format!("{other:?}")),
-    }
-}
-
-fn any_value_string(value: &AnyValue) -> String {
-    match &value.value {
-        Some(Value::StringValue(s)) => s.clone(),
-        Some(Value::IntValue(i)) => i.to_string(),
-        Some(Value::BoolValue(b)) => b.to_string(),
-        Some(Value::DoubleValue(d)) => d.to_string(),
-        other => format!("{other:?}"),
     }
 }

@@ -213,7 +213,7 @@ pub fn run_to_exit(binary: &str, args: &[&str], env: &[(&str, &str)]) -> std::pr
 /// Where cargo put the workspace's binaries: the profile directory of the
 /// running executable (a test lives in its `deps/`, a binary in it), so the
 /// target directory and profile are whatever built the caller.
-fn binary_path(binary: &str) -> PathBuf {
+pub fn binary_path(binary: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe is known");
     let dir = exe.parent().expect("an executable lives in a directory");
     let profile_dir = if dir.ends_with("deps") {

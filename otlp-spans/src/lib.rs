@@ -1,0 +1,185 @@
+//! OTLP trace export requests, decoded as a collector decodes them, into
+//! flat spans: the one decoder the test receiver and the trace viewer share.
+
+use std::{collections::HashMap, io::Read, time::Duration};
+
+pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+pub use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
+use prost::Message;
+
+/// One received span, flattened. Ids are lower-case hex.
+#[derive(Debug, Clone)]
+pub struct ReceivedSpan {
+    /// The resource's `service.name`.
+    pub service_name: String,
+    /// All resource attributes, as strings.
+    pub resource: HashMap<String, String>,
+    /// The span's name.
+    pub name: String,
+    /// SERVER, CLIENT, INTERNAL...
+    pub kind: SpanKind,
+    /// 32 hex digits.
+    pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
+    /// 16 hex digits, or empty for a root span.
+    pub parent_span_id: String,
+    /// Attributes, with their OTLP types.
+    pub attributes: HashMap<String, AttrValue>,
+    /// The span status.
+    pub status: StatusCode,
+    /// Start, in nanoseconds since the Unix epoch.
+    pub start_unix_nano: u64,
+    /// End, in nanoseconds since the Unix epoch.
+    pub end_unix_nano: u64,
+}
+
+/// An attribute value as it arrived, its OTLP type kept: the semantic
+/// conventions type `http.response.status_code` and `server.port` as ints.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrValue {
+    /// `string_value`.
+    Str(String),
+    /// `int_value`.
+    Int(i64),
+    /// `bool_value`.
+    Bool(bool),
+    /// `double_value`.
+    Double(f64),
+    /// Any other kind (arrays, maps, bytes), as its debug form.
+    Other(String),
+}
+
+impl std::fmt::Display for AttrValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Str(value) | Self::Other(value) => f.write_str(value),
+            Self::Int(value) => write!(f, "{value}"),
+            Self::Bool(value) => write!(f, "{value}"),
+            Self::Double(value) => write!(f, "{value}"),
+        }
+    }
+}
+
+impl ReceivedSpan {
+    /// A string attribute's value; `None` when absent or of another type.
+    pub fn attr(&self, key: &str) -> Option<&str> {
+        match self.attributes.get(key) {
+            Some(AttrValue::Str(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// An int attribute's value; `None` when absent or of another type.
+    pub fn int_attr(&self, key: &str) -> Option<i64> {
+        match self.attributes.get(key) {
+            Some(AttrValue::Int(value)) => Some(*value),
+            _ => None,
+        }
+    }
+
+    /// How long the span lasted.
+    pub fn duration(&self) -> Duration {
+        Duration::from_nanos(self.end_unix_nano.saturating_sub(self.start_unix_nano))
+    }
+}
+
+/// Why a body is not an OTLP trace export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeError {
+    /// `Content-Encoding: gzip`, but not gzip.
+    Gzip,
+    /// Decompressed, it is larger than allowed.
+    TooLarge,
+    /// Not an `ExportTraceServiceRequest` in protobuf.
+    Protobuf,
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Gzip => "undecodable gzip body",
+            Self::TooLarge => "body too large",
+            Self::Protobuf => "undecodable OTLP body",
+        })
+    }
+}
+
+/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`,
+/// to at most `max_bytes` once decompressed.
+pub fn decode_http_body(
+    body: &[u8],
+    gzipped: bool,
+    max_bytes: u64,
+) -> Result<ExportTraceServiceRequest, DecodeError> {
+    if !gzipped {
+        return ExportTraceServiceRequest::decode(body).map_err(|_| DecodeError::Protobuf);
+    }
+    let mut decoded = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(max_bytes + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|_| DecodeError::Gzip)?;
+    if decoded.len() as u64 > max_bytes {
+        return Err(DecodeError::TooLarge);
+    }
+    ExportTraceServiceRequest::decode(decoded.as_slice()).map_err(|_| DecodeError::Protobuf)
+}
+
+/// Every span of `request`, flattened.
+pub fn spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
+    let mut received = Vec::new();
+    for resource_spans in request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .map(|r| attributes(&r.attributes))
+            .unwrap_or_default();
+        let service_name = resource.get("service.name").cloned().unwrap_or_default();
+        for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+            received.push(ReceivedSpan {
+                service_name: service_name.clone(),
+                resource: resource.clone(),
+                kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
+                name: span.name,
+                trace_id: hex(&span.trace_id),
+                span_id: hex(&span.span_id),
+                parent_span_id: hex(&span.parent_span_id),
+                attributes: span
+                    .attributes
+                    .iter()
+                    .map(|kv| (kv.key.clone(), typed(kv.value.as_ref())))
+                    .collect(),
+                status: span
+                    .status
+                    .and_then(|s| StatusCode::try_from(s.code).ok())
+                    .unwrap_or(StatusCode::Unset),
+                start_unix_nano: span.start_time_unix_nano,
+                end_unix_nano: span.end_time_unix_nano,
+            });
+        }
+    }
+    received
+}
+
+/// Resource or span attributes, as strings.
+pub fn attributes(attributes: &[KeyValue]) -> HashMap<String, String> {
+    attributes
+        .iter()
+        .map(|kv| (kv.key.clone(), typed(kv.value.as_ref()).to_string()))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn typed(value: Option<&AnyValue>) -> AttrValue {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(Value::StringValue(s)) => AttrValue::Str(s.clone()),
+        Some(Value::IntValue(i)) => AttrValue::Int(*i),
+        Some(Value::BoolValue(b)) => AttrValue::Bool(*b),
+        Some(Value::DoubleValue(d)) => AttrValue::Double(*d),
+        other => AttrValue::Other(format!("{other:?}")),
+    }
+}
