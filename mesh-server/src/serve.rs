@@ -83,6 +83,13 @@ pub async fn serve(
 ) -> io::Result<()> {
     let max = limits.max_connections;
     let open = Arc::new(Semaphore::new(max as usize));
+    // One HTTP/1 configuration for every connection.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout())
+        .keep_alive(true);
+    let idle = limits.idle_timeout();
     let (stop, stopping) = watch::channel(false);
     let mut shutdown = pin!(shutdown);
     loop {
@@ -103,11 +110,9 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let router = router.clone();
-        let limits = limits.clone();
-        let stopping = stopping.clone();
+        let (router, http1, stopping) = (router.clone(), http1.clone(), stopping.clone());
         tokio::spawn(async move {
-            serve_connection(stream, router, &limits, stopping).await;
+            serve_connection(stream, router, &http1, idle, stopping).await;
             drop(permit);
         });
     }
@@ -138,15 +143,18 @@ impl Activity {
     /// Completes once no request has been in flight for `idle`.
     async fn idle_for(&self, idle: Duration) {
         loop {
-            let quiet_since =
-                self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
-            let deadline = quiet_since + idle;
-            if self.in_flight.load(Ordering::Relaxed) == 0 && Instant::now() >= deadline {
-                return;
-            }
-            // A request in flight pushes the check one idle period out.
-            tokio::time::sleep_until(deadline.max(Instant::now() + Duration::from_millis(10)))
-                .await;
+            let wait = if self.in_flight.load(Ordering::Relaxed) > 0 {
+                // Busy: look again one idle period from now.
+                idle
+            } else {
+                let quiet_since = self.started
+                    + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+                match (quiet_since + idle).checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return,
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 }
@@ -165,7 +173,8 @@ impl Drop for InFlight {
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     router: Router,
-    limits: &ConnectionLimits,
+    http1: &hyper::server::conn::http1::Builder,
+    idle: Duration,
     mut stopping: watch::Receiver<bool>,
 ) {
     let activity = Arc::new(Activity::new());
@@ -180,12 +189,7 @@ async fn serve_connection(
             response
         }
     });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout())
-        .keep_alive(true);
-    let mut connection = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut connection = pin!(http1.serve_connection(TokioIo::new(stream), service));
     let mut closing = false;
     loop {
         tokio::select! {
@@ -196,7 +200,7 @@ async fn serve_connection(
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
-            () = activity.idle_for(limits.idle_timeout()), if !closing => {
+            () = activity.idle_for(idle), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();
             }
