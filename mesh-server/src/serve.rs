@@ -147,8 +147,8 @@ impl Activity {
                 // Busy: look again one idle period from now.
                 idle
             } else {
-                let quiet_since = self.started
-                    + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+                let quiet_since =
+                    self.started + Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
                 match (quiet_since + idle).checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => left,
                     _ => return,

@@ -8,8 +8,7 @@ use opentelemetry::propagation::Extractor;
 use super::{
     b3,
     header_lines::{HeaderLines, combined, trim_ows},
-    hex,
-    w3c_trace_context::{FLAG_RANDOM_TRACE_ID, FLAG_SAMPLED, parse_traceparent, parse_tracestate},
+    w3c_trace_context::{format_traceparent, parse_traceparent, parse_tracestate},
 };
 
 /// The headers Istio asks applications to forward, and the only ones the
@@ -73,17 +72,14 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
         Some([line]) => parse_traceparent(line),
         _ => None,
     };
-    if let Some(parent) = traceparent {
-        let flags = parent.flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
-        let mut value = String::with_capacity(55);
-        value.push_str("00-");
-        hex::push_trace_id(&mut value, parent.trace_id);
-        value.push('-');
-        hex::push_span_id(&mut value, parent.parent_id);
-        value.push_str(&format!("-{flags:02x}"));
-        if let Ok(value) = HeaderValue::try_from(value) {
-            out.insert(HeaderName::from_static("traceparent"), value);
-        }
+    if let Some(parent) = traceparent
+        && let Ok(value) = HeaderValue::try_from(format_traceparent(
+            parent.trace_id,
+            parent.parent_id,
+            parent.flags,
+        ))
+    {
+        out.insert(HeaderName::from_static("traceparent"), value);
     }
     if let Some(b3) = lines.get("b3").filter(|v| b3::parse_single(v).is_some())
         && let Ok(value) = HeaderValue::from_str(trim_ows(b3))

@@ -179,12 +179,19 @@ pub fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
     if outbound_random_trace_id(cx, span) {
         flags |= FLAG_RANDOM_TRACE_ID;
     }
+    format_traceparent(span.trace_id(), span.span_id(), flags)
+}
+
+/// A version-00 `traceparent`. Of `flags`, only the two this version
+/// defines are written (§3.2.2.5: the others MUST be zero).
+pub fn format_traceparent(trace_id: TraceId, parent_id: SpanId, flags: u8) -> String {
+    let flags = flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
     let mut value = String::with_capacity(55);
     value.push_str("00-");
-    hex::push_trace_id(&mut value, span.trace_id());
+    hex::push_trace_id(&mut value, trace_id);
     value.push('-');
-    hex::push_span_id(&mut value, span.span_id());
-    // Only the two defined flags are ever set, so the byte is 00 to 03.
+    hex::push_span_id(&mut value, parent_id);
+    // With only the defined flags, the byte is 00 to 03.
     value.push_str("-0");
     value.push(char::from(b'0' + flags));
     value
