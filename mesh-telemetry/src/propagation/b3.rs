@@ -91,20 +91,14 @@ fn single_state(field: &str) -> Option<Sampling> {
 /// or a sampling state alone. `None` when it is malformed.
 pub fn parse_single(value: &str) -> Option<CallerTrace> {
     let fields: Vec<&str> = trim_ows(value).split('-').collect();
+    let ids = |trace: &str, span: &str| Some((parse_trace_id(trace)?, parse_span_id(span)?));
     let (ids, sampling) = match fields.as_slice() {
         [state] => (None, single_state(state)?),
-        [trace, span, rest @ ..] if rest.len() <= 2 => {
-            let ids = (parse_trace_id(trace)?, parse_span_id(span)?);
-            let sampling = match rest {
-                [] => Sampling::Defer,
-                [state] => single_state(state)?,
-                [state, parent] => {
-                    parse_span_id(parent)?;
-                    single_state(state)?
-                }
-                _ => unreachable!("rest has at most two fields"),
-            };
-            (Some(ids), sampling)
+        [trace, span] => (Some(ids(trace, span)?), Sampling::Defer),
+        [trace, span, state] => (Some(ids(trace, span)?), single_state(state)?),
+        [trace, span, state, parent] => {
+            parse_span_id(parent)?;
+            (Some(ids(trace, span)?), single_state(state)?)
         }
         _ => return None,
     };

@@ -164,9 +164,11 @@ pub fn outbound_tracestate(cx: &Context, span: &SpanContext) -> Option<String> {
     if !own.is_empty() {
         return Some(own);
     }
-    let caller = caller_trace(cx)?;
-    let (trace_id, _) = caller.ids?;
-    (trace_id == span.trace_id())
-        .then(|| caller.tracestate.as_deref().map(str::to_owned))
-        .flatten()
+    caller_trace(cx)
+        .filter(|caller| {
+            caller
+                .ids
+                .is_some_and(|(trace_id, _)| trace_id == span.trace_id())
+        })
+        .and_then(|caller| caller.tracestate.as_deref().map(str::to_owned))
 }
