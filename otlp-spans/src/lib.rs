@@ -106,14 +106,17 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`,
-/// to at most `max_bytes` once decompressed.
+/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`;
+/// the protobuf, decompressed or not, may be at most `max_bytes` long.
 pub fn decode_http_body(
     body: &[u8],
     gzipped: bool,
     max_bytes: u64,
 ) -> Result<ExportTraceServiceRequest, DecodeError> {
     if !gzipped {
+        if body.len() as u64 > max_bytes {
+            return Err(DecodeError::TooLarge);
+        }
         return ExportTraceServiceRequest::decode(body).map_err(|_| DecodeError::Protobuf);
     }
     let mut decoded = Vec::new();
@@ -181,5 +184,30 @@ fn typed(value: Option<&AnyValue>) -> AttrValue {
         Some(Value::BoolValue(b)) => AttrValue::Bool(*b),
         Some(Value::DoubleValue(d)) => AttrValue::Double(*d),
         other => AttrValue::Other(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    #[test]
+    fn the_size_limit_holds_for_plain_and_gzipped_bodies_alike() {
+        let big = vec![0u8; 4096];
+        assert_eq!(decode_http_body(&big, false, 1024).unwrap_err(), DecodeError::TooLarge);
+        // Small on the wire, large once inflated.
+        let bomb = gzip(&big);
+        assert!(bomb.len() < 1024);
+        assert_eq!(decode_http_body(&bomb, true, 1024).unwrap_err(), DecodeError::TooLarge);
+        assert_eq!(decode_http_body(b"not gzip", true, 1024).unwrap_err(), DecodeError::Gzip);
+        let empty = ExportTraceServiceRequest::default().encode_to_vec();
+        assert!(decode_http_body(&gzip(&empty), true, 1024).is_ok());
     }
 }
