@@ -201,12 +201,21 @@ mod tests {
     #[test]
     fn the_size_limit_holds_for_plain_and_gzipped_bodies_alike() {
         let big = vec![0u8; 4096];
-        assert_eq!(decode_http_body(&big, false, 1024).unwrap_err(), DecodeError::TooLarge);
+        assert_eq!(
+            decode_http_body(&big, false, 1024).unwrap_err(),
+            DecodeError::TooLarge
+        );
         // Small on the wire, large once inflated.
         let bomb = gzip(&big);
         assert!(bomb.len() < 1024);
-        assert_eq!(decode_http_body(&bomb, true, 1024).unwrap_err(), DecodeError::TooLarge);
-        assert_eq!(decode_http_body(b"not gzip", true, 1024).unwrap_err(), DecodeError::Gzip);
+        assert_eq!(
+            decode_http_body(&bomb, true, 1024).unwrap_err(),
+            DecodeError::TooLarge
+        );
+        assert_eq!(
+            decode_http_body(b"not gzip", true, 1024).unwrap_err(),
+            DecodeError::Gzip
+        );
         let empty = ExportTraceServiceRequest::default().encode_to_vec();
         assert!(decode_http_body(&gzip(&empty), true, 1024).is_ok());
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use mesh_test_harness::{
-    Formatter, TestApp,
+    Formatter, TestApp, eventually,
     fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},
     traceresponse_trace_id,
@@ -203,11 +203,10 @@ async fn a_shed_request_is_answered_503_at_once_and_logged_with_a_count() {
     let in_flight =
         tokio::spawn(async move { reqwest::get(format!("{hello}/sayHello/first")).await });
     // The first request holds the only slot once it reached the formatter.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.formatter_requests().is_empty() {
-        assert!(Instant::now() < deadline, "the first request never arrived");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the first request to reach the formatter", || {
+        !app.formatter_requests().is_empty()
+    })
+    .await;
     let response = app.say_hello(&[]).await;
     assert_eq!(response.status(), 503);
     assert_eq!(response.text().await.unwrap(), "server busy, retry later\n");

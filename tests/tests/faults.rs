@@ -8,22 +8,12 @@ use std::{
 };
 
 use mesh_test_harness::{
-    Formatter, TestApp,
+    Formatter, TestApp, eventually,
     fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},
     service_process::ServiceProcess,
     traceresponse_trace_id,
 };
-
-/// Polls `done` every 10 ms until it holds, or panics naming `what` after
-/// five seconds.
-async fn eventually(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
 
 /// A loopback address that is free now, for a service that must come back
 /// on the same port.

@@ -1,9 +1,11 @@
 //! SIGTERM, as Kubernetes sends it, lets every request already accepted
 //! finish and flushes their spans before the process exits.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mesh_test_harness::{Formatter, TestApp, fake_formatter::Behaviour, otlp_receiver::Transport};
+use mesh_test_harness::{
+    Formatter, TestApp, eventually, fake_formatter::Behaviour, otlp_receiver::Transport,
+};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -34,10 +36,10 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spa
         .collect();
     // Every request has been accepted and is in the formatter when the
     // signal arrives.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while app.formatter_requests().len() < 30 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("all 30 requests to reach the formatter", || {
+        app.formatter_requests().len() >= 30
+    })
+    .await;
     assert_eq!(app.formatter_requests().len(), 30);
     app.hello.terminate();
 
