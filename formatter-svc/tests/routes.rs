@@ -10,7 +10,7 @@ use formatter_svc::{
     routes::{AppState, router},
 };
 use http_body_util::BodyExt;
-use mesh_server::config::parse_ignoring_env;
+use mesh_telemetry::config::parse_ignoring_env;
 use tower::ServiceExt;
 
 async fn get(version: FormatterVersion, uri: &str) -> (StatusCode, String, String) {

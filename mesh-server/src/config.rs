@@ -66,11 +66,10 @@ impl ConnectionLimits {
     }
 }
 
-pub use mesh_telemetry::config::parse_ignoring_env;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mesh_telemetry::config::parse_ignoring_env;
 
     #[derive(Debug, clap::Parser)]
     struct Cli {
