@@ -52,11 +52,9 @@ async fn format_greeting(
 
     // Baggage arrives through the composite propagator; the user agent is
     // the key Istio routes on, so put it where Jaeger shows it.
-    if let Some(user_agent) = opentelemetry::Context::current()
-        .baggage()
-        .get("user-agent")
-    {
-        tracing::Span::current().set_attribute("baggage.user_agent", user_agent.to_string());
+    let span = tracing::Span::current();
+    if let Some(user_agent) = span.context().baggage().get("user-agent") {
+        span.set_attribute("baggage.user_agent", user_agent.to_string());
     }
 
     let Query(query) = query.map_err(|_| AppError::MalformedQuery)?;

@@ -11,6 +11,7 @@ use std::fmt;
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing::{Event, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
@@ -102,11 +103,10 @@ where
     }
 }
 
-/// The ids of the active OpenTelemetry span, attached by
-/// `tracing-opentelemetry` when a span is entered, so they are exactly the
-/// ids exported.
+/// The ids of the current `tracing` span's OpenTelemetry span, as
+/// `tracing-opentelemetry` keeps them, so they are exactly the ids exported.
 fn current_ids() -> Option<(TraceId, SpanId)> {
-    let cx = opentelemetry::Context::current();
+    let cx = tracing::Span::current().context();
     let span = cx.span();
     let ids = span.span_context();
     ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))

@@ -280,8 +280,14 @@ where
     // thread id and name, target, and busy/idle timings. For async HTTP spans
     // they say nothing (a request hops threads; its "location" is the
     // middleware) and cost allocations and clock reads per span.
+    // Context activation would attach the span's OpenTelemetry context on
+    // every poll of every instrumented future (a lock, a context clone and
+    // two thread-local stack pushes, undone on exit). Our code asks the
+    // `tracing` span for its context instead (`Span::current().context()`),
+    // so nothing needs the attached one. See BENCHMARKS.md.
     let otel = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_context_activation(false)
         .with_location(false)
         .with_threads(false)
         .with_target(false)
