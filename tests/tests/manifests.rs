@@ -455,10 +455,11 @@ fn images_match_what_make_build_app_tags_and_the_dockerfile_builds() {
                 .get(target)
                 .unwrap_or_else(|| panic!("Dockerfile has no stage {target}"));
             let has = |prefix: &str| stage.iter().any(|l| l.starts_with(prefix));
-            // debian12's distroless images reached end of life in September 2026.
+            // debian12's distroless images reached end of life in September
+            // 2026; `cc` has the glibc the builder (trixie) links against.
             assert_eq!(
                 stage[0],
-                format!("FROM gcr.io/distroless/static-debian13:nonroot AS {target}"),
+                format!("FROM gcr.io/distroless/cc-debian13:nonroot AS {target}"),
                 "{target}: a supported, non-root base image"
             );
             assert!(has("USER 65532"), "{target}: runs as a non-root user");
@@ -470,6 +471,10 @@ fn images_match_what_make_build_app_tags_and_the_dockerfile_builds() {
         }
     }
     let builder = stages.get("builder").expect("a builder stage");
+    assert_eq!(
+        builder[0], "FROM rust:1.95-slim-trixie AS builder",
+        "the builder's Debian release is the runtime image's (glibc), and its Rust the workspace's rust-version"
+    );
     assert!(
         builder
             .iter()
