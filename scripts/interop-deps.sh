@@ -4,7 +4,7 @@
 # target/interop/. Idempotent. When a registry cannot be reached it says so in
 # one line and carries on: the interop tests then report themselves skipped.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 dir=target/interop
 mkdir -p "$dir"

