@@ -76,10 +76,11 @@ fuzz: ## Opt-in: fuzz the header-extraction path for FUZZ_SECONDS (needs cargo-f
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run extract_headers -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 .PHONY: lint
-lint: ## What CI checks besides the tests: formatting and clippy, the fuzz crate included
+lint: ## What CI checks besides the tests: formatting, clippy (the fuzz crate too), actionlint, shellcheck, hadolint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy --locked -- -D warnings
+	./scripts/lint-files.sh
 
 ##@ Kubernetes with Istio (the chapter's workflow)
 
