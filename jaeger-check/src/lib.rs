@@ -1,0 +1,551 @@
+//! Reads traces from Jaeger's query API and checks the trees the mesh should
+//! make. `scripts/mesh-e2e.sh` fetches the JSON from a live cluster; the
+//! tests here feed it fixtures of the same shape.
+//!
+//! The JSON is what Jaeger's UI reads, and Jaeger v2 still serves it:
+//! `GET /api/traces/{trace-id}` for one trace, `GET /api/traces?service=…`
+//! for a search. Both answer `{"data": [trace, …]}`, each trace holding
+//! `spans` (with `references` to their parents and `tags`) and `processes`
+//! (the `serviceName` and resource tags a span's `processID` points at).
+//!
+//! Who made a span is read from its service name, as Istio names them:
+//! - the ingress gateway's Envoy: `istio-ingressgateway.<namespace>`;
+//! - a sidecar's Envoy: `<app label>.<namespace>` (Istio's default,
+//!   `APP_LABEL_AND_NAMESPACE`), or any span tagged `component=proxy`;
+//! - the application: its `OTEL_SERVICE_NAME`, which has no dot.
+
+use std::{collections::HashMap, fmt::Write as _};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A query API answer: one trace, or a search's many.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Response {
+    /// The traces found.
+    #[serde(default)]
+    pub data: Vec<Trace>,
+}
+
+/// One trace as the query API returns it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trace {
+    /// 32 (or 16) lowercase hex digits.
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
+    /// Every span Jaeger holds for the trace, in no particular order.
+    pub spans: Vec<Span>,
+    /// The processes (services) the spans' `processID`s name.
+    pub processes: HashMap<String, Process>,
+}
+
+/// One span.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Span {
+    /// 16 lowercase hex digits.
+    #[serde(rename = "spanID")]
+    pub span_id: String,
+    /// The span's name.
+    pub operation_name: String,
+    /// Its parent, as a `CHILD_OF` reference (none for a root).
+    #[serde(default)]
+    pub references: Vec<Reference>,
+    /// Microseconds since the epoch.
+    #[serde(default)]
+    pub start_time: u64,
+    /// Microseconds.
+    #[serde(default)]
+    pub duration: u64,
+    /// Attributes; the span kind is the `span.kind` tag.
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// The key of its process in [`Trace::processes`].
+    #[serde(rename = "processID")]
+    pub process_id: String,
+}
+
+/// A link from a span to another.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reference {
+    /// `CHILD_OF` (the parent) or `FOLLOWS_FROM`.
+    pub ref_type: String,
+    /// The other span's id.
+    #[serde(rename = "spanID")]
+    pub span_id: String,
+}
+
+/// A typed key and value.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tag {
+    /// The attribute's name.
+    pub key: String,
+    /// Its value: a string, number or boolean as `type` says.
+    pub value: Value,
+}
+
+/// The service that made spans, with its resource attributes as tags.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Process {
+    /// `service.name`.
+    pub service_name: String,
+    /// The other resource attributes (`service.version`, …).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+}
+
+/// Who made a span.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Maker {
+    /// The ingress gateway's Envoy.
+    Gateway,
+    /// The Envoy sidecar of the workload with this `app` label.
+    Sidecar(String),
+    /// The application with this `service.name`.
+    App(String),
+}
+
+/// `span.kind` as Jaeger writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Received a request.
+    Server,
+    /// Sent one.
+    Client,
+    /// Anything else, or no kind.
+    Other,
+}
+
+fn tag<'a>(tags: &'a [Tag], key: &str) -> Option<&'a Value> {
+    tags.iter().find(|t| t.key == key).map(|t| &t.value)
+}
+
+fn tag_text(tags: &[Tag], key: &str) -> Option<String> {
+    tag(tags, key).map(|v| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+impl Trace {
+    /// Parses a query API answer holding exactly one trace.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        let mut response = Response::from_json(json)?;
+        match response.data.len() {
+            1 => Ok(response.data.remove(0)),
+            n => Err(format!("expected one trace in the answer, found {n}")),
+        }
+    }
+
+    fn process(&self, span: &Span) -> Option<&Process> {
+        self.processes.get(&span.process_id)
+    }
+
+    /// The service name of the span's process.
+    pub fn service(&self, span: &Span) -> &str {
+        self.process(span).map_or("?", |p| p.service_name.as_str())
+    }
+
+    /// Who made `span`.
+    pub fn maker(&self, span: &Span) -> Maker {
+        let service = self.service(span);
+        let proxy = tag_text(&span.tags, "component").as_deref() == Some("proxy");
+        if service.starts_with("istio-ingressgateway") {
+            Maker::Gateway
+        } else if let Some((app, _namespace)) = service.split_once('.') {
+            Maker::Sidecar(app.to_owned())
+        } else if proxy {
+            Maker::Sidecar(service.to_owned())
+        } else {
+            Maker::App(service.to_owned())
+        }
+    }
+
+    /// The span's kind, from its `span.kind` tag.
+    pub fn kind(span: &Span) -> Kind {
+        match tag_text(&span.tags, "span.kind").as_deref() {
+            Some("server") => Kind::Server,
+            Some("client") => Kind::Client,
+            _ => Kind::Other,
+        }
+    }
+
+    /// The span's parent id, if it names one.
+    pub fn parent_id(span: &Span) -> Option<&str> {
+        span.references
+            .iter()
+            .find(|r| r.ref_type == "CHILD_OF")
+            .map(|r| r.span_id.as_str())
+    }
+
+    /// The span with this id.
+    pub fn span(&self, id: &str) -> Option<&Span> {
+        self.spans.iter().find(|s| s.span_id == id)
+    }
+
+    /// The spans `maker` made with `kind`.
+    pub fn find(&self, maker: &Maker, kind: Kind) -> Vec<&Span> {
+        self.spans
+            .iter()
+            .filter(|s| self.maker(s) == *maker && Self::kind(s) == kind)
+            .collect()
+    }
+
+    /// A resource attribute of the span's process.
+    pub fn resource(&self, span: &Span, key: &str) -> Option<String> {
+        self.process(span).and_then(|p| tag_text(&p.tags, key))
+    }
+
+    /// Spans whose parent is not in the trace, or that have none: one, the
+    /// gateway's SERVER span, when the trace is joined up.
+    pub fn roots(&self) -> Vec<&Span> {
+        self.spans
+            .iter()
+            .filter(|s| Self::parent_id(s).is_none_or(|p| self.span(p).is_none()))
+            .collect()
+    }
+
+    /// The trace as an indented tree, children by start time, for a person
+    /// reading a failure.
+    pub fn render(&self) -> String {
+        let mut out = format!("trace {} ({} spans)\n", self.trace_id, self.spans.len());
+        let mut roots = self.roots();
+        roots.sort_by_key(|s| s.start_time);
+        for root in roots {
+            if let Some(missing) = Self::parent_id(root) {
+                let _ = writeln!(out, "  (parent {missing} is not in the trace)");
+            }
+            self.render_span(root, 1, &mut out);
+        }
+        out
+    }
+
+    fn render_span(&self, span: &Span, depth: usize, out: &mut String) {
+        let maker = match self.maker(span) {
+            Maker::Gateway => "gateway".to_owned(),
+            Maker::Sidecar(app) => format!("sidecar of {app}"),
+            Maker::App(service) => format!("app {service}"),
+        };
+        let version = self
+            .resource(span, "service.version")
+            .map(|v| format!(" service.version={v}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:indent$}{} {:?} [{}] {} {}µs{version}",
+            "",
+            self.service(span),
+            Self::kind(span),
+            maker,
+            span.operation_name,
+            span.duration,
+            indent = depth * 2
+        );
+        let mut children: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|s| Self::parent_id(s) == Some(span.span_id.as_str()))
+            .collect();
+        children.sort_by_key(|s| s.start_time);
+        for child in children {
+            self.render_span(child, depth + 1, out);
+        }
+    }
+}
+
+impl Response {
+    /// Parses a query API answer.
+    pub fn from_json(json: &str) -> Result<Self, String> {
+        serde_json::from_str(json).map_err(|e| format!("not a Jaeger query API answer: {e}"))
+    }
+}
+
+/// What went wrong in a trace, one sentence each; empty when it is right.
+pub type Findings = Vec<String>;
+
+const HELLO: &str = "hello-svc";
+const FORMATTER: &str = "formatter-svc";
+
+/// Checks the parent of `child` is one of `parents`; says what it is if not.
+fn expect_parent(
+    trace: &Trace,
+    child: &Span,
+    child_name: &str,
+    parents: &[&Span],
+    parent_name: &str,
+    findings: &mut Findings,
+) {
+    let parent = Trace::parent_id(child);
+    if parents.iter().any(|p| Some(p.span_id.as_str()) == parent) {
+        return;
+    }
+    let actual = match parent.map(|id| (id, trace.span(id))) {
+        None => "it is a root".to_owned(),
+        Some((id, None)) => format!("its parent {id} is not in the trace (the join is missing)"),
+        Some((_, Some(p))) => format!(
+            "its parent is {} {:?} `{}`",
+            trace.service(p),
+            Trace::kind(p),
+            p.operation_name
+        ),
+    };
+    findings.push(format!(
+        "{child_name} should be a child of {parent_name}, but {actual}"
+    ));
+}
+
+/// The one span `maker` made with `kind`, or a finding.
+fn one<'a>(
+    trace: &'a Trace,
+    maker: &Maker,
+    kind: Kind,
+    name: &str,
+    findings: &mut Findings,
+) -> Option<&'a Span> {
+    let found = trace.find(maker, kind);
+    match found.as_slice() {
+        [span] => Some(span),
+        [] => {
+            findings.push(format!("no {name}"));
+            None
+        }
+        many => {
+            findings.push(format!(
+                "{} spans look like {name}, expected one",
+                many.len()
+            ));
+            None
+        }
+    }
+}
+
+fn joined_up(trace: &Trace, findings: &mut Findings) {
+    let roots = trace.roots();
+    if roots.len() != 1 {
+        findings.push(format!(
+            "the trace has {} roots, expected one (the gateway's): {}",
+            roots.len(),
+            roots
+                .iter()
+                .map(|s| format!("{} `{}`", trace.service(s), s.operation_name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
+/// A `/sayHello` trace: the gateway's spans at the root, and below them, each
+/// the parent of the next, hello's sidecar (inbound), hello's SERVER span,
+/// hello's CLIENT span, hello's sidecar (outbound), formatter's sidecar
+/// (inbound) and formatter's SERVER span, whose `service.version` is
+/// `version`.
+pub fn check_say_hello(trace: &Trace, version: &str) -> Findings {
+    let mut findings = Findings::new();
+    let gateway: Vec<&Span> = trace
+        .spans
+        .iter()
+        .filter(|s| trace.maker(s) == Maker::Gateway)
+        .collect();
+    if gateway.is_empty() {
+        findings.push("no span from the ingress gateway".to_owned());
+    }
+    joined_up(trace, &mut findings);
+    let hello_sidecar = Maker::Sidecar(HELLO.to_owned());
+    let formatter_sidecar = Maker::Sidecar(FORMATTER.to_owned());
+    let hello_in = one(
+        trace,
+        &hello_sidecar,
+        Kind::Server,
+        "hello's sidecar inbound span",
+        &mut findings,
+    );
+    let hello_server = one(
+        trace,
+        &Maker::App(HELLO.to_owned()),
+        Kind::Server,
+        "hello-svc SERVER span",
+        &mut findings,
+    );
+    let hello_client = one(
+        trace,
+        &Maker::App(HELLO.to_owned()),
+        Kind::Client,
+        "hello-svc CLIENT span",
+        &mut findings,
+    );
+    let hello_out = one(
+        trace,
+        &hello_sidecar,
+        Kind::Client,
+        "hello's sidecar outbound span",
+        &mut findings,
+    );
+    let formatter_in = one(
+        trace,
+        &formatter_sidecar,
+        Kind::Server,
+        "formatter's sidecar inbound span",
+        &mut findings,
+    );
+    let formatter_server = one(
+        trace,
+        &Maker::App(FORMATTER.to_owned()),
+        Kind::Server,
+        "formatter-svc SERVER span",
+        &mut findings,
+    );
+
+    if let Some(child) = hello_in.filter(|_| !gateway.is_empty()) {
+        expect_parent(
+            trace,
+            child,
+            "hello's sidecar inbound span",
+            &gateway,
+            "a gateway span",
+            &mut findings,
+        );
+    }
+    let chain = [
+        (
+            hello_server,
+            "hello-svc SERVER span",
+            hello_in,
+            "hello's sidecar inbound span",
+        ),
+        (
+            hello_client,
+            "hello-svc CLIENT span",
+            hello_server,
+            "hello-svc SERVER span",
+        ),
+        (
+            hello_out,
+            "hello's sidecar outbound span",
+            hello_client,
+            "hello-svc CLIENT span",
+        ),
+        (
+            formatter_in,
+            "formatter's sidecar inbound span",
+            hello_out,
+            "hello's sidecar outbound span",
+        ),
+        (
+            formatter_server,
+            "formatter-svc SERVER span",
+            formatter_in,
+            "formatter's sidecar inbound span",
+        ),
+    ];
+    for (child, child_name, parent, parent_name) in chain {
+        // With its expected parent missing (already reported), the child is
+        // still checked, so the finding says where it hangs instead.
+        if let Some(child) = child {
+            let parents: Vec<&Span> = parent.into_iter().collect();
+            expect_parent(
+                trace,
+                child,
+                child_name,
+                &parents,
+                parent_name,
+                &mut findings,
+            );
+        }
+    }
+    if let Some(span) = formatter_server {
+        match trace.resource(span, "service.version") {
+            Some(v) if v == version => {}
+            Some(v) => findings.push(format!(
+                "formatter-svc's service.version is {v}, expected {version}"
+            )),
+            None => findings.push("formatter-svc's spans have no service.version".to_owned()),
+        }
+    }
+    findings
+}
+
+/// A `/sayHello2` trace: sidecar spans and formatter-svc's SERVER span, joined
+/// up, and no span of hello-svc's application (only its sidecar's).
+pub fn check_say_hello2(trace: &Trace) -> Findings {
+    let mut findings = Findings::new();
+    joined_up(trace, &mut findings);
+    let sidecars = trace
+        .spans
+        .iter()
+        .filter(|s| matches!(trace.maker(s), Maker::Sidecar(_)))
+        .count();
+    if sidecars == 0 {
+        findings.push("no sidecar span".to_owned());
+    }
+    let formatter_in = one(
+        trace,
+        &Maker::Sidecar(FORMATTER.to_owned()),
+        Kind::Server,
+        "formatter's sidecar inbound span",
+        &mut findings,
+    );
+    let formatter_server = one(
+        trace,
+        &Maker::App(FORMATTER.to_owned()),
+        Kind::Server,
+        "formatter-svc SERVER span",
+        &mut findings,
+    );
+    if let (Some(child), Some(parent)) = (formatter_server, formatter_in) {
+        expect_parent(
+            trace,
+            child,
+            "formatter-svc SERVER span",
+            &[parent],
+            "formatter's sidecar inbound span",
+            &mut findings,
+        );
+    }
+    let hello_app = trace
+        .spans
+        .iter()
+        .filter(|s| trace.maker(s) == Maker::App(HELLO.to_owned()))
+        .count();
+    if hello_app > 0 {
+        findings.push(format!(
+            "{hello_app} span(s) of hello-svc's application: /sayHello2 only copies headers"
+        ));
+    }
+    findings
+}
+
+/// No span in `traces` is a call to the trace collector: the services'
+/// own OTLP export must bypass the sidecars (`excludeOutboundPorts`), or
+/// each export would be traced, and its trace exported in turn.
+pub fn check_no_export_traces(traces: &[Trace]) -> Findings {
+    traces
+        .iter()
+        .flat_map(|trace| {
+            trace.spans.iter().filter_map(move |span| {
+                let to_collector = [
+                    Some(span.operation_name.clone()),
+                    tag_text(&span.tags, "upstream_cluster"),
+                    tag_text(&span.tags, "http.url"),
+                    tag_text(&span.tags, "url.full"),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|text| {
+                    text.contains("jaeger-collector")
+                        || text.contains("opentelemetry.proto.collector")
+                });
+                to_collector.then(|| {
+                    format!(
+                        "trace {}: {} `{}` is a call to the collector: the export went through the sidecar",
+                        trace.trace_id,
+                        trace.service(span),
+                        span.operation_name
+                    )
+                })
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,153 @@
+//! The live mesh test's assertions, against query API answers of the shapes
+//! a good and a broken mesh produce.
+
+use jaeger_check::{
+    Kind, Maker, Response, Trace, check_no_export_traces, check_say_hello, check_say_hello2,
+};
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+}
+
+fn trace(name: &str) -> Trace {
+    Trace::from_json(&fixture(name)).expect("the fixture is one trace")
+}
+
+#[test]
+fn a_joined_up_say_hello_trace_passes_with_either_provider() {
+    assert_eq!(
+        check_say_hello(&trace("say-hello-v1-zipkin.json"), "v1"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        check_say_hello(&trace("say-hello-v2-otel.json"), "v2"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn spans_are_told_apart_by_who_made_them() {
+    let trace = trace("say-hello-v1-zipkin.json");
+    let maker = |op: &str| {
+        let span = trace.spans.iter().find(|s| s.operation_name == op).unwrap();
+        (trace.maker(span), Trace::kind(span))
+    };
+    assert_eq!(
+        maker("GET /sayHello/{name}"),
+        (Maker::App("hello-svc".into()), Kind::Server)
+    );
+    assert_eq!(maker("GET"), (Maker::App("hello-svc".into()), Kind::Client));
+    assert_eq!(
+        maker("GET /formatGreeting"),
+        (Maker::App("formatter-svc".into()), Kind::Server)
+    );
+    assert_eq!(
+        maker("hello-svc.default.svc.cluster.local:8080/sayHello/Brian"),
+        (Maker::Gateway, Kind::Server)
+    );
+    assert_eq!(trace.roots().len(), 1);
+}
+
+#[test]
+fn a_missing_join_is_reported_with_the_parent_that_is_not_there() {
+    let findings = check_say_hello(&trace("say-hello-missing-join.json"), "v1");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.starts_with("the trace has 2 roots")),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.contains(&"no hello's sidecar outbound span".to_owned()),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.iter().any(|f| f
+            .starts_with("formatter's sidecar inbound span should be a child of")
+            && f.contains("the join is missing")),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn the_wrong_formatter_version_is_reported() {
+    let findings = check_say_hello(&trace("say-hello-v1-zipkin.json"), "v2");
+    assert_eq!(
+        findings,
+        vec!["formatter-svc's service.version is v1, expected v2".to_owned()]
+    );
+}
+
+#[test]
+fn say_hello2_has_sidecars_and_the_formatter_but_no_hello_application_span() {
+    assert_eq!(
+        check_say_hello2(&trace("say-hello2-zipkin.json")),
+        Vec::<String>::new()
+    );
+    let findings = check_say_hello2(&trace("say-hello-v1-zipkin.json"));
+    assert_eq!(
+        findings,
+        vec!["2 span(s) of hello-svc's application: /sayHello2 only copies headers".to_owned()]
+    );
+}
+
+#[test]
+fn a_say_hello2_trace_is_not_a_say_hello_trace() {
+    let findings = check_say_hello(&trace("say-hello2-zipkin.json"), "v1");
+    assert!(
+        findings.contains(&"no hello-svc SERVER span".to_owned()),
+        "{findings:#?}"
+    );
+    assert!(
+        findings.contains(&"no hello-svc CLIENT span".to_owned()),
+        "{findings:#?}"
+    );
+}
+
+#[test]
+fn an_export_call_traced_by_the_sidecar_is_reported() {
+    let clean = Response::from_json(&fixture("search-clean.json")).unwrap();
+    assert_eq!(clean.data.len(), 2);
+    assert_eq!(check_no_export_traces(&clean.data), Vec::<String>::new());
+
+    let leaked = Response::from_json(&fixture("search-with-export-trace.json")).unwrap();
+    assert_eq!(
+        check_no_export_traces(&leaked.data),
+        vec![
+            "trace 5c7e0d3a2b1f4e6d8c9b0a1f2e3d4c5b: hello-svc.default \
+             `jaeger-collector.istio-system.svc.cluster.local:4317/*` is a call to the collector: \
+             the export went through the sidecar"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn the_printed_tree_nests_each_span_under_its_parent() {
+    let tree = trace("say-hello-v1-zipkin.json").render();
+    let lines: Vec<&str> = tree.lines().collect();
+    assert_eq!(lines[0], "trace 4bf92f3577b34da6a3ce929d0e0e4736 (8 spans)");
+    let indent = |needle: &str| {
+        let line = lines.iter().find(|l| l.contains(needle)).unwrap();
+        line.len() - line.trim_start().len()
+    };
+    assert!(indent("Server [app hello-svc]") < indent("Client [app hello-svc]"));
+    assert!(indent("Client [app hello-svc]") < indent("Client [sidecar of hello-svc]"));
+    assert!(indent("Server [sidecar of formatter-svc]") < indent("Server [app formatter-svc]"));
+    assert!(tree.contains("service.version=v1"));
+}
+
+#[test]
+fn an_answer_that_is_not_the_query_api_s_is_refused() {
+    assert!(
+        Trace::from_json("{\"data\": []}")
+            .unwrap_err()
+            .contains("expected one trace")
+    );
+    assert!(
+        Response::from_json("<html>")
+            .unwrap_err()
+            .starts_with("not a Jaeger query API answer")
+    );
+}
