@@ -150,6 +150,11 @@ logs-formatter-v2: ## Logs of formatter-svc v2
 	$(call require,kubectl)
 	kubectl logs -l app=formatter-svc,version=v2 -c formatter-svc --tail=200
 
+.PHONY: mesh-e2e
+mesh-e2e: ## The live mesh test on a throwaway kind cluster (Docker, internet); TRACING=zipkin|otel
+	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make mesh-e2e: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
+	TRACING=$(TRACING) ./scripts/mesh-e2e.sh
+
 .PHONY: install-istio
 install-istio: ## Istio ISTIO_VERSION's demo profile with the TRACING provider (zipkin|otel), and Jaeger v2
 	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make install-istio: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))

@@ -102,6 +102,18 @@ pub fn kustomization_resources() -> Vec<String> {
         .collect()
 }
 
+/// What `make -n ARGS` would run in the repository, with no `TRACING`
+/// from the caller's environment.
+pub fn make_plan(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("make")
+        .arg("-n")
+        .args(args)
+        .current_dir(repo_root())
+        .env_remove("TRACING")
+        .output()
+        .expect("make runs")
+}
+
 /// Every Deployment that `k8s/kustomization.yaml` applies, typed.
 pub fn deployments() -> Vec<Deployment> {
     load_all()

@@ -2,12 +2,12 @@
 //! tracing providers, the Telemetry that names each, the vendored Jaeger v2
 //! addon they report to, and our own OTLP export kept out of the sidecars.
 
-use std::{collections::BTreeSet, process::Command};
+use std::collections::BTreeSet;
 
 use e2e::{
     manifests::{
-        Manifest, container_env, containers, deployment_name, deployments, load, pod_annotations,
-        repo_root,
+        Manifest, container_env, containers, deployment_name, deployments, load, make_plan,
+        pod_annotations, repo_root,
     },
     openapi_schema::{istio_schemas, validate_resource},
 };
@@ -32,16 +32,6 @@ fn addon(kind: &str, name: &str) -> Manifest {
         .into_iter()
         .find(|m| m.kind() == kind && m.name() == name)
         .unwrap_or_else(|| panic!("the Jaeger addon has no {kind} {name}"))
-}
-
-fn make_plan(args: &[&str]) -> std::process::Output {
-    Command::new("make")
-        .arg("-n")
-        .args(args)
-        .current_dir(repo_root())
-        .env_remove("TRACING")
-        .output()
-        .expect("make runs")
 }
 
 /// Every key under `value` is a field of MeshConfig message `message`, as

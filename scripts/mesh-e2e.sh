@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# The live mesh test: a kind cluster, Istio with one tracing provider, the
+# Jaeger v2 addon and the Hello app, checked through Jaeger's query API.
+#
+#   make mesh-e2e TRACING=zipkin|otel
+#
+# Needs Docker (with BuildKit), curl, tar, Rust and internet access. kind,
+# kubectl and istioctl are downloaded at the pinned versions below into
+# target/mesh-e2e/bin unless the ones on PATH are those versions. The cluster
+# is deleted on exit, pass or fail (MESH_E2E_KEEP=1 keeps it for debugging).
+# Every Jaeger answer, and on failure the cluster's state, is saved in
+# target/mesh-e2e/<provider>/.
+set -euo pipefail
+
+# --- pinned versions ----------------------------------------------------------
+KIND_VERSION=v0.30.0
+# kind v0.30.0's node image for Kubernetes 1.34, inside Istio 1.30's supported range.
+KIND_NODE_IMAGE=kindest/node:v1.34.0
+KUBECTL_VERSION=v1.34.1
+# The Makefile's ISTIO_VERSION, the one the CRDs and the addon were vendored from.
+ISTIO_VERSION=$(sed -n 's/^ISTIO_VERSION := //p' Makefile)
+
+TRACING=${TRACING:-zipkin}
+CLUSTER=${MESH_E2E_CLUSTER:-hello-mesh-e2e}
+GATEWAY_PORT=${MESH_E2E_GATEWAY_PORT:-18080}
+JAEGER_PORT=${MESH_E2E_JAEGER_PORT:-16686}
+root=$(pwd)
+out="$root/target/mesh-e2e/$TRACING"
+bin="$root/target/mesh-e2e/bin"
+check="$root/target/release/jaeger-check"
+
+say() { printf '\n=== %s\n' "$*"; }
+fail() {
+    echo "mesh-e2e: $*" >&2
+    exit 1
+}
+
+case "$TRACING" in
+zipkin | otel) ;;
+*) fail "TRACING=$TRACING is not one of: zipkin otel" ;;
+esac
+[ -n "$ISTIO_VERSION" ] || fail "cannot read ISTIO_VERSION from the Makefile (run from the repository's root)"
+for tool in docker curl tar cargo; do
+    command -v "$tool" >/dev/null || fail "\`$tool\` is required"
+done
+docker info >/dev/null 2>&1 || fail "Docker is not running, or this user cannot reach it"
+
+mkdir -p "$out" "$bin"
+export PATH="$bin:$PATH"
+
+# --- tools --------------------------------------------------------------------
+os=$(uname -s | tr '[:upper:]' '[:lower:]')
+case "$(uname -m)" in
+x86_64) arch=amd64 ;;
+aarch64 | arm64) arch=arm64 ;;
+*) fail "no kind, kubectl or istioctl builds for $(uname -m)" ;;
+esac
+
+download() { # URL FILE
+    curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$2" "$1" ||
+        fail "cannot download $1"
+}
+if ! kind version 2>/dev/null | grep -q "kind $KIND_VERSION "; then
+    say "installing kind $KIND_VERSION"
+    download "https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-$os-$arch" "$bin/kind"
+    chmod +x "$bin/kind"
+fi
+if ! kubectl version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION\$"; then
+    say "installing kubectl $KUBECTL_VERSION"
+    download "https://dl.k8s.io/release/$KUBECTL_VERSION/bin/$os/$arch/kubectl" "$bin/kubectl"
+    chmod +x "$bin/kubectl"
+fi
+if [ "$(istioctl version --remote=false --short 2>/dev/null)" != "$ISTIO_VERSION" ]; then
+    say "installing istioctl $ISTIO_VERSION"
+    download "https://github.com/istio/istio/releases/download/$ISTIO_VERSION/istioctl-$ISTIO_VERSION-$os-$arch.tar.gz" \
+        "$bin/istioctl.tar.gz"
+    tar -xzf "$bin/istioctl.tar.gz" -C "$bin" istioctl
+    rm "$bin/istioctl.tar.gz"
+fi
+
+say "building the trace checker"
+cargo build --locked --release -p jaeger-check
+[ -x "$check" ] || fail "$check was not built"
+
+# --- the cluster, always torn down ---------------------------------------------
+forwards=()
+cleanup() {
+    local status=$?
+    for pid in "${forwards[@]}"; do kill "$pid" 2>/dev/null || true; done
+    if [ "$status" -ne 0 ] && kubectl cluster-info >/dev/null 2>&1; then
+        echo "mesh-e2e: failed; the cluster's state is in $out/cluster-state.txt" >&2
+        {
+            kubectl get pods -A -o wide
+            kubectl get events -A --sort-by=.lastTimestamp | tail -n 60
+            for app in hello-svc formatter-svc; do
+                kubectl logs -l "app=$app" --all-containers --tail=100 --prefix
+            done
+        } >"$out/cluster-state.txt" 2>&1 || true
+    fi
+    if [ -n "${MESH_E2E_KEEP:-}" ]; then
+        echo "mesh-e2e: MESH_E2E_KEEP is set: cluster $CLUSTER kept; delete it with: kind delete cluster --name $CLUSTER" >&2
+    else
+        say "deleting cluster $CLUSTER"
+        kind delete cluster --name "$CLUSTER" || true
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "creating kind cluster $CLUSTER ($KIND_NODE_IMAGE)"
+kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
+kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --wait 180s
+kubectl config use-context "kind-$CLUSTER" >/dev/null
+
+say "building the images and loading them into the cluster"
+make build-app
+kind load docker-image --name "$CLUSTER" hello-svc:latest formatter-svc:latest
+
+say "installing Istio $ISTIO_VERSION with the $TRACING provider, and Jaeger"
+make install-istio TRACING="$TRACING"
+
+wait_rollout() { # NAMESPACE DEPLOYMENT
+    kubectl -n "$1" rollout status "deployment/$2" --timeout=300s ||
+        fail "deployment $1/$2 was not ready within 300 s (see $out/cluster-state.txt)"
+}
+wait_rollout istio-system istiod
+wait_rollout istio-system istio-ingressgateway
+wait_rollout istio-system jaeger
+
+say "deploying the app"
+make deploy-app
+for deployment in hello-svc formatter-svc-v1 formatter-svc-v2; do
+    wait_rollout default "$deployment"
+done
+
+# --- port-forwards ------------------------------------------------------------
+forward() { # NAMESPACE SERVICE LOCAL:REMOTE
+    kubectl -n "$1" port-forward "service/$2" "$3" >"$out/port-forward-$2.log" 2>&1 &
+    forwards+=($!)
+}
+forward istio-system istio-ingressgateway "$GATEWAY_PORT:80"
+forward istio-system tracing "$JAEGER_PORT:80"
+gateway="http://127.0.0.1:$GATEWAY_PORT"
+jaeger="http://127.0.0.1:$JAEGER_PORT/jaeger"
+
+until_ok() { # SECONDS WHAT COMMAND...
+    local deadline=$((SECONDS + $1)) what=$2
+    shift 2
+    until "$@" >/dev/null 2>&1; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "$what: not within the time allowed"
+        sleep 2
+    done
+}
+# The sidecars and the routes reach the gateway a little after the pods are
+# ready: wait for the first good answer rather than for a fixed time.
+until_ok 120 "the gateway routing /sayHello to hello-svc" curl -fsS "$gateway/sayHello/Brian"
+until_ok 60 "Jaeger's query API on $jaeger" curl -fsS "$jaeger/api/services"
+
+# --- the checks ----------------------------------------------------------------
+V1="Hello, puny human Brian! Morbo asks: how do you like running on Kubernetes?"
+V2="Good news, Brian! If anyone needs me I'll be in the Angry Dome!"
+
+request() { # NAME EXPECTED-BODY CURL-ARGS...: the answer's headers go to $out/NAME.headers
+    local name=$1 expected=$2
+    shift 2
+    local body
+    body=$(curl -fsS -D "$out/$name.headers" "$@") || fail "$name: the request failed"
+    [ "$body" = "$expected" ] || fail "$name: expected \"$expected\", got \"$body\""
+    echo "$name: \"$body\"" >&2
+}
+
+# Polls Jaeger for the trace until the check passes: the services export
+# every 5 s and Envoy flushes every second, so a trace fills in over seconds.
+check_trace() { # NAME TRACE-ID CHECK-ARGS...
+    local name=$1 id=$2
+    shift 2
+    local deadline=$((SECONDS + 90))
+    say "$name: trace $id"
+    while true; do
+        if curl -fsS -o "$out/$name.json" "$jaeger/api/traces/$id" &&
+            "$check" "$@" "$out/$name.json" >"$out/$name.check.txt" 2>&1; then
+            cat "$out/$name.check.txt"
+            return 0
+        fi
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            cat "$out/$name.check.txt" 2>/dev/null || true
+            fail "$name: the trace was not as expected after 90 s (answer: $out/$name.json)"
+        fi
+        sleep 3
+    done
+}
+
+traceresponse_id() { # HEADERS-FILE
+    sed -n 's/^traceresponse: 00-\([0-9a-f]\{32\}\)-.*/\1/ip' "$1" | head -n 1
+}
+
+request say-hello-v1 "$V1" "$gateway/sayHello/Brian"
+id=$(traceresponse_id "$out/say-hello-v1.headers")
+[ -n "$id" ] || fail "say-hello-v1: no traceresponse header in the answer"
+check_trace say-hello-v1 "$id" say-hello --version v1
+
+request say-hello-v2 "$V2" -A "Mozilla/4.0 (compatible; Netscape)" "$gateway/sayHello/Brian"
+id=$(traceresponse_id "$out/say-hello-v2.headers")
+[ -n "$id" ] || fail "say-hello-v2: no traceresponse header in the answer"
+check_trace say-hello-v2 "$id" say-hello --version v2
+
+# /sayHello2 makes no span of its own, so it sends no traceresponse: the
+# request brings its trace id, in both formats the providers read.
+id=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+parent=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+request say-hello2 "$V1" \
+    -H "traceparent: 00-$id-$parent-01" \
+    -H "x-b3-traceid: $id" -H "x-b3-spanid: $parent" -H "x-b3-sampled: 1" \
+    "$gateway/sayHello2/Brian"
+check_trace say-hello2 "$id" say-hello2
+
+say "no export calls traced by the sidecars"
+for service in hello-svc.default formatter-svc.default; do
+    curl -fsS -o "$out/search-$service.json" \
+        "$jaeger/api/traces?service=$service&lookback=1h&limit=1000" ||
+        fail "cannot search Jaeger for $service's traces"
+done
+"$check" no-export-traces "$out"/search-*.json || fail "the services' OTLP export was traced by their sidecars"
+
+say "mesh-e2e passed with the $TRACING provider"
