@@ -56,6 +56,12 @@ test: ## Build the binaries and run every test (unit, conformance, end-to-end, i
 	$(CARGO) build --locked --workspace --bins
 	$(CARGO) test --locked --workspace
 
+.PHONY: bench-instructions
+bench-instructions: ## Instructions a request per service and arm, under callgrind (valgrind; about 5 min)
+	$(CARGO) build --locked --profile profiling -p hello-svc -p formatter-svc
+	$(CARGO) build --locked --release -p mesh-bench
+	./scripts/bench-instructions.sh
+
 .PHONY: bench
 bench: ## Measure what tracing costs: release build, oha load, Markdown tables (about 3 min)
 	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \

@@ -25,7 +25,7 @@ use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
 
 use measure::{Tally, cpu_seconds, oha, time_to_ready};
 use report::Report;
-use scenarios::{ARMS, Pair};
+use scenarios::{Pair, select};
 use soak::soak;
 
 /// Measures what tracing costs the service pair.
@@ -47,6 +47,15 @@ pub(crate) struct Args {
     /// The oha executable.
     #[arg(long, env = "OHA", default_value = "oha")]
     pub(crate) oha: String,
+    /// Only these arms (comma-separated keys: disabled, not-exported, http,
+    /// grpc, propagation, info-logs); the baseline always runs. All by default.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) arms: Vec<String>,
+    /// Instead of the scenarios, only start the two counting OTLP sinks,
+    /// print `http <endpoint>` and `grpc <endpoint>`, and serve until killed
+    /// (for `scripts/bench-instructions.sh`).
+    #[arg(long)]
+    pub(crate) sinks_only: bool,
     /// Instead of the scenarios, soak the fully traced pair for this many
     /// minutes at `--rate` and report errors and RSS/fd drift.
     #[arg(long)]
@@ -68,10 +77,14 @@ async fn main() -> Result<(), String> {
         ));
     }
 
+    if args.sinks_only {
+        return serve_sinks().await;
+    }
     if let Some(minutes) = args.soak_minutes {
         return soak(&args, minutes).await;
     }
 
+    let arms = select(&args.arms)?;
     let startup = [
         ("hello-svc", time_to_ready("hello-svc")),
         ("formatter-svc", time_to_ready("formatter-svc")),
@@ -79,13 +92,8 @@ async fn main() -> Result<(), String> {
 
     // Counting sinks: they do not decode spans, so they take little of the
     // CPU the services are measured on.
-    let http_sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
-        .await
-        .map_err(|e| format!("cannot start the OTLP/HTTP sink: {e}"))?;
-    let grpc_sink = OtlpReceiver::start_counting(Transport::Grpc)
-        .await
-        .map_err(|e| format!("cannot start the OTLP/gRPC sink: {e}"))?;
-    let pairs: Vec<Pair> = ARMS
+    let (http_sink, grpc_sink) = start_sinks().await?;
+    let pairs: Vec<Pair> = arms
         .iter()
         .enumerate()
         .map(|(index, arm)| {
@@ -97,10 +105,10 @@ async fn main() -> Result<(), String> {
             Pair::start(arm, &format!("arm{index}"), sink.as_deref())
         })
         .collect();
-    let mut tallies: Vec<Tally> = ARMS.iter().map(|_| Tally::default()).collect();
+    let mut tallies: Vec<Tally> = arms.iter().map(|_| Tally::default()).collect();
 
     eprintln!("warming up");
-    for ((arm, pair), tally) in ARMS.iter().zip(&pairs).zip(&mut tallies) {
+    for ((arm, pair), tally) in arms.iter().zip(&pairs).zip(&mut tallies) {
         let run = oha(&args, &pair.url(arm), 2, None).await?;
         tally.sent_ok += run.ok;
         tally.sent_cut_off += run.cut_off;
@@ -108,9 +116,9 @@ async fn main() -> Result<(), String> {
 
     let mut rss_first = Vec::new();
     for round in 0..args.rounds {
-        for offset in 0..ARMS.len() {
-            let index = (round + offset) % ARMS.len();
-            let (arm, pair, tally) = (&ARMS[index], &pairs[index], &mut tallies[index]);
+        for offset in 0..arms.len() {
+            let index = (round + offset) % arms.len();
+            let (arm, pair, tally) = (&arms[index], &pairs[index], &mut tallies[index]);
             eprintln!("round {}/{}: {}", round + 1, args.rounds, arm.label);
             let url = pair.url(arm);
             let before = cpu_seconds(&pair.pids());
@@ -118,7 +126,13 @@ async fn main() -> Result<(), String> {
             let cpu = cpu_seconds(&pair.pids()) - before;
             tally.cpu_us_rounds.push(cpu / run.ok.max(1) as f64 * 1e6);
             tally.add(run, false);
-            tally.add(oha(&args, &url, args.seconds, Some(args.rate)).await?, true);
+            let before = cpu_seconds(&pair.pids());
+            let run = oha(&args, &url, args.seconds, Some(args.rate)).await?;
+            let cpu = cpu_seconds(&pair.pids()) - before;
+            tally
+                .cpu_us_fixed_rounds
+                .push(cpu / run.ok.max(1) as f64 * 1e6);
+            tally.add(run, true);
         }
         if round == 0 {
             rss_first = pairs
@@ -149,11 +163,33 @@ async fn main() -> Result<(), String> {
 
     let report = Report {
         args: &args,
+        arms: &arms,
         tallies: &tallies,
         rss: rss_first.into_iter().zip(rss_last).collect(),
         counts: &counts,
         startup: &startup,
     };
     report.print();
+    Ok(())
+}
+
+/// The counting sinks, one a protocol: they count spans by `service.name`
+/// without decoding them, so they take little of the CPU being measured.
+async fn start_sinks() -> Result<(OtlpReceiver, OtlpReceiver), String> {
+    let http = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+        .await
+        .map_err(|e| format!("cannot start the OTLP/HTTP sink: {e}"))?;
+    let grpc = OtlpReceiver::start_counting(Transport::Grpc)
+        .await
+        .map_err(|e| format!("cannot start the OTLP/gRPC sink: {e}"))?;
+    Ok((http, grpc))
+}
+
+/// `--sinks-only`: the sinks and their endpoints, until the process is killed.
+async fn serve_sinks() -> Result<(), String> {
+    let (http, grpc) = start_sinks().await?;
+    println!("http {}", http.endpoint());
+    println!("grpc {}", grpc.endpoint());
+    std::future::pending::<()>().await;
     Ok(())
 }

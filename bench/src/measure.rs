@@ -23,6 +23,9 @@ pub(crate) struct Tally {
     /// Per round: the services' CPU microseconds per answered request
     /// during the throughput run.
     pub(crate) cpu_us_rounds: Vec<f64>,
+    /// Per round: the same during the fixed-rate run, where the cores are
+    /// not saturated, so contention does not inflate it: the steadier one.
+    pub(crate) cpu_us_fixed_rounds: Vec<f64>,
 }
 
 impl Tally {

@@ -7,13 +7,15 @@ use mesh_test_harness::otlp_receiver::Transport;
 use crate::{
     Args,
     measure::{Tally, cores, cpu_model, median, spread},
-    scenarios::{ARMS, BASELINE, EXPORTED_GRPC, EXPORTED_HTTP, INFO_LOGS, NOT_EXPORTED},
+    scenarios::{Arm, BASELINE, EXPORTED_GRPC, EXPORTED_HTTP, INFO_LOGS, NOT_EXPORTED},
 };
 
 /// What one run measured.
 pub(crate) struct Report<'a> {
     pub(crate) args: &'a Args,
-    /// One per arm, in [`ARMS`] order.
+    /// The arms that ran, the baseline first.
+    pub(crate) arms: &'a [Arm],
+    /// One per arm, in `arms` order.
     pub(crate) tallies: &'a [Tally],
     /// RSS (KiB) after round 1 and after the last round; hello then
     /// formatter, per arm.
@@ -27,32 +29,37 @@ pub(crate) struct Report<'a> {
 const SPANS_PER_REQUEST: f64 = 3.0;
 
 impl Report<'_> {
-    fn index(arm_label: &str) -> usize {
-        ARMS.iter()
-            .position(|a| a.label == arm_label)
-            .expect("every arm ran")
+    /// The arm's tally, if it ran.
+    fn tally(&self, arm: &Arm) -> Option<&Tally> {
+        let index = self.arms.iter().position(|a| a == arm)?;
+        self.tallies.get(index)
     }
 
-    fn tally(&self, arm_label: &str) -> &Tally {
-        &self.tallies[Self::index(arm_label)]
+    fn baseline(&self) -> &Tally {
+        self.tally(&BASELINE).expect("the baseline always runs")
     }
 
     /// Per round, this arm's value over the baseline's in the same round.
     fn ratios(&self, arm: &Tally, value: fn(&Tally) -> Vec<f64>) -> Vec<f64> {
         value(arm)
             .iter()
-            .zip(value(self.tally(BASELINE.label)))
+            .zip(value(self.baseline()))
             .map(|(a, b)| a / b)
             .collect()
     }
 
-    /// Per round, this arm's CPU per request minus the baseline's.
-    fn added_cpu(&self, arm: &Tally) -> Vec<f64> {
-        arm.cpu_us_rounds
+    /// Per round, this arm's figure minus the baseline's in the same round.
+    fn added(&self, arm: &Tally, value: fn(&Tally) -> &Vec<f64>) -> Vec<f64> {
+        value(arm)
             .iter()
-            .zip(&self.tally(BASELINE.label).cpu_us_rounds)
+            .zip(value(self.baseline()))
             .map(|(a, b)| a - b)
             .collect()
+    }
+
+    /// Added CPU per request at the fixed rate, the headline measure.
+    fn added_cpu(&self, arm: &Tally) -> Vec<f64> {
+        self.added(arm, |t| &t.cpu_us_fixed_rounds)
     }
 
     pub(crate) fn print(&self) {
@@ -68,27 +75,48 @@ impl Report<'_> {
             args.rounds, args.seconds, args.connections, args.seconds, args.rate
         );
         println!(
-            "| arm | services' CPU (µs/req) | added vs SDK disabled (µs/req) | throughput (req/s) | vs SDK disabled | p50 at {} req/s (µs) | p99 (µs) | p99.9 (µs) | errors |",
-            args.rate
+            "| arm | services' CPU at {rate} req/s (µs/req) | added vs SDK disabled | CPU at saturation (µs/req) | added | throughput (req/s) | vs SDK disabled | p50 at {rate} req/s (µs) | p99 (µs) | p99 added (µs) | p99.9 (µs) | errors |",
+            rate = args.rate
         );
-        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-        for (arm, tally) in ARMS.iter().zip(self.tallies) {
-            let (cpu, cpu_min, cpu_max) = spread(&tally.cpu_us_rounds);
-            let (added, added_min, added_max) = spread(&self.added_cpu(tally));
+        println!(
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        let p99 = |t: &Tally| t.latency.iter().map(|r| r.p99 * 1e6).collect::<Vec<f64>>();
+        for (arm, tally) in self.arms.iter().zip(self.tallies) {
+            let cell = |values: &[f64], sign: bool| {
+                let (median, min, max) = spread(values);
+                if sign {
+                    format!("{median:+.1} [{min:+.1}–{max:+.1}]")
+                } else {
+                    format!("{median:.1} [{min:.1}–{max:.1}]")
+                }
+            };
             let (rps, _, _) = spread(&tally.rps_rounds());
             let (ratio, ratio_min, ratio_max) = spread(&self.ratios(tally, Tally::rps_rounds));
+            let p99_added: Vec<f64> = p99(tally)
+                .iter()
+                .zip(p99(self.baseline()))
+                .map(|(a, b)| a - b)
+                .collect();
             println!(
-                "| {} | {cpu:.1} [{cpu_min:.1}–{cpu_max:.1}] | {added:+.1} [{added_min:+.1}–{added_max:+.1}] | {rps:.0} | {ratio:.3} [{ratio_min:.3}–{ratio_max:.3}] | {:.0} | {:.0} | {:.0} | {} |",
+                "| {} | {} | {} | {} | {} | {rps:.0} | {ratio:.3} [{ratio_min:.3}–{ratio_max:.3}] | {:.0} | {:.0} | {:+.0} | {:.0} | {} |",
                 arm.label,
+                cell(&tally.cpu_us_fixed_rounds, false),
+                cell(&self.added_cpu(tally), true),
+                cell(&tally.cpu_us_rounds, false),
+                cell(&self.added(tally, |t| &t.cpu_us_rounds), true),
                 tally.latency_us(|r| r.p50),
                 tally.latency_us(|r| r.p99),
+                median(p99_added),
                 tally.latency_us(|r| r.p999),
                 tally.errors()
             );
         }
 
-        let not_exported = self.tally(NOT_EXPORTED.label);
-        let (making, _, _) = spread(&self.added_cpu(not_exported));
+        let making = self
+            .tally(&NOT_EXPORTED)
+            .map(|t| spread(&self.added_cpu(t)).0)
+            .unwrap_or(0.0);
         println!("\n| cost, per span ({SPANS_PER_REQUEST} spans a request) | µs of CPU |");
         println!("| --- | ---: |");
         println!(
@@ -96,21 +124,31 @@ impl Report<'_> {
             making / SPANS_PER_REQUEST
         );
         for arm in [EXPORTED_HTTP, EXPORTED_GRPC] {
-            let (added, _, _) = spread(&self.added_cpu(self.tally(arm.label)));
+            let Some(tally) = self.tally(&arm) else {
+                continue;
+            };
+            let (added, _, _) = spread(&self.added_cpu(tally));
             println!(
                 "| exporting it, over {} (on top of making it) | {:.2} |",
                 arm.export.map_or("?", Transport::protocol),
                 (added - making) / SPANS_PER_REQUEST
             );
         }
-        let (logging, _, _) = spread(&self.added_cpu(self.tally(INFO_LOGS.label)));
-        println!(
-            "| for scale: logging each request at info (two lines a request) | {logging:.2} µs/req |"
-        );
+        if let Some(tally) = self.tally(&INFO_LOGS) {
+            let (logging, _, _) = spread(&self.added_cpu(tally));
+            println!(
+                "| for scale: logging each request at info (three lines a request) | {logging:.2} µs/req |"
+            );
+        }
 
         println!("\n| spans | requests answered | spans expected | spans received |");
         println!("| --- | ---: | ---: | ---: |");
-        for (index, arm) in ARMS.iter().enumerate().filter(|(_, a)| a.export.is_some()) {
+        for (index, arm) in self
+            .arms
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.export.is_some())
+        {
             let tally = &self.tallies[index];
             let received: u64 = [format!("hello-arm{index}"), format!("formatter-arm{index}")]
                 .iter()
@@ -131,7 +169,7 @@ impl Report<'_> {
             let name = format!(
                 "{} ({})",
                 if index % 2 == 0 { "hello" } else { "formatter" },
-                ARMS[index / 2].label
+                self.arms[index / 2].label
             );
             let growth = (*last as f64 - *first as f64) / *first as f64 * 100.0;
             println!(

@@ -9,6 +9,8 @@ use mesh_test_harness::{otlp_receiver::Transport, service_process::ServiceProces
 /// One arm: a request path on a pair started with `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Arm {
+    /// The name `--arms` selects it by.
+    pub(crate) key: &'static str,
     pub(crate) label: &'static str,
     pub(crate) path: &'static str,
     /// Where the pair exports, if anywhere.
@@ -23,6 +25,7 @@ const WARN: &str = "warn,mesh_server::lifecycle=info";
 
 /// The baseline every other arm is compared with.
 pub(crate) const BASELINE: Arm = Arm {
+    key: "disabled",
     label: "/sayHello, SDK disabled",
     path: "/sayHello/Brian",
     export: None,
@@ -30,6 +33,7 @@ pub(crate) const BASELINE: Arm = Arm {
 };
 /// Spans created and ended, with no exporter.
 pub(crate) const NOT_EXPORTED: Arm = Arm {
+    key: "not-exported",
     label: "/sayHello, 100 %, spans made, not exported",
     path: "/sayHello/Brian",
     export: None,
@@ -37,6 +41,7 @@ pub(crate) const NOT_EXPORTED: Arm = Arm {
 };
 /// 100 % sampled, exported over OTLP/HTTP (the default protocol).
 pub(crate) const EXPORTED_HTTP: Arm = Arm {
+    key: "http",
     label: "/sayHello, 100 %, exported over OTLP/HTTP",
     path: "/sayHello/Brian",
     export: Some(Transport::HttpProtobuf),
@@ -44,6 +49,7 @@ pub(crate) const EXPORTED_HTTP: Arm = Arm {
 };
 /// 100 % sampled, exported over OTLP/gRPC (what `k8s/app.yaml` uses).
 pub(crate) const EXPORTED_GRPC: Arm = Arm {
+    key: "grpc",
     label: "/sayHello, 100 %, exported over OTLP/gRPC",
     path: "/sayHello/Brian",
     export: Some(Transport::Grpc),
@@ -51,6 +57,7 @@ pub(crate) const EXPORTED_GRPC: Arm = Arm {
 };
 /// The propagation-only path, no spans.
 pub(crate) const PROPAGATION_ONLY: Arm = Arm {
+    key: "propagation",
     label: "/sayHello2, propagation only",
     path: "/sayHello2/Brian",
     export: None,
@@ -58,6 +65,7 @@ pub(crate) const PROPAGATION_ONLY: Arm = Arm {
 };
 /// The baseline with a log line per request: logging's cost, apart.
 pub(crate) const INFO_LOGS: Arm = Arm {
+    key: "info-logs",
     label: "/sayHello, SDK disabled, RUST_LOG=info",
     path: "/sayHello/Brian",
     export: None,
@@ -126,4 +134,20 @@ impl Pair {
     pub(crate) fn pids(&self) -> [u32; 2] {
         [self.hello.pid(), self.formatter.pid()]
     }
+}
+
+/// The arms `keys` names, in report order; the baseline always, since every
+/// other arm is measured against it.
+pub(crate) fn select(keys: &[String]) -> Result<Vec<Arm>, String> {
+    if let Some(unknown) = keys.iter().find(|k| !ARMS.iter().any(|a| a.key == *k)) {
+        let known: Vec<&str> = ARMS.iter().map(|a| a.key).collect();
+        return Err(format!(
+            "unknown arm `{unknown}`: the arms are {}",
+            known.join(", ")
+        ));
+    }
+    Ok(ARMS
+        .into_iter()
+        .filter(|a| keys.is_empty() || *a == BASELINE || keys.iter().any(|k| k == a.key))
+        .collect())
 }
