@@ -337,6 +337,83 @@ fn joined_up(trace: &Trace, findings: &mut Findings) {
     }
 }
 
+/// One span a request should make: who makes it, its kind, and its name in
+/// findings.
+type Step = (Maker, Kind, &'static str);
+
+/// Finds each step's one span, and checks each is the child of the step
+/// before it (the first, of one of `gateway`'s spans). Returns the spans found.
+fn check_path<'a>(
+    trace: &'a Trace,
+    path: &[Step],
+    gateway: &[&Span],
+    findings: &mut Findings,
+) -> Vec<Option<&'a Span>> {
+    let found: Vec<Option<&Span>> = path
+        .iter()
+        .map(|(maker, kind, name)| one(trace, maker, *kind, name, findings))
+        .collect();
+    if let Some(first) = found[0].filter(|_| !gateway.is_empty()) {
+        expect_parent(trace, first, path[0].2, gateway, "a gateway span", findings);
+    }
+    for step in 1..path.len() {
+        // With its expected parent missing (already reported), a span is
+        // still checked, so the finding says where it hangs instead.
+        if let Some(child) = found[step] {
+            let parents: Vec<&Span> = found[step - 1].into_iter().collect();
+            let (parent_name, child_name) = (path[step - 1].2, path[step].2);
+            expect_parent(trace, child, child_name, &parents, parent_name, findings);
+        }
+    }
+    found
+}
+
+fn gateway_spans(trace: &Trace) -> Vec<&Span> {
+    trace
+        .spans
+        .iter()
+        .filter(|s| trace.maker(s) == Maker::Gateway)
+        .collect()
+}
+
+/// The spans a `/sayHello` request makes below the gateway, each the parent
+/// of the next.
+fn say_hello_path() -> [Step; 6] {
+    let (hello, formatter) = (HELLO.to_owned(), FORMATTER.to_owned());
+    [
+        (
+            Maker::Sidecar(hello.clone()),
+            Kind::Server,
+            "hello's sidecar inbound span",
+        ),
+        (
+            Maker::App(hello.clone()),
+            Kind::Server,
+            "hello-svc SERVER span",
+        ),
+        (
+            Maker::App(hello.clone()),
+            Kind::Client,
+            "hello-svc CLIENT span",
+        ),
+        (
+            Maker::Sidecar(hello),
+            Kind::Client,
+            "hello's sidecar outbound span",
+        ),
+        (
+            Maker::Sidecar(formatter.clone()),
+            Kind::Server,
+            "formatter's sidecar inbound span",
+        ),
+        (
+            Maker::App(formatter),
+            Kind::Server,
+            "formatter-svc SERVER span",
+        ),
+    ]
+}
+
 /// A `/sayHello` trace: the gateway's spans at the root, and below them, each
 /// the parent of the next, hello's sidecar (inbound), hello's SERVER span,
 /// hello's CLIENT span, hello's sidecar (outbound), formatter's sidecar
@@ -344,117 +421,14 @@ fn joined_up(trace: &Trace, findings: &mut Findings) {
 /// `version`.
 pub fn check_say_hello(trace: &Trace, version: &str) -> Findings {
     let mut findings = Findings::new();
-    let gateway: Vec<&Span> = trace
-        .spans
-        .iter()
-        .filter(|s| trace.maker(s) == Maker::Gateway)
-        .collect();
+    let gateway = gateway_spans(trace);
     if gateway.is_empty() {
         findings.push("no span from the ingress gateway".to_owned());
     }
     joined_up(trace, &mut findings);
-    let hello_sidecar = Maker::Sidecar(HELLO.to_owned());
-    let formatter_sidecar = Maker::Sidecar(FORMATTER.to_owned());
-    let hello_in = one(
-        trace,
-        &hello_sidecar,
-        Kind::Server,
-        "hello's sidecar inbound span",
-        &mut findings,
-    );
-    let hello_server = one(
-        trace,
-        &Maker::App(HELLO.to_owned()),
-        Kind::Server,
-        "hello-svc SERVER span",
-        &mut findings,
-    );
-    let hello_client = one(
-        trace,
-        &Maker::App(HELLO.to_owned()),
-        Kind::Client,
-        "hello-svc CLIENT span",
-        &mut findings,
-    );
-    let hello_out = one(
-        trace,
-        &hello_sidecar,
-        Kind::Client,
-        "hello's sidecar outbound span",
-        &mut findings,
-    );
-    let formatter_in = one(
-        trace,
-        &formatter_sidecar,
-        Kind::Server,
-        "formatter's sidecar inbound span",
-        &mut findings,
-    );
-    let formatter_server = one(
-        trace,
-        &Maker::App(FORMATTER.to_owned()),
-        Kind::Server,
-        "formatter-svc SERVER span",
-        &mut findings,
-    );
-
-    if let Some(child) = hello_in.filter(|_| !gateway.is_empty()) {
-        expect_parent(
-            trace,
-            child,
-            "hello's sidecar inbound span",
-            &gateway,
-            "a gateway span",
-            &mut findings,
-        );
-    }
-    let chain = [
-        (
-            hello_server,
-            "hello-svc SERVER span",
-            hello_in,
-            "hello's sidecar inbound span",
-        ),
-        (
-            hello_client,
-            "hello-svc CLIENT span",
-            hello_server,
-            "hello-svc SERVER span",
-        ),
-        (
-            hello_out,
-            "hello's sidecar outbound span",
-            hello_client,
-            "hello-svc CLIENT span",
-        ),
-        (
-            formatter_in,
-            "formatter's sidecar inbound span",
-            hello_out,
-            "hello's sidecar outbound span",
-        ),
-        (
-            formatter_server,
-            "formatter-svc SERVER span",
-            formatter_in,
-            "formatter's sidecar inbound span",
-        ),
-    ];
-    for (child, child_name, parent, parent_name) in chain {
-        // With its expected parent missing (already reported), the child is
-        // still checked, so the finding says where it hangs instead.
-        if let Some(child) = child {
-            let parents: Vec<&Span> = parent.into_iter().collect();
-            expect_parent(
-                trace,
-                child,
-                child_name,
-                &parents,
-                parent_name,
-                &mut findings,
-            );
-        }
-    }
+    let path = say_hello_path();
+    let found = check_path(trace, &path, &gateway, &mut findings);
+    let formatter_server = found[path.len() - 1];
     if let Some(span) = formatter_server {
         match trace.resource(span, "service.version") {
             Some(v) if v == version => {}
@@ -467,43 +441,18 @@ pub fn check_say_hello(trace: &Trace, version: &str) -> Findings {
     findings
 }
 
-/// A `/sayHello2` trace: sidecar spans and formatter-svc's SERVER span, joined
-/// up, and no span of hello-svc's application (only its sidecar's).
+/// A `/sayHello2` trace: joined up, hello's sidecar inbound then outbound,
+/// formatter's sidecar inbound, formatter-svc's SERVER span, each the parent
+/// of the next, and no span of hello-svc's application (only its sidecar's).
 pub fn check_say_hello2(trace: &Trace) -> Findings {
     let mut findings = Findings::new();
     joined_up(trace, &mut findings);
-    let sidecars = trace
-        .spans
-        .iter()
-        .filter(|s| matches!(trace.maker(s), Maker::Sidecar(_)))
-        .count();
-    if sidecars == 0 {
-        findings.push("no sidecar span".to_owned());
-    }
-    let formatter_in = one(
-        trace,
-        &Maker::Sidecar(FORMATTER.to_owned()),
-        Kind::Server,
-        "formatter's sidecar inbound span",
-        &mut findings,
-    );
-    let formatter_server = one(
-        trace,
-        &Maker::App(FORMATTER.to_owned()),
-        Kind::Server,
-        "formatter-svc SERVER span",
-        &mut findings,
-    );
-    if let (Some(child), Some(parent)) = (formatter_server, formatter_in) {
-        expect_parent(
-            trace,
-            child,
-            "formatter-svc SERVER span",
-            &[parent],
-            "formatter's sidecar inbound span",
-            &mut findings,
-        );
-    }
+    // The same path as /sayHello's, without hello-svc's own two spans.
+    let path: Vec<Step> = say_hello_path()
+        .into_iter()
+        .filter(|(maker, _, _)| !matches!(maker, Maker::App(app) if app == HELLO))
+        .collect();
+    check_path(trace, &path, &gateway_spans(trace), &mut findings);
     let hello_app = trace
         .spans
         .iter()

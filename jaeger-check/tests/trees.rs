@@ -85,10 +85,17 @@ fn say_hello2_has_sidecars_and_the_formatter_but_no_hello_application_span() {
         check_say_hello2(&trace("say-hello2-zipkin.json")),
         Vec::<String>::new()
     );
+    // A /sayHello trace read as /sayHello2's: hello's application sits
+    // between its sidecar's spans.
     let findings = check_say_hello2(&trace("say-hello-v1-zipkin.json"));
     assert_eq!(
         findings,
-        vec!["2 span(s) of hello-svc's application: /sayHello2 only copies headers".to_owned()]
+        vec![
+            "hello's sidecar outbound span should be a child of hello's sidecar inbound span, \
+             but its parent is hello-svc Client `GET`"
+                .to_owned(),
+            "2 span(s) of hello-svc's application: /sayHello2 only copies headers".to_owned(),
+        ]
     );
 }
 
