@@ -48,8 +48,10 @@ elif command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
     rm -rf "$download"
 fi
 if [ -n "$shellcheck" ]; then
-    echo "lint: shellcheck $SHELLCHECK_VERSION on scripts/*.sh .ci/run"
-    "$shellcheck" scripts/*.sh .ci/run || failed+=(shellcheck)
+    stand_ins=tests/fixtures/mesh-e2e-stand-ins
+    echo "lint: shellcheck $SHELLCHECK_VERSION on scripts/*.sh .ci/run and $stand_ins"
+    "$shellcheck" scripts/*.sh .ci/run "$stand_ins"/{docker,kind,kubectl,istioctl} ||
+        failed+=(shellcheck)
 else
     skip shellcheck "neither shellcheck $SHELLCHECK_VERSION on PATH nor Debian's package shellcheck=$SHELLCHECK_DEB_VERSION to download"
 fi

@@ -156,3 +156,174 @@ fn make_mesh_e2e_takes_either_provider_and_refuses_another() {
         "{refused:?}"
     );
 }
+
+/// What one run of `scripts/mesh-e2e.sh` against the stand-ins did.
+struct StandInRun {
+    status: std::process::ExitStatus,
+    output: String,
+    /// Every stand-in command, with its arguments, in order.
+    calls: Vec<String>,
+    out: std::path::PathBuf,
+}
+
+/// Runs the live test's script with `tests/fixtures/mesh-e2e-stand-ins`
+/// first on `PATH`: docker, kind, kubectl and istioctl that answer as the
+/// pinned versions would, and port-forwards that serve a gateway and Jaeger's
+/// query API from `jaeger-check`'s fixtures.
+fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInRun {
+    let root = repo_root();
+    let work = std::env::temp_dir().join(format!(
+        "mesh-e2e-stand-in-{provider}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let log = work.join("calls.log");
+    std::fs::write(&log, "").unwrap();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port()
+            .to_string()
+    };
+    let stand_ins = root.join("tests/fixtures/mesh-e2e-stand-ins");
+    let path = format!(
+        "{}:{}",
+        stand_ins.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = std::process::Command::new("bash")
+        .arg("scripts/mesh-e2e.sh")
+        .current_dir(&root)
+        .env("PATH", path)
+        .env("TRACING", provider)
+        .env("STAND_IN_LOG", &log)
+        .env("MESH_E2E_CLUSTER", "stand-in")
+        .env("MESH_E2E_OUT", work.join("out"))
+        .env(
+            "MESH_E2E_CHECK",
+            mesh_test_harness::service_process::binary_path("jaeger-check"),
+        )
+        .env("MESH_E2E_GATEWAY_PORT", free_port())
+        .env("MESH_E2E_JAEGER_PORT", free_port())
+        .envs(extra_env.iter().copied())
+        .output()
+        .expect("bash runs");
+    StandInRun {
+        status: output.status,
+        output: format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        calls: std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        out: work.join("out"),
+    }
+}
+
+/// python3 and curl serve and fetch the stand-ins' answers.
+fn stand_ins_can_run(test: &str) -> bool {
+    let present = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let ok = present("python3") && present("curl");
+    if !ok {
+        mesh_test_harness::skipped(test, "python3 or curl is not installed");
+    }
+    ok
+}
+
+#[test]
+fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
+    if !stand_ins_can_run("the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster") {
+        return;
+    }
+    let run = run_against_stand_ins("zipkin", &[]);
+    assert!(run.status.success(), "{}", run.output);
+    assert!(
+        run.output
+            .contains("mesh-e2e passed with the zipkin provider")
+    );
+    // The trees it read are printed: v2 reached with the Netscape agent.
+    assert!(
+        run.output.contains(
+            "formatter-svc Server [app formatter-svc] GET /formatGreeting 300µs service.version=v2"
+        ),
+        "{}",
+        run.output
+    );
+    let called = |prefix: &str| run.calls.iter().any(|c| c.starts_with(prefix));
+    assert!(called(
+        "kind create cluster --name stand-in --image kindest/node:v1.34.0"
+    ));
+    assert!(called(
+        "docker build --target hello-svc -t hello-svc:latest ."
+    ));
+    assert!(called(
+        "kind load docker-image --name stand-in hello-svc:latest formatter-svc:latest"
+    ));
+    assert!(called(
+        "istioctl install -y -f k8s/istio/tracing-zipkin.yaml"
+    ));
+    assert!(called("kubectl apply -f k8s/istio/telemetry-zipkin.yaml"));
+    assert!(called("istioctl kube-inject -f k8s/app.yaml"));
+    assert_eq!(
+        run.calls.last().map(String::as_str),
+        Some("kind delete cluster --name stand-in"),
+        "the cluster is deleted last"
+    );
+    // Jaeger's answers are kept.
+    for kept in ["say-hello-v1.json", "say-hello-v2.json", "say-hello2.json"] {
+        assert!(run.out.join(kept).exists(), "{kept} is kept");
+    }
+}
+
+#[test]
+fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster() {
+    if !stand_ins_can_run(
+        "the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster",
+    ) {
+        return;
+    }
+    let run = run_against_stand_ins(
+        "otel",
+        &[("STAND_IN_BROKEN", "1"), ("MESH_E2E_TRACE_WAIT", "3")],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains(
+            "FAILED: formatter's sidecar inbound span should be a child of hello's sidecar \
+             outbound span, but its parent b000000000000002 is not in the trace (the join is missing)"
+        ),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output
+            .contains("mesh-e2e: say-hello-v1: the trace was not as expected after 3 s"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.calls
+            .iter()
+            .any(|c| c.starts_with("istioctl install -y -f k8s/istio/tracing-otel.yaml"))
+    );
+    assert!(
+        run.out.join("cluster-state.txt").exists(),
+        "the cluster's state is saved"
+    );
+    assert_eq!(
+        run.calls.last().map(String::as_str),
+        Some("kind delete cluster --name stand-in"),
+        "the cluster is deleted on failure too"
+    );
+}
