@@ -33,6 +33,9 @@ bin="$root/target/mesh-e2e/bin"
 check=${MESH_E2E_CHECK:-"$root/target/release/jaeger-check"}
 
 say() { printf '\n=== %s\n' "$*"; }
+# Every request to the cluster is bounded, so a hung port-forward fails a check
+# instead of hanging the job.
+http() { curl -fsS --max-time 10 "$@"; }
 fail() {
     echo "mesh-e2e: $*" >&2
     exit 1
@@ -113,10 +116,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# The cluster's credentials go to a kubeconfig of its own: the user's
+# ~/.kube/config and current context are left as they were.
+export KUBECONFIG="$out/kubeconfig"
+if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+    say "deleting the cluster $CLUSTER left by an earlier run"
+    kind delete cluster --name "$CLUSTER"
+fi
 say "creating kind cluster $CLUSTER ($KIND_NODE_IMAGE)"
-kind delete cluster --name "$CLUSTER" >/dev/null 2>&1 || true
 kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --wait 180s
-kubectl config use-context "kind-$CLUSTER" >/dev/null
 
 say "building the images and loading them into the cluster"
 make build-app
@@ -150,17 +158,18 @@ gateway="http://127.0.0.1:$GATEWAY_PORT"
 jaeger="http://127.0.0.1:$JAEGER_PORT/jaeger"
 
 until_ok() { # SECONDS WHAT COMMAND...
-    local deadline=$((SECONDS + $1)) what=$2
+    local seconds=$1 what=$2
+    local deadline=$((SECONDS + seconds))
     shift 2
     until "$@" >/dev/null 2>&1; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "$what: not within the time allowed"
+        [ "$SECONDS" -lt "$deadline" ] || fail "$what: not within $seconds s"
         sleep 2
     done
 }
 # The sidecars and the routes reach the gateway a little after the pods are
 # ready: wait for the first good answer rather than for a fixed time.
-until_ok 120 "the gateway routing /sayHello to hello-svc" curl -fsS "$gateway/sayHello/Brian"
-until_ok 60 "Jaeger's query API on $jaeger" curl -fsS "$jaeger/api/services"
+until_ok 120 "the gateway routing /sayHello to hello-svc" http "$gateway/sayHello/Brian"
+until_ok 60 "Jaeger's query API on $jaeger" http "$jaeger/api/services"
 
 # --- the checks ----------------------------------------------------------------
 V1="Hello, puny human Brian! Morbo asks: how do you like running on Kubernetes?"
@@ -170,7 +179,7 @@ request() { # NAME EXPECTED-BODY CURL-ARGS...: the answer's headers go to $out/N
     local name=$1 expected=$2
     shift 2
     local body
-    body=$(curl -fsS -D "$out/$name.headers" "$@") || fail "$name: the request failed"
+    body=$(http -D "$out/$name.headers" "$@") || fail "$name: the request failed"
     [ "$body" = "$expected" ] || fail "$name: expected \"$expected\", got \"$body\""
     echo "$name: \"$body\"" >&2
 }
@@ -183,7 +192,7 @@ check_trace() { # NAME TRACE-ID CHECK-ARGS...
     local deadline=$((SECONDS + TRACE_WAIT))
     say "$name: trace $id"
     while true; do
-        if curl -fsS -o "$out/$name.json" "$jaeger/api/traces/$id" &&
+        if http -o "$out/$name.json" "$jaeger/api/traces/$id" &&
             "$check" "$@" "$out/$name.json" >"$out/$name.check.txt" 2>&1; then
             cat "$out/$name.check.txt"
             return 0
@@ -196,8 +205,9 @@ check_trace() { # NAME TRACE-ID CHECK-ARGS...
     done
 }
 
-traceresponse_id() { # HEADERS-FILE
-    sed -n 's/^traceresponse: 00-\([0-9a-f]\{32\}\)-.*/\1/ip' "$1" | head -n 1
+traceresponse_id() { # HEADERS-FILE: the trace id of its traceresponse header
+    { grep -i '^traceresponse:' "$1" || true; } | head -n 1 |
+        sed -n 's/^[^:]*: *00-\([0-9a-f]\{32\}\)-.*/\1/p'
 }
 
 request say-hello-v1 "$V1" "$gateway/sayHello/Brian"
@@ -222,7 +232,7 @@ check_trace say-hello2 "$id" say-hello2
 
 say "no export calls traced by the sidecars"
 for service in hello-svc.default formatter-svc.default; do
-    curl -fsS -o "$out/search-$service.json" \
+    http -o "$out/search-$service.json" \
         "$jaeger/api/traces?service=$service&lookback=1h&limit=1000" ||
         fail "cannot search Jaeger for $service's traces"
 done

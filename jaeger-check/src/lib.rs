@@ -469,7 +469,15 @@ pub fn check_say_hello2(trace: &Trace) -> Findings {
 /// No span in `traces` is a call to the trace collector: the services'
 /// own OTLP export must bypass the sidecars (`excludeOutboundPorts`), or
 /// each export would be traced, and its trace exported in turn.
+///
+/// No trace at all is a finding too: an empty search proves nothing.
 pub fn check_no_export_traces(traces: &[Trace]) -> Findings {
+    if traces.is_empty() {
+        return vec![
+            "the search found no trace at all, so it cannot show that none is an export call"
+                .to_owned(),
+        ];
+    }
     traces
         .iter()
         .flat_map(|trace| {

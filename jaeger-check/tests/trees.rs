@@ -118,6 +118,14 @@ fn an_export_call_traced_by_the_sidecar_is_reported() {
     assert_eq!(clean.data.len(), 2);
     assert_eq!(check_no_export_traces(&clean.data), Vec::<String>::new());
 
+    assert_eq!(
+        check_no_export_traces(&[]),
+        vec![
+            "the search found no trace at all, so it cannot show that none is an export call"
+                .to_owned()
+        ]
+    );
+
     let leaked = Response::from_json(&fixture("search-with-export-trace.json")).unwrap();
     assert_eq!(
         check_no_export_traces(&leaked.data),
