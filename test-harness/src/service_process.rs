@@ -120,6 +120,25 @@ impl ServiceProcess {
             .collect()
     }
 
+    /// The first log line `matches` accepts, waiting up to five seconds for
+    /// it: lines reach the harness through a pipe and a reader thread, a
+    /// little after the service wrote them. Panics with the log, naming
+    /// `what`, when none comes.
+    pub async fn log_line(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|line| matches(line)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} in the log: {:#?}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -61,13 +61,16 @@ async fn assert_spans_marked_error(receiver: &OtlpReceiver, error_type: &str, st
 }
 
 /// hello's log line for the request in trace `trace_id`, as JSON.
-fn request_log_line(app: &TestApp, trace_id: &str) -> Value {
-    app.hello
-        .logs()
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| line["trace_id"] == trace_id && line["fields"]["message"] == "request")
-        .unwrap_or_else(|| panic!("no request line for {trace_id}: {:#?}", app.hello.logs()))
+async fn request_log_line(app: &TestApp, trace_id: &str) -> Value {
+    let is_it = |line: &str| {
+        serde_json::from_str::<Value>(line)
+            .is_ok_and(|l| l["trace_id"] == trace_id && l["fields"]["message"] == "request")
+    };
+    let line = app
+        .hello
+        .log_line(&format!("request line for {trace_id}"), is_it)
+        .await;
+    serde_json::from_str(&line).expect("a JSON line")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,7 +167,10 @@ async fn a_request_cut_by_the_request_timeout_is_a_503_in_its_spans_its_log_and_
         "the cut call is not a slow success"
     );
     assert_eq!(client.attr("error.type"), Some("cancelled"));
-    assert_eq!(request_log_line(&app, TRACE_ID)["fields"]["status"], 503);
+    assert_eq!(
+        request_log_line(&app, TRACE_ID).await["fields"]["status"],
+        503
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -188,7 +194,10 @@ async fn oversized_headers_get_431_with_their_span_log_line_and_trace_headers() 
         SpanStatus::Unset,
         "a 4xx is the caller's error, not the server's (semantic conventions)"
     );
-    assert_eq!(request_log_line(&app, TRACE_ID)["fields"]["status"], 431);
+    assert_eq!(
+        request_log_line(&app, TRACE_ID).await["fields"]["status"],
+        431
+    );
     assert!(app.formatter_requests().is_empty());
 }
 
@@ -212,15 +221,15 @@ async fn a_shed_request_is_answered_503_at_once_and_logged_with_a_count() {
     assert_eq!(response.text().await.unwrap(), "server busy, retry later\n");
     let shed = app
         .hello
-        .logs()
-        .iter()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .find(|line| {
-            line["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("request shed"))
+        .log_line("shed line", |line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("request shed"))
+            })
         })
-        .unwrap_or_else(|| panic!("no shed line: {:#?}", app.hello.logs()));
+        .await;
+    let shed: Value = serde_json::from_str(&shed).expect("a JSON line");
     assert_eq!(shed["fields"]["shed_total"], 1);
     assert_eq!(shed["fields"]["status"], 503);
     in_flight.abort();
@@ -244,6 +253,9 @@ async fn works_normally_and_warns_once_when_no_collector_is_reachable() {
         // Longer than the batch delay, so each request is its own export.
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
+    app.hello
+        .log_line("the export warning", |l| l.contains("span export failing"))
+        .await;
     let logs = app.hello.logs();
     let warnings: Vec<_> = logs
         .iter()

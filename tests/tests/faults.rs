@@ -220,6 +220,9 @@ async fn a_collector_outage_leaves_responses_alone_and_spans_flow_again_when_it_
         "spans flow again"
     );
 
+    pair.hello
+        .log_line("the recovery line", |l| l.contains("span export recovered"))
+        .await;
     let logs = pair.hello.logs();
     let count = |text: &str| logs.iter().filter(|l| l.contains(text)).count();
     assert_eq!(

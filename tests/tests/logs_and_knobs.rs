@@ -18,13 +18,12 @@ async fn the_formatter_logs_request_headers_but_never_a_credential() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let logs = formatter.logs();
-    let line = logs
-        .iter()
-        .find(|l| l.contains("incoming request headers"))
-        .unwrap_or_else(|| panic!("no header line: {logs:#?}"));
+    let line = formatter
+        .log_line("header line", |l| l.contains("incoming request headers"))
+        .await;
     assert!(line.contains("user-agent=curl"), "{line}");
     assert!(line.contains("[redacted]"), "{line}");
+    let logs = formatter.logs();
     assert!(
         !logs.iter().any(|l| l.contains("s3cr3t")),
         "a credential reached the log: {logs:#?}"
