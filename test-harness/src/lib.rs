@@ -34,12 +34,24 @@ pub fn skipped(what: &str, why: &str) {
 /// Polls `done` every 10 ms until it holds, or panics naming `what` after
 /// five seconds: how a test waits on a condition instead of sleeping.
 pub async fn eventually(what: &str, done: impl Fn() -> bool) {
+    if poll_for(|| done().then_some(())).await.is_none() {
+        panic!("timed out waiting for {what}");
+    }
+}
+
+/// Polls `found` every 10 ms until it gives a value, for up to five
+/// seconds; `None` if it never did. [`eventually`] and
+/// [`ServiceProcess::log_line`](service_process::ServiceProcess::log_line)
+/// wait with it.
+pub async fn poll_for<T>(mut found: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
+    loop {
+        if let Some(value) = found() {
+            return Some(value);
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }

@@ -125,18 +125,8 @@ impl ServiceProcess {
     /// little after the service wrote them. Panics with the log, naming
     /// `what`, when none comes.
     pub async fn log_line(&self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(line) = self.logs().into_iter().find(|line| matches(line)) {
-                return line;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no {what} in the log: {:#?}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let found = crate::poll_for(|| self.logs().into_iter().find(|line| matches(line))).await;
+        found.unwrap_or_else(|| panic!("no {what} in the log: {:#?}", self.logs()))
     }
 
     /// The process id.
