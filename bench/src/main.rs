@@ -23,7 +23,7 @@ use std::{
 use clap::Parser;
 use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
 
-use measure::{Tally, cpu_seconds, oha, time_to_ready};
+use measure::{Load, Tally, measured_run, oha, time_to_ready};
 use report::Report;
 use scenarios::{Pair, select};
 use soak::soak;
@@ -109,9 +109,7 @@ async fn main() -> Result<(), String> {
 
     eprintln!("warming up");
     for ((arm, pair), tally) in arms.iter().zip(&pairs).zip(&mut tallies) {
-        let run = oha(&args, &pair.url(arm), 2, None).await?;
-        tally.sent_ok += run.ok;
-        tally.sent_cut_off += run.cut_off;
+        tally.add_warm_up(&oha(&args, &pair.url(arm), 2, None).await?);
     }
 
     let mut rss_first = Vec::new();
@@ -121,18 +119,10 @@ async fn main() -> Result<(), String> {
             let (arm, pair, tally) = (&arms[index], &pairs[index], &mut tallies[index]);
             eprintln!("round {}/{}: {}", round + 1, args.rounds, arm.label);
             let url = pair.url(arm);
-            let before = cpu_seconds(&pair.pids());
-            let run = oha(&args, &url, args.seconds, None).await?;
-            let cpu = cpu_seconds(&pair.pids()) - before;
-            tally.cpu_us_rounds.push(cpu / run.ok.max(1) as f64 * 1e6);
-            tally.add(run, false);
-            let before = cpu_seconds(&pair.pids());
-            let run = oha(&args, &url, args.seconds, Some(args.rate)).await?;
-            let cpu = cpu_seconds(&pair.pids()) - before;
-            tally
-                .cpu_us_fixed_rounds
-                .push(cpu / run.ok.max(1) as f64 * 1e6);
-            tally.add(run, true);
+            for load in [Load::Saturating, Load::FixedRate] {
+                let (run, cpu) = measured_run(&args, &url, &pair.pids(), load).await?;
+                tally.add(load, run, cpu);
+            }
         }
         if round == 0 {
             rss_first = pairs

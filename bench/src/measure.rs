@@ -28,14 +28,35 @@ pub(crate) struct Tally {
     pub(crate) cpu_us_fixed_rounds: Vec<f64>,
 }
 
+/// How a measured run loads the pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Load {
+    /// As fast as the connections allow: throughput.
+    Saturating,
+    /// At `--rate`, below saturation: latency, and the headline CPU.
+    FixedRate,
+}
+
 impl Tally {
-    pub(crate) fn add(&mut self, run: Run, is_latency: bool) {
+    /// Counts a warm-up run's requests, for the span arithmetic only.
+    pub(crate) fn add_warm_up(&mut self, run: &Run) {
         self.sent_ok += run.ok;
         self.sent_cut_off += run.cut_off;
-        if is_latency {
-            self.latency.push(run)
-        } else {
-            self.throughput.push(run)
+    }
+
+    /// Records a measured run and the pair's CPU microseconds per answered
+    /// request during it.
+    pub(crate) fn add(&mut self, load: Load, run: Run, cpu_us_per_request: f64) {
+        self.add_warm_up(&run);
+        match load {
+            Load::Saturating => {
+                self.throughput.push(run);
+                self.cpu_us_rounds.push(cpu_us_per_request);
+            }
+            Load::FixedRate => {
+                self.latency.push(run);
+                self.cpu_us_fixed_rounds.push(cpu_us_per_request);
+            }
         }
     }
 
@@ -85,8 +106,23 @@ pub(crate) async fn oha(
         .map_err(|e| e.to_string())?
 }
 
+/// One oha run against `url` under `load`, with the CPU the processes
+/// `pids` used during it, in microseconds per answered request.
+pub(crate) async fn measured_run(
+    args: &Args,
+    url: &str,
+    pids: &[u32],
+    load: Load,
+) -> Result<(Run, f64), String> {
+    let rate = (load == Load::FixedRate).then_some(args.rate);
+    let before = cpu_seconds(pids);
+    let run = oha(args, url, args.seconds, rate).await?;
+    let cpu = cpu_seconds(pids) - before;
+    Ok((run, cpu / run.ok.max(1) as f64 * 1e6))
+}
+
 /// User plus system CPU seconds the processes have used, from /proc.
-pub(crate) fn cpu_seconds(pids: &[u32]) -> f64 {
+fn cpu_seconds(pids: &[u32]) -> f64 {
     // Linux reports these in clock ticks, 100 a second on every mainstream
     // architecture (USER_HZ, fixed by the kernel ABI).
     pub(crate) const TICKS_PER_SECOND: f64 = 100.0;
