@@ -28,8 +28,9 @@ const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
 const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
 static SINGLE_FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [SINGLE.to_owned()]);
-static MULTI_FIELDS: LazyLock<[String; 5]> =
-    LazyLock::new(|| [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS].map(str::to_owned));
+/// The multiple-header form's headers, in the order B3 lists them.
+pub const MULTI_HEADERS: [&str; 5] = [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
+static MULTI_FIELDS: LazyLock<[String; 5]> = LazyLock::new(|| MULTI_HEADERS.map(str::to_owned));
 
 /// Which B3 form is written; both are always read, `b3` first (the
 /// specification: "the single-header variant takes precedence").
@@ -55,10 +56,7 @@ impl B3 {
 }
 
 fn lower_hex(field: &str, lengths: &[usize]) -> bool {
-    lengths.contains(&field.len())
-        && field
-            .bytes()
-            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    lengths.contains(&field.len()) && hex::is_lower_hex(field.as_bytes())
 }
 
 /// A 16- or 32-digit lower-hex trace id, not all zeros; a 64-bit id is

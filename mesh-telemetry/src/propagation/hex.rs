@@ -6,6 +6,12 @@ use opentelemetry::trace::{SpanId, TraceId};
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
+/// Whether every byte is a lower-case hex digit, as both W3C Trace Context
+/// and B3 require of ids (upper case is invalid in both).
+pub fn is_lower_hex(field: &[u8]) -> bool {
+    field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn push(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         out.push(char::from(DIGITS[usize::from(b >> 4)]));

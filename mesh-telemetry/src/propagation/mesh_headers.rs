@@ -7,8 +7,8 @@ use opentelemetry::propagation::Extractor;
 
 use super::{
     b3,
-    header_lines::{HeaderLines, combined, trim_ows},
-    w3c_trace_context::{format_traceparent, parse_traceparent, parse_tracestate},
+    header_lines::{HeaderLines, trim_ows},
+    w3c_trace_context::{format_traceparent, read_traceparent, read_tracestate},
 };
 
 /// The headers Istio asks applications to forward, and the only ones the
@@ -24,14 +24,6 @@ pub const MESH_TRACE_HEADERS: [&str; 10] = [
     "x-b3-flags",
     "b3",
     "x-ot-span-context",
-];
-
-const B3_MULTI: [&str; 5] = [
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
 ];
 
 /// The longest mesh header value passed on. Real ones are under 100 bytes
@@ -68,10 +60,7 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
     copy("x-ot-span-context");
     // As version 00, the one this implementation speaks: OWS trimmed, and
     // only the flags it defines.
-    let traceparent = match lines.get_all("traceparent").as_deref() {
-        Some([line]) => parse_traceparent(line),
-        _ => None,
-    };
+    let traceparent = read_traceparent(&lines);
     if let Some(parent) = traceparent
         && let Ok(value) = HeaderValue::try_from(format_traceparent(
             parent.trace_id,
@@ -91,7 +80,7 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
         // the legacy `true`/`false`, X-B3-Flags only as `0` or `1`, and no
         // X-B3-Sampled beside the debug flag ("debug implies accept").
         let flags = lines.get("x-b3-flags").map(trim_ows);
-        for name in B3_MULTI {
+        for name in b3::MULTI_HEADERS {
             let Some(value) = forwardable(incoming, name).and_then(|v| v.to_str().ok()) else {
                 continue;
             };
@@ -108,12 +97,8 @@ pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
         }
     }
     if traceparent.is_some()
-        && let Some(tracestate) = lines
-            .get_all("tracestate")
-            .and_then(|all| parse_tracestate(&combined(&all)))
-            .filter(|normalized| {
-                !normalized.is_empty() && normalized.len() <= MAX_FORWARDED_VALUE_BYTES
-            })
+        && let Some(tracestate) =
+            read_tracestate(&lines).filter(|t| t.len() <= MAX_FORWARDED_VALUE_BYTES)
         && let Ok(value) = HeaderValue::try_from(tracestate)
     {
         out.insert(HeaderName::from_static("tracestate"), value);

@@ -53,17 +53,13 @@ pub struct Traceparent {
     pub flags: u8,
 }
 
-fn lower_hex(field: &[u8]) -> bool {
-    field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
     let field = value.get(at..at + N)?;
-    lower_hex(field).then_some(field)
+    hex::is_lower_hex(field).then_some(field)
 }
 
 fn parse_hex(field: &[u8]) -> u128 {
-    // Only called on fields `lower_hex` accepted, so every byte is a digit.
+    // Only called on fields `is_lower_hex` accepted, so every byte is a digit.
     field.iter().fold(0, |acc, &b| {
         let digit = match b {
             b'0'..=b'9' => b - b'0',
@@ -167,6 +163,26 @@ pub fn parse_tracestate(combined: &str) -> Option<String> {
     Some(normalized)
 }
 
+/// The caller's `traceparent`, when exactly one valid line came: two lines
+/// are invalid (and combine into a value the grammar rejects), so the trace
+/// restarts.
+pub fn read_traceparent(extractor: &dyn Extractor) -> Option<Traceparent> {
+    match extractor.get_all(TRACEPARENT).as_deref() {
+        Some([line]) => parse_traceparent(line),
+        _ => None,
+    }
+}
+
+/// The caller's `tracestate`, its lines combined and normalized; `None`
+/// when it is absent, invalid or empty. Read it only beside a valid
+/// `traceparent` (§3.3.1.1).
+pub fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
+    extractor
+        .get_all(TRACESTATE)
+        .and_then(|lines| parse_tracestate(&combined(&lines)))
+        .filter(|normalized| !normalized.is_empty())
+}
+
 /// The `traceparent` value for `span` in `cx`: version 00, the sampled flag,
 /// and the Level 2 random-trace-id flag (see
 /// [`outbound_random_trace_id`]). Other flag bits are always zero, as §3.2.2.5
@@ -212,21 +228,11 @@ impl TextMapPropagator for W3cTraceContext {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        // Two `traceparent` lines are invalid (and combine into a value the
-        // grammar rejects): the trace restarts.
-        let lines = extractor.get_all(TRACEPARENT);
-        let Some([line]) = lines.as_deref() else {
-            return cx.clone();
-        };
-        let Some(parent) = parse_traceparent(line) else {
+        let Some(parent) = read_traceparent(extractor) else {
             return cx.clone();
         };
         // `tracestate` is read only with a valid `traceparent` (§3.3.1.1).
-        let tracestate = extractor
-            .get_all(TRACESTATE)
-            .and_then(|lines| parse_tracestate(&combined(&lines)))
-            .filter(|normalized| !normalized.is_empty())
-            .map(Arc::from);
+        let tracestate = read_tracestate(extractor).map(Arc::from);
         CallerTrace {
             ids: Some((parent.trace_id, parent.parent_id)),
             sampling: if parent.flags & FLAG_SAMPLED != 0 {
