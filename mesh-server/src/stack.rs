@@ -41,15 +41,14 @@ where
         timeout: limits.request_timeout(),
         max_header_bytes: limits.max_request_header_bytes as usize,
     };
-    let traced = with_server_spans(
-        traced
+    // Layers 3 to 5, which both kinds of route share.
+    let logged_and_guarded = |routes: Router<S>| {
+        routes
             .layer(from_fn_with_state(guard, guard_request))
-            .layer(from_fn(log_request)),
-    );
-    let untraced = untraced
-        .layer(from_fn_with_state(guard, guard_request))
-        .layer(from_fn(log_request));
-    traced.merge(untraced).layer(
+            .layer(from_fn(log_request))
+    };
+    let traced = with_server_spans(logged_and_guarded(traced));
+    traced.merge(logged_and_guarded(untraced)).layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(shed))
             .load_shed()
