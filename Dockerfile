@@ -5,10 +5,10 @@
 # (`make build-app` does both.)
 
 # --- builder: Debian 13's glibc, the same as the runtime image's ---
-# Linked against glibc, not musl, so the image runs the allocator the
-# benchmarks measured (BENCHMARKS.md); musl's is known to be slower when one
-# thread allocates what another frees, as spans are. The slim image already
-# has the C toolchain the linker needs, so nothing is installed here.
+# Linked against glibc, not musl, so the image runs the C library and
+# allocator the benchmarks measured (BENCHMARKS.md); musl's were never
+# measured here. The slim image already has the C toolchain the linker
+# needs, so nothing is installed here.
 FROM rust:1.95-slim-trixie AS builder
 WORKDIR /src
 COPY . .
