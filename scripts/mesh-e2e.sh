@@ -4,9 +4,10 @@
 #
 #   make mesh-e2e TRACING=zipkin|otel
 #
-# Needs Docker (with BuildKit), curl, tar, Rust and internet access. kind,
-# kubectl and istioctl are downloaded at the pinned versions below into
-# target/mesh-e2e/bin unless the ones on PATH are those versions. The cluster
+# Needs Docker (with BuildKit), curl, tar, sha256sum, Rust and internet
+# access. kind, kubectl and istioctl are downloaded at the pinned versions
+# below into target/mesh-e2e/bin, each checked against the SHA-256 its
+# project publishes, unless the ones on PATH are those versions. The cluster
 # is deleted on exit, pass or fail (MESH_E2E_KEEP=1 keeps it for debugging).
 # Every Jaeger answer, and on failure the cluster's state, is saved in
 # target/mesh-e2e/<provider>/.
@@ -46,7 +47,7 @@ zipkin | otel) ;;
 *) fail "TRACING=$TRACING is not one of: zipkin otel" ;;
 esac
 [ -n "$ISTIO_VERSION" ] || fail "cannot read ISTIO_VERSION from the Makefile (run from the repository's root)"
-for tool in docker curl tar cargo; do
+for tool in docker curl tar sha256sum cargo; do
     command -v "$tool" >/dev/null || fail "\`$tool\` is required"
 done
 docker info >/dev/null 2>&1 || fail "Docker is not running, or this user cannot reach it"
@@ -62,24 +63,40 @@ aarch64 | arm64) arch=arm64 ;;
 *) fail "no kind, kubectl or istioctl builds for $(uname -m)" ;;
 esac
 
-download() { # URL FILE
+fetch() { # URL FILE
     curl -fsSL --retry 3 --connect-timeout 20 --max-time 300 -o "$2" "$1" ||
         fail "cannot download $1"
 }
+# Downloads URL to FILE and checks it against the SHA-256 the project
+# publishes beside it at CHECKSUM-URL (its first field: kind and Istio add
+# the file name after the hash).
+download() { # URL FILE CHECKSUM-URL
+    fetch "$1" "$2"
+    fetch "$3" "$2.sha256"
+    local expected actual
+    expected=$(awk '{print $1; exit}' "$2.sha256")
+    actual=$(sha256sum "$2" | awk '{print $1}')
+    rm "$2.sha256"
+    if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
+        fail "$1: SHA-256 $actual does not match the published $expected"
+    fi
+}
 if ! kind version 2>/dev/null | grep -q "kind $KIND_VERSION "; then
     say "installing kind $KIND_VERSION"
-    download "https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-$os-$arch" "$bin/kind"
+    url="https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-$os-$arch"
+    download "$url" "$bin/kind" "$url.sha256sum"
     chmod +x "$bin/kind"
 fi
 if ! kubectl version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION\$"; then
     say "installing kubectl $KUBECTL_VERSION"
-    download "https://dl.k8s.io/release/$KUBECTL_VERSION/bin/$os/$arch/kubectl" "$bin/kubectl"
+    url="https://dl.k8s.io/release/$KUBECTL_VERSION/bin/$os/$arch/kubectl"
+    download "$url" "$bin/kubectl" "$url.sha256"
     chmod +x "$bin/kubectl"
 fi
 if [ "$(istioctl version --remote=false --short 2>/dev/null)" != "$ISTIO_VERSION" ]; then
     say "installing istioctl $ISTIO_VERSION"
-    download "https://github.com/istio/istio/releases/download/$ISTIO_VERSION/istioctl-$ISTIO_VERSION-$os-$arch.tar.gz" \
-        "$bin/istioctl.tar.gz"
+    url="https://github.com/istio/istio/releases/download/$ISTIO_VERSION/istioctl-$ISTIO_VERSION-$os-$arch.tar.gz"
+    download "$url" "$bin/istioctl.tar.gz" "$url.sha256"
     tar -xzf "$bin/istioctl.tar.gz" -C "$bin" istioctl
     rm "$bin/istioctl.tar.gz"
 fi
