@@ -2,7 +2,10 @@
 //! query API. Prints the trace trees it read, then what is wrong; exits 1
 //! when something is, 2 when the input cannot be read.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use clap::{Parser, Subcommand};
 use jaeger_check::{
@@ -43,7 +46,7 @@ enum Check {
     },
 }
 
-fn read(path: &PathBuf) -> Result<String, String> {
+fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
