@@ -107,11 +107,13 @@ measure() {
 }
 
 # frame ARM SERVICE PATTERN: the inclusive instructions a request of the
-# first function matching PATTERN.
+# first (costliest) function matching PATTERN; callgrind names a recursive
+# call's copies NAME'2, NAME'3; annotate lists by cost. "n/a" when
+# no function matches.
 frame() {
     local count
-    count=$(grep -m1 -E "$3 \[" "$work/$1.$2.annotated" | awk '{gsub(",", "", $1); print $1}')
-    echo $(((${count:-0}) / requests))
+    count=$(grep -m1 -E "$3('[0-9]+)? \[" "$work/$1.$2.annotated" | awk '{gsub(",", "", $1); print $1}')
+    if [ -n "$count" ]; then echo $((count / requests)); else echo "n/a"; fi
 }
 
 echo "measuring $requests requests an arm under callgrind (about a minute an arm, four arms)" >&2
@@ -141,6 +143,7 @@ row "batch processor: export (convert, encode, send)" 'BatchSpanProcessor::get_s
 row "  building the OTLP body (convert and encode)" 'OtlpHttpClient::build_trace_export_body'
 row "    grouping by resource and scope" 'group_spans_by_resource_and_scope'
 row "    SpanData to protobuf Span" 'From<opentelemetry_sdk::trace::export::SpanData> for opentelemetry_proto::proto::tonic::trace::v1::Span>::from'
+row "    freeing the protobuf structs" 'core::ptr::drop_in_place<opentelemetry_proto::proto::tonic::trace::v1::ResourceSpans>'
 row "span start (registry, layer, SDK)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::new_span'
 row "span end (layer, SDK, hand-off)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::try_close'
 row "span enter" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::enter'
