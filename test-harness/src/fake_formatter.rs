@@ -52,6 +52,17 @@ impl Default for Behaviour {
     }
 }
 
+impl Behaviour {
+    /// Answers 200, after `delay`: a slow or (with a long delay) hanging
+    /// formatter.
+    pub fn answering_after(delay: Duration) -> Self {
+        Self {
+            delay,
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
     behaviour: Behaviour,

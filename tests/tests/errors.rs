@@ -95,10 +95,7 @@ async fn returns_502_when_formatter_is_down() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn returns_504_within_the_timeout_when_formatter_is_slow() {
-    let slow = Behaviour {
-        delay: Duration::from_secs(10),
-        ..Behaviour::default()
-    };
+    let slow = Behaviour::answering_after(Duration::from_secs(10));
     let app = app(slow, &[("FORMATTER_TIMEOUT_MS", "300")]).await;
 
     let started = Instant::now();
@@ -136,10 +133,7 @@ async fn returns_a_fixed_502_when_the_formatter_fails_and_the_span_names_its_sta
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_cut_by_the_request_timeout_is_a_503_in_its_spans_its_log_and_its_headers() {
-    let hanging = Behaviour {
-        delay: Duration::from_secs(10),
-        ..Behaviour::default()
-    };
+    let hanging = Behaviour::answering_after(Duration::from_secs(10));
     let app = app(
         hanging,
         &[
@@ -203,10 +197,7 @@ async fn oversized_headers_get_431_with_their_span_log_line_and_trace_headers() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shed_request_is_answered_503_at_once_and_logged_with_a_count() {
-    let hanging = Behaviour {
-        delay: Duration::from_secs(10),
-        ..Behaviour::default()
-    };
+    let hanging = Behaviour::answering_after(Duration::from_secs(10));
     let app = app(hanging, &[("MAX_CONCURRENT_REQUESTS", "1")]).await;
     let hello = app.hello.url();
     let in_flight =

@@ -101,10 +101,9 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_formatter_gets_504s_within_the_timeout_and_nothing_piles_up() {
     let app = TestApp::builder()
-        .formatter(Formatter::Fake(Behaviour {
-            delay: Duration::from_secs(60),
-            ..Behaviour::default()
-        }))
+        .formatter(Formatter::Fake(Behaviour::answering_after(
+            Duration::from_secs(60),
+        )))
         .env("FORMATTER_TIMEOUT_MS", "300")
         .start()
         .await;

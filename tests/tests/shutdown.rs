@@ -14,10 +14,9 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spa
     // deliver the spans.
     let mut app = TestApp::builder()
         .exporting_over(Transport::Grpc)
-        .formatter(Formatter::Fake(Behaviour {
-            delay: Duration::from_millis(500),
-            ..Behaviour::default()
-        }))
+        .formatter(Formatter::Fake(Behaviour::answering_after(
+            Duration::from_millis(500),
+        )))
         .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
         .start()
         .await;
