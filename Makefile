@@ -23,6 +23,9 @@ FUZZ_SECONDS ?= 600
 # For `make install-istio`: the Istio release this project is tested against
 # (its CRD schemas are in tests/fixtures/, its Jaeger addon in k8s/istio/addons/),
 # and the tracing provider: `zipkin` (B3 + W3C) or `otel` (W3C, OTLP).
+# istioctl prints its version as `client version: 1.30.3` (istio/istio 1.30.3,
+# pkg/version/cobra.go; istioctl/pkg/version/version.go forces --short), and
+# the install gate reads that line.
 ISTIO_VERSION := 1.30.3
 TRACING ?= zipkin
 TRACING_PROVIDERS := zipkin otel
@@ -166,8 +169,9 @@ install-istio: ## Istio ISTIO_VERSION's demo profile with the TRACING provider (
 	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make install-istio: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
 	$(call require,istioctl)
 	$(call require,kubectl)
-	@v=$$(istioctl version --remote=false --short 2>/dev/null); case "$$v" in \
+	@v=$$(istioctl version --remote=false --short 2>/dev/null | sed -n 's/^client version: //p'); case "$$v" in \
 		$(basename $(ISTIO_VERSION)).*) ;; \
+		"") echo "make $@: cannot read istioctl's client version (istioctl version --remote=false); this project is tested with Istio $(ISTIO_VERSION)" >&2; exit 1 ;; \
 		*) echo "make $@: istioctl $$v found; this project is tested with Istio $(ISTIO_VERSION): https://istio.io/latest/docs/setup/additional-setup/download-istio-release/" >&2; exit 1 ;; \
 	esac
 	istioctl install -y -f k8s/istio/tracing-$(TRACING).yaml

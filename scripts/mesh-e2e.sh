@@ -56,11 +56,21 @@ mkdir -p "$out" "$bin"
 export PATH="$bin:$PATH"
 
 # --- tools --------------------------------------------------------------------
-os=$(uname -s | tr '[:upper:]' '[:lower:]')
 case "$(uname -m)" in
 x86_64) arch=amd64 ;;
 aarch64 | arm64) arch=arm64 ;;
 *) fail "no kind, kubectl or istioctl builds for $(uname -m)" ;;
+esac
+# kind and kubectl name their builds linux-* and darwin-*. Istio names its
+# macOS archives osx (amd64) and osx-arm64, never darwin: istio/istio 1.30.3,
+# release/downloadIstioCtl.sh (OSEXT="osx"; the arch suffix only for arm64).
+case "$(uname -s)" in
+Linux) os=linux istio_archive=linux-$arch ;;
+Darwin)
+    os=darwin
+    if [ "$arch" = arm64 ]; then istio_archive=osx-arm64; else istio_archive=osx; fi
+    ;;
+*) fail "no kind, kubectl or istioctl builds for $(uname -s)" ;;
 esac
 
 fetch() { # URL FILE
@@ -81,21 +91,29 @@ download() { # URL FILE CHECKSUM-URL
         fail "$1: SHA-256 $actual does not match the published $expected"
     fi
 }
-if ! kind version 2>/dev/null | grep -q "kind $KIND_VERSION "; then
+# Each version is read whole before it is matched: `grep -q` would stop
+# reading at the first match, and under pipefail a tool still writing (kubectl
+# prints a second line, Kustomize's version) would fail the check with SIGPIPE.
+if ! kind version 2>/dev/null | grep "kind $KIND_VERSION " >/dev/null; then
     say "installing kind $KIND_VERSION"
     url="https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-$os-$arch"
     download "$url" "$bin/kind" "$url.sha256sum"
     chmod +x "$bin/kind"
 fi
-if ! kubectl version --client 2>/dev/null | grep -q "Client Version: $KUBECTL_VERSION\$"; then
+if ! kubectl version --client 2>/dev/null | grep -x "Client Version: $KUBECTL_VERSION" >/dev/null; then
     say "installing kubectl $KUBECTL_VERSION"
     url="https://dl.k8s.io/release/$KUBECTL_VERSION/bin/$os/$arch/kubectl"
     download "$url" "$bin/kubectl" "$url.sha256"
     chmod +x "$bin/kubectl"
 fi
-if [ "$(istioctl version --remote=false --short 2>/dev/null)" != "$ISTIO_VERSION" ]; then
+# istioctl prints `client version: 1.30.3` (istio/istio 1.30.3,
+# pkg/version/cobra.go), the line the Makefile's install gate reads too.
+istioctl_version() {
+    istioctl version --remote=false --short 2>/dev/null | sed -n 's/^client version: //p'
+}
+if [ "$(istioctl_version)" != "$ISTIO_VERSION" ]; then
     say "installing istioctl $ISTIO_VERSION"
-    url="https://github.com/istio/istio/releases/download/$ISTIO_VERSION/istioctl-$ISTIO_VERSION-$os-$arch.tar.gz"
+    url="https://github.com/istio/istio/releases/download/$ISTIO_VERSION/istioctl-$ISTIO_VERSION-$istio_archive.tar.gz"
     download "$url" "$bin/istioctl.tar.gz" "$url.sha256"
     tar -xzf "$bin/istioctl.tar.gz" -C "$bin" istioctl
     rm "$bin/istioctl.tar.gz"
@@ -108,6 +126,8 @@ fi
 [ -x "$check" ] || fail "$check was not built"
 
 # --- the cluster, always torn down ---------------------------------------------
+# When this run began, in microseconds, for Jaeger's search window.
+started_us="$(date +%s)000000"
 forwards=()
 cleanup() {
     local status=$?
@@ -136,7 +156,7 @@ trap 'exit 130' INT TERM
 # The cluster's credentials go to a kubeconfig of its own: the user's
 # ~/.kube/config and current context are left as they were.
 export KUBECONFIG="$out/kubeconfig"
-if kind get clusters 2>/dev/null | grep -qx "$CLUSTER"; then
+if kind get clusters 2>/dev/null | grep -x "$CLUSTER" >/dev/null; then
     say "deleting the cluster $CLUSTER left by an earlier run"
     kind delete cluster --name "$CLUSTER"
 fi
@@ -202,7 +222,12 @@ request() { # NAME EXPECTED-BODY CURL-ARGS...: the answer's headers go to $out/N
 }
 
 # Polls Jaeger for the trace until the check passes: the services export
-# every 5 s and Envoy flushes every second, so a trace fills in over seconds.
+# every 5 s, and Envoy flushes every 5 s or every 5 spans, whichever comes
+# first, under both providers (envoyproxy/envoy, the tracers' runtime
+# defaults: tracing.zipkin.{flush_interval_ms,min_flush_spans} in
+# source/extensions/tracers/zipkin/zipkin_tracer_impl.cc and
+# tracing.opentelemetry.* in source/extensions/tracers/opentelemetry/tracer.cc),
+# so a trace fills in over seconds.
 check_trace() { # NAME TRACE-ID CHECK-ARGS...
     local name=$1 id=$2
     shift 2
@@ -248,9 +273,13 @@ request say-hello2 "$V1" \
 check_trace say-hello2 "$id" say-hello2
 
 say "no export calls traced by the sidecars"
+# Jaeger v2's /api/traces reads only start and end (microseconds), not the
+# UI's lookback, and defaults to the last 48 h (jaegertracing/jaeger v2.14.0,
+# cmd/jaeger/internal/extension/jaegerquery/internal/query_parser.go): the
+# search covers exactly this run.
 for service in hello-svc.default formatter-svc.default; do
     http -o "$out/search-$service.json" \
-        "$jaeger/api/traces?service=$service&lookback=1h&limit=1000" ||
+        "$jaeger/api/traces?service=$service&start=${started_us}&limit=1000" ||
         fail "cannot search Jaeger for $service's traces"
 done
 "$check" no-export-traces "$out"/search-*.json || fail "the services' OTLP export was traced by their sidecars"

@@ -1,6 +1,6 @@
 //! The propagation hot path, per request: extracting the incoming context
 //! and injecting the outbound one, with the default composite propagator
-//! (`tracecontext,baggage,b3multi`), with and without baggage.
+//! (`b3multi,tracecontext,baggage`), with and without baggage.
 //!
 //! Run with `cargo bench -p mesh-telemetry` (or `make bench`).
 

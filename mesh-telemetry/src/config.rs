@@ -59,7 +59,7 @@ pub struct TelemetryArgs {
         env = "OTEL_PROPAGATORS",
         value_delimiter = ',',
         value_parser = parse_propagator,
-        default_value = "tracecontext,baggage,b3multi"
+        default_value = "b3multi,tracecontext,baggage"
     )]
     pub otel_propagators: Vec<PropagatorKind>,
 
@@ -184,11 +184,7 @@ pub(crate) mod tests {
         let args = parse(&[]).unwrap();
         assert_eq!(
             args.otel_propagators,
-            [
-                PropagatorKind::Tracecontext,
-                PropagatorKind::Baggage,
-                PropagatorKind::B3multi
-            ]
+            crate::propagation::DEFAULT_PROPAGATORS
         );
         assert_eq!(args.otel_traces_sampler, SamplerKind::ParentbasedAlwaysOn);
         assert_eq!(args.otel_exporter_otlp_protocol, OtlpProtocol::HttpProtobuf);

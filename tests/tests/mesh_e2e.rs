@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use e2e::manifests::{deployment_name, deployments, make_plan, repo_root};
+use e2e::{
+    manifests::{deployment_name, deployments, make_plan, repo_root},
+    stand_ins,
+};
 use formatter_svc::greeting::FormatterVersion;
 use serde_json::Value;
 
@@ -171,7 +174,6 @@ struct StandInRun {
 /// pinned versions would, and port-forwards that serve a gateway and Jaeger's
 /// query API from `jaeger-check`'s fixtures.
 fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInRun {
-    let root = repo_root();
     let work = std::env::temp_dir().join(format!(
         "mesh-e2e-stand-in-{provider}-{}",
         std::process::id()
@@ -179,7 +181,6 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).unwrap();
     let log = work.join("calls.log");
-    std::fs::write(&log, "").unwrap();
     let free_port = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -187,18 +188,8 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
             .port()
             .to_string()
     };
-    let stand_ins = root.join("tests/fixtures/mesh-e2e-stand-ins");
-    let path = format!(
-        "{}:{}",
-        stand_ins.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let output = std::process::Command::new("bash")
-        .arg("scripts/mesh-e2e.sh")
-        .current_dir(&root)
-        .env("PATH", path)
+    let output = stand_ins::command("bash", &["scripts/mesh-e2e.sh"], &[], &log)
         .env("TRACING", provider)
-        .env("STAND_IN_LOG", &log)
         .env("MESH_E2E_CLUSTER", "stand-in")
         .env("MESH_E2E_OUT", work.join("out"))
         .env(
@@ -217,11 +208,7 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         ),
-        calls: std::fs::read_to_string(&log)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect(),
+        calls: stand_ins::calls(&log),
         out: work.join("out"),
     }
 }
@@ -326,4 +313,54 @@ fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster(
         Some("kind delete cluster --name stand-in"),
         "the cluster is deleted on failure too"
     );
+}
+
+#[test]
+fn on_a_mac_the_live_test_downloads_istios_osx_archives() {
+    if !stand_ins_can_run("on_a_mac_the_live_test_downloads_istios_osx_archives") {
+        return;
+    }
+    // A Mac (uname), an istioctl of another release (so the script fetches
+    // the pinned one), and a curl that records the URL and fails, so nothing
+    // leaves this machine.
+    let work = std::env::temp_dir().join(format!("mesh-e2e-mac-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let log = work.join("calls.log");
+    for (machine, archive) in [("x86_64", "osx"), ("arm64", "osx-arm64")] {
+        let fake = |name: &str, body: &str| {
+            let path = work.join(name);
+            std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
+            let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+            std::fs::set_permissions(&path, permissions).unwrap();
+        };
+        fake(
+            "uname",
+            &format!("case \"$1\" in -s) echo Darwin ;; -m) echo {machine} ;; esac"),
+        );
+        fake(
+            "curl",
+            "for a in \"$@\"; do case \"$a\" in https://*) echo \"curl $a\" >>\"$STAND_IN_LOG\" ;; esac; done; exit 7",
+        );
+        let output = stand_ins::command("bash", &["scripts/mesh-e2e.sh"], &[&work], &log)
+            .env("TRACING", "zipkin")
+            .env("STAND_IN_ISTIOCTL_VERSION", "1.29.2")
+            .env("MESH_E2E_OUT", work.join("out"))
+            .output()
+            .expect("bash runs");
+        assert!(!output.status.success());
+        let fetched: Vec<String> = stand_ins::calls(&log)
+            .into_iter()
+            .filter(|c| c.starts_with("curl "))
+            .collect();
+        assert_eq!(
+            fetched,
+            [format!(
+                "curl https://github.com/istio/istio/releases/download/1.30.3/istioctl-1.30.3-{archive}.tar.gz"
+            )],
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

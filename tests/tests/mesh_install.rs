@@ -10,6 +10,7 @@ use e2e::{
         pod_annotations, repo_root,
     },
     openapi_schema::{istio_schemas, validate_resource},
+    stand_ins,
 };
 use serde_json::Value;
 
@@ -316,4 +317,76 @@ fn every_pod_sends_its_otlp_export_around_its_sidecar_on_the_port_it_exports_to(
             );
         }
     }
+}
+
+/// `make install-istio TRACING=provider`, run for real with the stand-ins
+/// on `PATH` and istioctl answering as `istioctl_version`.
+fn install_with_stand_ins(
+    provider: &str,
+    istioctl_version: &str,
+) -> (std::process::Output, Vec<String>) {
+    let log = std::env::temp_dir().join(format!(
+        "install-istio-{provider}-{istioctl_version}-{}.log",
+        std::process::id()
+    ));
+    let output = stand_ins::command(
+        "make",
+        &[
+            "--no-print-directory",
+            "install-istio",
+            &format!("TRACING={provider}"),
+        ],
+        &[],
+        &log,
+    )
+    .env("STAND_IN_ISTIOCTL_VERSION", istioctl_version)
+    .output()
+    .expect("make runs");
+    (output, stand_ins::calls(&log))
+}
+
+#[test]
+fn make_install_istio_gets_past_the_version_gate_with_istioctl_1_30_3s_real_output() {
+    for provider in PROVIDERS {
+        let (output, calls) = install_with_stand_ins(provider, "1.30.3");
+        assert!(
+            output.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            calls,
+            [
+                "istioctl version --remote=false --short".to_owned(),
+                format!("istioctl install -y -f k8s/istio/tracing-{provider}.yaml"),
+                format!("kubectl apply -f k8s/{ADDON}"),
+                format!("kubectl apply -f k8s/istio/telemetry-{provider}.yaml"),
+            ],
+            "{provider}"
+        );
+    }
+}
+
+#[test]
+fn make_install_istio_refuses_another_istio_minor_in_one_line() {
+    let (output, calls) = install_with_stand_ins("zipkin", "1.29.2");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("make: ***"))
+        .collect();
+    assert_eq!(
+        ours,
+        [
+            "make install-istio: istioctl 1.29.2 found; this project is tested with Istio 1.30.3: \
+          https://istio.io/latest/docs/setup/additional-setup/download-istio-release/"
+        ],
+        "{stderr}"
+    );
+    assert_eq!(
+        calls,
+        ["istioctl version --remote=false --short"],
+        "nothing installed"
+    );
 }

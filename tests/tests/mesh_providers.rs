@@ -1,115 +1,257 @@
-//! hello-svc's default `OTEL_PROPAGATORS` joins Envoy's spans under both of
-//! Istio's tracing providers (`make install-istio TRACING=zipkin|otel`): it
-//! continues the span the inbound sidecar sends, and the outbound sidecar
-//! finds hello's CLIENT span in the format that provider reads.
+//! Every hop of a request through the mesh, under both of Istio's tracing
+//! providers (`make install-istio TRACING=zipkin|otel`), through the real
+//! binaries with the `OTEL_PROPAGATORS` that `k8s/app.yaml` gives them:
+//!
+//! ```text
+//! client → gateway (SERVER, then router CLIENT) → hello's sidecar (inbound)
+//!        → hello-svc → hello's sidecar (outbound) → formatter's sidecar
+//!        (inbound) → formatter-svc
+//! ```
+//!
+//! Each Envoy hop rewrites the headers as that provider's Envoy does
+//! ([`e2e::envoy_tracing`], which cites its sources), leaving the rest, stale
+//! B3 included, as it was. Each app's SERVER span must be the child of its
+//! own inbound sidecar's span, and hello's CLIENT span the parent of its
+//! outbound sidecar's.
 
-use mesh_test_harness::{TestApp, fake_formatter::RecordedRequest, otlp_receiver::Transport};
+use e2e::{
+    envoy_tracing::{EnvoySpan, Headers, Provider},
+    manifests::{container_env, containers, deployments},
+};
+use mesh_test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
-/// The span of hello's inbound sidecar, as the headers below carry it.
-const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-const SIDECAR_SPAN_ID: &str = "00f067aa0ba902b7";
-const GATEWAY_SPAN_ID: &str = "a2fb4a1d1a96d312";
+/// The trace the gateway starts when the client sends none it reads.
+const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// A client's own trace, sent as B3 and (another one) as `traceparent`.
+const CLIENT_B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+const CLIENT_B3_SPAN: &str = "e457b5a2e4d86bd1";
+const CLIENT_W3C_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const CLIENT_W3C_SPAN: &str = "b7ad6b7169203331";
 
-/// An Istio tracing provider, as far as context headers go.
+/// The span ids the Envoys on the way take.
+const GATEWAY_SERVER: &str = "00000000000000a1";
+const GATEWAY_CLIENT: &str = "00000000000000a2";
+const HELLO_INBOUND: &str = "00000000000000b1";
+const HELLO_OUTBOUND: &str = "00000000000000b2";
+const FORMATTER_INBOUND: &str = "00000000000000d1";
+
+/// What the client sends, besides its User-Agent.
 #[derive(Debug, Clone, Copy)]
-enum Provider {
-    /// Envoy's Zipkin tracer with `traceContextOption:
-    /// USE_B3_WITH_W3C_PROPAGATION` (k8s/istio/tracing-zipkin.yaml).
-    ZipkinB3WithW3c,
-    /// Envoy's OpenTelemetry tracer (k8s/istio/tracing-otel.yaml).
-    OpenTelemetry,
+enum Client {
+    /// No trace context.
+    Plain,
+    /// Its own B3 span.
+    B3,
+    /// Its own B3 span and, for another trace, a `traceparent`.
+    B3AndTraceparent,
 }
 
-impl Provider {
-    /// What the inbound sidecar sends to hello-svc: the zipkin provider
-    /// injects B3 and W3C for the same span; the otel provider W3C only.
-    fn inbound_headers(self) -> Vec<(&'static str, String)> {
-        let traceparent = format!("00-{TRACE_ID}-{SIDECAR_SPAN_ID}-01");
-        let mut headers = vec![
-            ("x-request-id", "5f1c6a0e-istio".to_owned()),
-            ("user-agent", "curl/8.5.0".to_owned()),
-            ("traceparent", traceparent),
-        ];
-        match self {
-            Self::ZipkinB3WithW3c => headers.extend([
-                ("x-b3-traceid", TRACE_ID.to_owned()),
-                ("x-b3-spanid", SIDECAR_SPAN_ID.to_owned()),
-                ("x-b3-parentspanid", GATEWAY_SPAN_ID.to_owned()),
-                ("x-b3-sampled", "1".to_owned()),
-            ]),
-            Self::OpenTelemetry => headers.push(("tracestate", "istio=1".to_owned())),
+impl Client {
+    fn headers(self) -> Headers {
+        let mut headers = vec![("user-agent".to_owned(), "curl/8.5.0".to_owned())];
+        if matches!(self, Self::B3 | Self::B3AndTraceparent) {
+            headers.extend([
+                ("x-b3-traceid".to_owned(), CLIENT_B3_TRACE.to_owned()),
+                ("x-b3-spanid".to_owned(), CLIENT_B3_SPAN.to_owned()),
+                ("x-b3-sampled".to_owned(), "1".to_owned()),
+            ]);
+        }
+        if matches!(self, Self::B3AndTraceparent) {
+            headers.push((
+                "traceparent".to_owned(),
+                format!("00-{CLIENT_W3C_TRACE}-{CLIENT_W3C_SPAN}-01"),
+            ));
         }
         headers
     }
+}
 
-    /// The parent (trace id, span id) the outbound sidecar's tracer takes
-    /// from hello's request: B3 first with W3C as the fallback for zipkin,
-    /// W3C alone for otel. `None` would start a new, disconnected trace.
-    fn envoy_parent(self, sent: &RecordedRequest) -> Option<(String, String)> {
-        let w3c = || {
-            let fields: Vec<&str> = sent.header("traceparent")?.split('-').collect();
-            (fields.len() == 4).then(|| (fields[1].to_owned(), fields[2].to_owned()))
-        };
-        match self {
-            Self::ZipkinB3WithW3c => {
-                let b3 = sent
-                    .header("x-b3-traceid")
-                    .zip(sent.header("x-b3-spanid"))
-                    .map(|(t, s)| (t.to_owned(), s.to_owned()));
-                b3.or_else(w3c)
-            }
-            Self::OpenTelemetry => w3c(),
+/// `OTEL_PROPAGATORS` of the `app` container in `k8s/app.yaml` (the same
+/// in every Deployment of that app).
+fn deployed_propagators(app: &str) -> String {
+    let values: Vec<String> = deployments()
+        .iter()
+        .flat_map(|d| containers(d).iter())
+        .filter(|c| c.name == app)
+        .map(|c| {
+            container_env(c)
+                .remove("OTEL_PROPAGATORS")
+                .unwrap_or_else(|| panic!("{app} sets OTEL_PROPAGATORS"))
+        })
+        .collect();
+    assert!(!values.is_empty(), "k8s/app.yaml runs {app}");
+    assert!(values.iter().all(|v| *v == values[0]), "{app}: {values:?}");
+    values[0].clone()
+}
+
+fn as_pairs(headers: &Headers) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// One request, `path` on hello-svc, through every hop under `provider`;
+/// checks each app's spans against the Envoy spans around them.
+async fn walk(provider: Provider, client: Client, path: &str) {
+    let what = format!("{} provider, {client:?} client, {path}", provider.name());
+    let app = TestApp::builder()
+        .exporting_over(Transport::HttpProtobuf)
+        .env("OTEL_PROPAGATORS", &deployed_propagators("hello-svc"))
+        .start()
+        .await;
+    let endpoint = app.receiver().endpoint();
+    let formatter = ServiceProcess::spawn(
+        "formatter-svc",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_PROPAGATORS", &deployed_propagators("formatter-svc")),
+        ],
+    );
+
+    // client → gateway → hello's inbound sidecar → hello-svc.
+    let mut headers = client.headers();
+    let gateway = provider.hop(&mut headers, GATEWAY_SERVER, GATEWAY_TRACE);
+    provider.hop(&mut headers, GATEWAY_CLIENT, GATEWAY_TRACE);
+    let hello_inbound = provider.hop(&mut headers, HELLO_INBOUND, GATEWAY_TRACE);
+    let trace_id = gateway.trace_id.clone();
+    let answer = app.get(path, &as_pairs(&headers)).await;
+    assert_eq!(answer.status(), 200, "{what}");
+
+    // hello-svc → its outbound sidecar → formatter's inbound sidecar.
+    let sent = app.last_formatter_request();
+    let mut headers: Headers = sent
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "host")
+        .cloned()
+        .collect();
+    let hello_outbound = provider.hop(&mut headers, HELLO_OUTBOUND, GATEWAY_TRACE);
+    let formatter_inbound = provider.hop(&mut headers, FORMATTER_INBOUND, GATEWAY_TRACE);
+    let answer = reqwest::Client::new()
+        .get(format!(
+            "{}/{}",
+            formatter.url(),
+            sent.uri.trim_start_matches('/')
+        ))
+        .headers(
+            headers
+                .iter()
+                .map(|(n, v)| (n.parse().unwrap(), v.parse().unwrap()))
+                .collect(),
+        )
+        .send()
+        .await
+        .expect("formatter-svc answers");
+    assert_eq!(answer.status(), 200, "{what}");
+
+    let traced = path.starts_with("/sayHello/");
+    let spans = app.trace(&trace_id, if traced { 3 } else { 1 }).await;
+    let span = |service: &str, kind: SpanKind| {
+        spans
+            .iter()
+            .find(|s| s.service_name == service && s.kind == kind)
+            .unwrap_or_else(|| panic!("{what}: no {service} {kind:?} span in {spans:#?}"))
+    };
+    let child_of = |envoy: &EnvoySpan| (trace_id.clone(), envoy.span_id.clone());
+    let formatter_server = span("formatter-svc", SpanKind::Server);
+    assert_eq!(
+        (
+            formatter_server.trace_id.clone(),
+            formatter_server.parent_span_id.clone()
+        ),
+        child_of(&formatter_inbound),
+        "{what}: formatter's SERVER span is its inbound sidecar's child"
+    );
+    assert_eq!(
+        formatter_inbound.parent_span_id.as_deref(),
+        Some(HELLO_OUTBOUND)
+    );
+
+    if traced {
+        let (server, client_span) = (
+            span("hello-svc", SpanKind::Server),
+            span("hello-svc", SpanKind::Client),
+        );
+        assert_eq!(
+            (server.trace_id.clone(), server.parent_span_id.clone()),
+            child_of(&hello_inbound),
+            "{what}: hello's SERVER span is its inbound sidecar's child"
+        );
+        assert_eq!(client_span.parent_span_id, server.span_id, "{what}");
+        assert_eq!(
+            hello_outbound.parent_span_id.as_deref(),
+            Some(client_span.span_id.as_str()),
+            "{what}: hello's outbound sidecar continues hello's CLIENT span"
+        );
+        // Both formats name hello's CLIENT span as it leaves, so either
+        // provider's outbound sidecar joins. Under otel they are stale by
+        // the time formatter's sidecar has passed them on: the case the
+        // default OTEL_PROPAGATORS order exists for.
+        assert_eq!(
+            sent.header("x-b3-spanid"),
+            Some(client_span.span_id.as_str())
+        );
+        if provider == Provider::Otel {
+            assert!(
+                headers
+                    .iter()
+                    .any(|(n, v)| n == "x-b3-spanid" && *v == client_span.span_id),
+                "{what}: hello's B3 reached formatter-svc stale"
+            );
+        }
+    } else {
+        assert!(
+            spans.iter().all(|s| s.service_name != "hello-svc"),
+            "{what}: /sayHello2 makes no spans of hello's"
+        );
+        assert_eq!(
+            hello_outbound.parent_span_id.as_deref(),
+            Some(HELLO_INBOUND),
+            "{what}: hello forwards its inbound sidecar's context"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_zipkin_provider_every_app_span_is_its_own_sidecars_child() {
+    for client in [Client::Plain, Client::B3, Client::B3AndTraceparent] {
+        walk(Provider::Zipkin, client, "/sayHello/Brian").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn under_the_otel_provider_every_app_span_is_its_own_sidecars_child_despite_stale_b3() {
+    for client in [Client::Plain, Client::B3, Client::B3AndTraceparent] {
+        walk(Provider::Otel, client, "/sayHello/Brian").await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn say_hello2_joins_formatter_to_its_sidecar_under_both_providers() {
+    for provider in Provider::ALL {
+        for client in [Client::Plain, Client::B3AndTraceparent] {
+            walk(provider, client, "/sayHello2/Brian").await;
         }
     }
 }
 
-async fn joins_envoy_spans_under(provider: Provider) {
-    // No OTEL_PROPAGATORS: the default is what is under test.
-    let app = TestApp::builder()
-        .exporting_over(Transport::HttpProtobuf)
-        .start()
-        .await;
-    let inbound = provider.inbound_headers();
-    let headers: Vec<(&str, &str)> = inbound.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    app.say_hello_ok(&headers).await;
-
-    let spans = app.trace(TRACE_ID, 2).await;
-    let span = |kind: SpanKind| {
-        spans
-            .iter()
-            .find(|s| s.kind == kind)
-            .unwrap_or_else(|| panic!("{provider:?}: no {kind:?} span in {spans:#?}"))
-    };
-    let (server, client) = (span(SpanKind::Server), span(SpanKind::Client));
-    assert_eq!(
-        server.parent_span_id, SIDECAR_SPAN_ID,
-        "{provider:?}: hello's SERVER span is the inbound sidecar's child"
-    );
-    assert_eq!(client.parent_span_id, server.span_id);
-
-    let sent = app.last_formatter_request();
-    assert_eq!(
-        provider.envoy_parent(&sent),
-        Some((TRACE_ID.to_owned(), client.span_id.clone())),
-        "{provider:?}: the outbound sidecar continues hello's CLIENT span; sent {sent:#?}"
-    );
-    // Both formats name the same span, so a sidecar reading either joins.
-    assert_eq!(
-        sent.header("traceparent"),
-        Some(format!("00-{TRACE_ID}-{}-01", client.span_id).as_str())
-    );
-    assert_eq!(sent.header("x-b3-spanid"), Some(client.span_id.as_str()));
-    assert_eq!(sent.header("x-request-id"), Some("5f1c6a0e-istio"));
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn under_the_zipkin_provider_hello_continues_envoys_b3_span_and_hands_envoy_its_client_span()
-{
-    joins_envoy_spans_under(Provider::ZipkinB3WithW3c).await;
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn under_the_otel_provider_hello_continues_envoys_w3c_span_and_hands_envoy_its_client_span() {
-    joins_envoy_spans_under(Provider::OpenTelemetry).await;
+#[test]
+fn both_apps_are_deployed_with_traceparent_read_last() {
+    for app in ["hello-svc", "formatter-svc"] {
+        let propagators = deployed_propagators(app);
+        let formats: Vec<&str> = propagators.split(',').collect();
+        let carrying: Vec<&&str> = formats.iter().filter(|f| **f != "baggage").collect();
+        assert_eq!(
+            carrying.last().map(|f| **f),
+            Some("tracecontext"),
+            "{app}: {propagators}"
+        );
+        assert!(
+            formats.contains(&"b3multi"),
+            "{app} still writes B3 for zipkin"
+        );
+    }
 }

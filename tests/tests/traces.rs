@@ -168,20 +168,20 @@ async fn w3c_traceparent_joins_both_services_into_one_trace_over_http() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn istio_b3_context_wins_over_a_stale_client_traceparent() {
+async fn the_meshs_traceparent_wins_over_stale_b3_headers() {
     const STALE_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
     let app = pair(Transport::HttpProtobuf).await;
 
-    // The client started its own trace and Envoy's Zipkin tracer in its
-    // default USE_B3 mode adds B3 headers for the mesh's trace but leaves the
-    // client's traceparent alone (USE_B3_WITH_W3C_PROPAGATION rewrites both).
+    // Under Istio's otel provider Envoy rewrites traceparent at every hop and
+    // passes a client's (or an earlier hop's) x-b3-* headers through as they
+    // were, so the default OTEL_PROPAGATORS lists tracecontext last.
     app.say_hello_ok(&[
         (
             "traceparent",
-            &format!("00-{STALE_TRACE_ID}-b7ad6b7169203331-01"),
+            &format!("00-{INGRESS_TRACE_ID}-{INGRESS_SPAN_ID}-01"),
         ),
-        ("x-b3-traceid", INGRESS_TRACE_ID),
-        ("x-b3-spanid", INGRESS_SPAN_ID),
+        ("x-b3-traceid", STALE_TRACE_ID),
+        ("x-b3-spanid", "b7ad6b7169203331"),
         ("x-b3-sampled", "1"),
         ("user-agent", NETSCAPE),
     ])

@@ -18,8 +18,12 @@
 //! that finds a *valid* trace context replaces what the earlier ones found
 //! (a B3 sampling decision sent alone never displaces one). So the format
 //! listed **last** wins when the headers disagree. The default,
-//! `tracecontext,baggage,b3multi`, prefers B3 as Envoy's Zipkin tracer does,
-//! and falls back to `traceparent`.
+//! `b3multi,tracecontext,baggage`, prefers `traceparent` and falls back to
+//! B3: both of Istio's providers, as `make install-istio` configures them,
+//! rewrite `traceparent` at every hop (the zipkin provider with
+//! `USE_B3_WITH_W3C_PROPAGATION`), while the otel provider passes `x-b3-*`
+//! through untouched, so a B3 header can be stale and `traceparent` cannot.
+//! See the README's "Which incoming context wins".
 //!
 //! On the way out, every listed format is written, so a downstream sidecar
 //! finds whichever one it reads.
@@ -76,9 +80,9 @@ pub enum PropagatorKind {
 
 /// The formats `OTEL_PROPAGATORS` lists when it is not set.
 pub const DEFAULT_PROPAGATORS: [PropagatorKind; 3] = [
+    PropagatorKind::B3multi,
     PropagatorKind::Tracecontext,
     PropagatorKind::Baggage,
-    PropagatorKind::B3multi,
 ];
 
 /// The composite of the configured propagators: reads a request's headers
@@ -181,18 +185,18 @@ pub fn response_headers(cx: &Context) -> Option<[(&'static str, HeaderValue); 2]
 mod tests {
     use super::*;
 
-    const STALE_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
-    const MESH_TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
+    const W3C_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+    const B3_TRACE: &str = "463ac35c9f6413ad48485a3953bb6124";
 
     fn disagreeing_headers() -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(
             "traceparent",
-            format!("00-{STALE_TRACE}-b7ad6b7169203331-01")
+            format!("00-{W3C_TRACE}-b7ad6b7169203331-01")
                 .parse()
                 .unwrap(),
         );
-        headers.insert("x-b3-traceid", MESH_TRACE.parse().unwrap());
+        headers.insert("x-b3-traceid", B3_TRACE.parse().unwrap());
         headers.insert("x-b3-spanid", "a2fb4a1d1a96d312".parse().unwrap());
         headers.insert("x-b3-sampled", "1".parse().unwrap());
         headers
@@ -208,12 +212,19 @@ mod tests {
         use PropagatorKind::*;
         assert_eq!(
             extracted_trace_id(&[Tracecontext, Baggage, B3multi]),
-            MESH_TRACE
+            B3_TRACE
         );
         assert_eq!(
             extracted_trace_id(&[B3multi, Baggage, Tracecontext]),
-            STALE_TRACE
+            W3C_TRACE
         );
+    }
+
+    #[test]
+    fn by_default_traceparent_wins_over_a_disagreeing_b3() {
+        // Under Istio's otel provider, x-b3-* pass through the sidecars
+        // untouched while traceparent is rewritten at every hop.
+        assert_eq!(extracted_trace_id(&DEFAULT_PROPAGATORS), W3C_TRACE);
     }
 
     #[test]
@@ -222,7 +233,7 @@ mod tests {
         let mut headers = disagreeing_headers();
         headers.insert("x-b3-traceid", "not-hex".parse().unwrap());
         let cx = composite(&[Tracecontext, B3multi, B3]).extract(&headers);
-        assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), W3C_TRACE);
     }
 
     #[test]
@@ -233,7 +244,7 @@ mod tests {
         headers.remove("x-b3-spanid");
         headers.insert("b3", "0".parse().unwrap());
         let cx = composite(&[Tracecontext, B3]).extract(&headers);
-        assert_eq!(cx.span().span_context().trace_id().to_string(), STALE_TRACE);
+        assert_eq!(cx.span().span_context().trace_id().to_string(), W3C_TRACE);
         assert!(cx.span().span_context().is_sampled());
     }
 
@@ -247,10 +258,10 @@ mod tests {
         // B3 says nothing of the trace id's randomness, so neither may we.
         assert_eq!(
             header("traceparent"),
-            format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01")
+            format!("00-{B3_TRACE}-a2fb4a1d1a96d312-01")
         );
-        assert_eq!(header("b3"), format!("{MESH_TRACE}-a2fb4a1d1a96d312-1"));
-        assert_eq!(header("x-b3-traceid"), MESH_TRACE);
+        assert_eq!(header("b3"), format!("{B3_TRACE}-a2fb4a1d1a96d312-1"));
+        assert_eq!(header("x-b3-traceid"), B3_TRACE);
         assert_eq!(header("x-b3-spanid"), "a2fb4a1d1a96d312");
         assert_eq!(header("x-b3-sampled"), "1");
         assert!(out.get("tracestate").is_none(), "no empty tracestate");
@@ -264,10 +275,10 @@ mod tests {
 
     #[test]
     fn the_response_headers_name_the_span_in_both_forms() {
-        let cx = composite(&DEFAULT_PROPAGATORS).extract(&disagreeing_headers());
+        let cx = composite(&[PropagatorKind::B3multi]).extract(&disagreeing_headers());
         let [(timing, timing_value), (response, response_value)] = response_headers(&cx).unwrap();
         assert_eq!((timing, response), ("server-timing", "traceresponse"));
-        let expected = format!("00-{MESH_TRACE}-a2fb4a1d1a96d312-01");
+        let expected = format!("00-{B3_TRACE}-a2fb4a1d1a96d312-01");
         assert_eq!(response_value, expected.as_str());
         assert_eq!(timing_value, format!("trace;desc={expected}").as_str());
     }

@@ -1,0 +1,45 @@
+//! The stand-ins for docker, kind, kubectl and istioctl in
+//! `tests/fixtures/mesh-e2e-stand-ins/` (each cites the release whose output
+//! it copies), put first on `PATH` for a command that would call the real
+//! tools.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use crate::manifests::repo_root;
+
+/// The folder of stand-ins.
+pub fn folder() -> PathBuf {
+    repo_root().join("tests/fixtures/mesh-e2e-stand-ins")
+}
+
+/// `program args…` run in the repository with `dirs` and then the
+/// stand-ins first on `PATH`; each stand-in appends the call it took to
+/// `log` (which is emptied first). No `TRACING` comes from the caller.
+pub fn command(program: &str, args: &[&str], dirs: &[&Path], log: &Path) -> Command {
+    std::fs::write(log, "").expect("the stand-ins' log is writable");
+    let mut path: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
+    path.push(folder());
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .current_dir(repo_root())
+        .env("PATH", std::env::join_paths(path).expect("a valid PATH"))
+        .env("STAND_IN_LOG", log)
+        .env_remove("TRACING");
+    command
+}
+
+/// The calls the stand-ins logged to `log`, in order.
+pub fn calls(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
