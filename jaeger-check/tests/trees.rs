@@ -43,7 +43,7 @@ fn spans_are_told_apart_by_who_made_them() {
         (Maker::App("formatter-svc".into()), Kind::Server)
     );
     assert_eq!(
-        maker("hello-svc.default.svc.cluster.local:8080/sayHello/Brian"),
+        maker("hello-svc.default.svc.cluster.local:8080/sayHello/*"),
         (Maker::Gateway, Kind::Server)
     );
     assert_eq!(trace.roots().len(), 1);
@@ -131,7 +131,7 @@ fn an_export_call_traced_by_the_sidecar_is_reported() {
         check_no_export_traces(&leaked.data),
         vec![
             "trace 5c7e0d3a2b1f4e6d8c9b0a1f2e3d4c5b: hello-svc.default \
-             `jaeger-collector.istio-system.svc.cluster.local:4317/*` is a call to the collector: \
+             `jaeger-collector.istio-system.svc.cluster.local:4318/*` is a call to the collector: \
              the export went through the sidecar"
                 .to_owned()
         ]
@@ -164,5 +164,38 @@ fn an_answer_that_is_not_the_query_api_s_is_refused() {
         Response::from_json("<html>")
             .unwrap_err()
             .starts_with("not a Jaeger query API answer")
+    );
+}
+
+#[test]
+fn the_fixtures_are_what_their_cited_model_writes() {
+    let script = format!(
+        "{}/tests/fixtures/make_fixtures.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    match std::process::Command::new("python3")
+        .args([script.as_str(), "--check"])
+        .output()
+    {
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(e) => eprintln!("SKIPPED the_fixtures_are_what_their_cited_model_writes: python3: {e}"),
+    }
+}
+
+#[test]
+fn say_hello2_s_gateway_span_keeps_its_reference_to_the_clients_span() {
+    let trace = trace("say-hello2-zipkin.json");
+    let roots = trace.roots();
+    assert_eq!(roots.len(), 1);
+    assert_eq!(Trace::parent_id(roots[0]), Some("00f067aa0ba902b7"));
+    assert!(trace.span("00f067aa0ba902b7").is_none());
+    assert!(
+        trace
+            .render()
+            .contains("(parent 00f067aa0ba902b7 is not in the trace)")
     );
 }
