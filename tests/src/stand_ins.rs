@@ -17,7 +17,8 @@ pub fn folder() -> PathBuf {
 
 /// `program args…` run in the repository with `dirs` and then the
 /// stand-ins first on `PATH`; each stand-in appends the call it took to
-/// `log` (which is emptied first). No `TRACING` comes from the caller.
+/// `log` (which is emptied first). No `TRACING`, and none of an outer
+/// make's variables, come from the caller.
 pub fn command(program: &str, args: &[&str], dirs: &[&Path], log: &Path) -> Command {
     std::fs::write(log, "").expect("the stand-ins' log is writable");
     let mut path: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
@@ -31,7 +32,11 @@ pub fn command(program: &str, args: &[&str], dirs: &[&Path], log: &Path) -> Comm
         .current_dir(repo_root())
         .env("PATH", std::env::join_paths(path).expect("a valid PATH"))
         .env("STAND_IN_LOG", log)
-        .env_remove("TRACING");
+        .env_remove("TRACING")
+        // A `make` under `make test` would otherwise inherit its job flags.
+        .env_remove("MAKEFLAGS")
+        .env_remove("MFLAGS")
+        .env_remove("MAKELEVEL");
     command
 }
 
