@@ -24,6 +24,7 @@ struct ViewerProcess {
 }
 
 impl ViewerProcess {
+    /// Started with `args`, and a 200 ms quiet time unless they set one.
     fn start(args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -33,8 +34,13 @@ impl ViewerProcess {
         let address = format!("127.0.0.1:{port}");
         let mut child = Command::new(binary_path("trace-viewer"))
             .env_clear()
-            .args(["--listen", &address, "--quiet-ms", "200"])
+            .args(["--listen", &address])
             .args(args)
+            .args(if args.contains(&"--quiet-ms") {
+                &[][..]
+            } else {
+                &["--quiet-ms", "200"][..]
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -180,4 +186,55 @@ async fn malformed_and_oversized_bodies_are_refused_and_an_orphan_shows_as_a_roo
         .expect("the orphan's trace is printed");
     assert!(printed[orphan + 1].starts_with("└─ ") && printed[orphan + 1].contains("span 2"));
     assert!(printed[orphan + 2].contains(&format!("its parent {} never arrived", "09".repeat(8))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_traces_print_marked_and_sigterm_prints_what_is_left_with_the_counts() {
+    // Traces stay pending for a minute: only the SIGTERM path prints them.
+    let mut viewer = ViewerProcess::start(&["--quiet-ms", "60000"]);
+    let mut twin = span(5, 1, Some(1));
+    twin.name = "twin".to_owned();
+    let ok = reqwest::Client::new()
+        .post(format!("{}/v1/traces", viewer.url))
+        .header("content-type", "application/x-protobuf")
+        // The span that once overflowed the viewer's stack: a root's twin
+        // naming itself as parent; and two spans that are each other's parent.
+        .body(export(vec![
+            span(5, 1, None),
+            twin,
+            span(6, 0xa, Some(0xb)),
+            span(6, 0xb, Some(0xa)),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+
+    let terminated = Command::new("kill")
+        .args(["-TERM", &viewer.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(terminated.success());
+    let printed = viewer.wait_for(|line| line.contains("traces shown"));
+    let drawn = printed.iter().filter(|l| l.contains("└─ ")).count();
+    assert_eq!(drawn, 4, "every span is drawn once: {printed:#?}");
+    assert!(
+        printed.iter().any(|l| l.contains(&format!(
+            "an earlier span has the same id {}",
+            "01".repeat(8)
+        ))),
+        "{printed:#?}"
+    );
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("its parents form a cycle through")),
+        "{printed:#?}"
+    );
+    assert_eq!(
+        printed.last().unwrap(),
+        "trace-viewer: 2 traces shown, 0 spans dropped (over the per-trace limit)"
+    );
+    let status = viewer.child.wait().unwrap();
+    assert!(status.success(), "SIGTERM is a clean stop: {status}");
 }

@@ -220,18 +220,77 @@ fn highlights(span: &ReceivedSpan) -> String {
     out
 }
 
-/// `spans` of trace `trace_id` as a tree: roots first (a span whose parent
-/// never arrived is a root, marked so), children in start order.
+/// Indentation grows with depth up to here; deeper spans are drawn at this
+/// indent with their depth written out, so a long chain stays readable.
+pub const MAX_INDENT_DEPTH: usize = 24;
+
+/// Why a span is drawn at the top level rather than under a parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// A root: it names no parent.
+    Root,
+    /// Its parent never arrived.
+    Orphan,
+    /// It names itself as its parent.
+    OwnParent,
+    /// An earlier span of the trace has the same span id.
+    DuplicateId,
+    /// Its parents lead round in a circle, never to a root.
+    Cycle,
+}
+
+/// `spans` of trace `trace_id` as a tree: roots first, children in start
+/// order. Every span is drawn exactly once: a span that cannot hang under a
+/// root (its parent never arrived, it is its own parent, its id repeats an
+/// earlier span's, or its parents form a cycle) is drawn at the top level,
+/// marked with why. The walk keeps its own stack, so no chain of parents,
+/// however long or circular, can overflow the thread's.
 pub fn render(trace_id: &str, spans: &[ReceivedSpan], colour: bool) -> String {
     let paint = |code: &'static str| if colour { code } else { "" };
-    let ids: std::collections::HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-    let mut roots: Vec<&ReceivedSpan> = spans
-        .iter()
-        .filter(|s| s.parent_span_id.is_empty() || !ids.contains(s.parent_span_id.as_str()))
+    // The first span with each id is the one children hang under.
+    let mut first_with_id: HashMap<&str, usize> = HashMap::with_capacity(spans.len());
+    let mut placement: Vec<Option<Placement>> = vec![None; spans.len()];
+    for (index, span) in spans.iter().enumerate() {
+        if first_with_id.contains_key(span.span_id.as_str()) {
+            placement[index] = Some(Placement::DuplicateId);
+        } else {
+            first_with_id.insert(&span.span_id, index);
+        }
+    }
+    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (index, span) in spans.iter().enumerate() {
+        if placement[index].is_some() {
+            continue;
+        }
+        placement[index] = if span.parent_span_id.is_empty() {
+            Some(Placement::Root)
+        } else if span.parent_span_id == span.span_id {
+            Some(Placement::OwnParent)
+        } else {
+            match first_with_id.get(span.parent_span_id.as_str()) {
+                Some(&parent) => {
+                    children.entry(parent).or_default().push(index);
+                    None
+                }
+                None => Some(Placement::Orphan),
+            }
+        };
+    }
+    for list in children.values_mut() {
+        list.sort_by_key(|&i| spans[i].start_unix_nano);
+    }
+    let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| spans[i].start_unix_nano);
+    let mut tops: Vec<usize> = (0..spans.len())
+        .filter(|&i| placement[i].is_some())
         .collect();
-    roots.sort_by_key(|s| s.start_unix_nano);
+    by_start(&mut tops);
+
     let mut out = String::new();
-    let head = roots.first().copied();
+    let head = tops
+        .iter()
+        .find(|&&i| placement[i] == Some(Placement::Root))
+        .or(tops.first())
+        .map(|&i| &spans[i]);
     let status = head
         .and_then(|s| s.int_attr("http.response.status_code"))
         .map(|code| format!(" → {code}"))
@@ -244,50 +303,226 @@ pub fn render(trace_id: &str, spans: &[ReceivedSpan], colour: bool) -> String {
         head.map_or("", |s| s.name.as_str()),
         head.map(ms).unwrap_or_default(),
     );
-    fn walk(
-        out: &mut String,
-        spans: &[ReceivedSpan],
-        span: &ReceivedSpan,
-        depth: usize,
-        orphan: bool,
-        paint: &dyn Fn(&'static str) -> &'static str,
-    ) {
-        let error = span.status == SpanStatus::Error;
-        let _ = writeln!(
-            out,
-            "{}└─ {}{:<14}{} {:<24} {:<6} {:>9}{}{}{}{}",
-            "   ".repeat(depth),
-            paint(CYAN),
-            span.service_name,
-            paint(RESET),
-            span.name,
-            kind(span),
-            ms(span),
-            if error { paint(RED) } else { paint(DIM) },
-            highlights(span),
-            if error { "  ERROR" } else { "" },
-            paint(RESET),
-        );
-        if orphan {
-            let _ = writeln!(
-                out,
-                "{}   (its parent {} never arrived)",
-                "   ".repeat(depth),
-                span.parent_span_id
-            );
-        }
-        let mut children: Vec<&ReceivedSpan> = spans
-            .iter()
-            .filter(|s| s.parent_span_id == span.span_id)
-            .collect();
-        children.sort_by_key(|s| s.start_unix_nano);
-        for child in children {
-            walk(out, spans, child, depth + 1, false, paint);
-        }
+
+    let mut drawn = vec![false; spans.len()];
+    let draw_from =
+        |top: usize, placement: &[Option<Placement>], out: &mut String, drawn: &mut Vec<bool>| {
+            let mut stack = vec![(top, 0usize)];
+            while let Some((index, depth)) = stack.pop() {
+                if std::mem::replace(&mut drawn[index], true) {
+                    continue;
+                }
+                let span = &spans[index];
+                line(out, span, depth, &paint);
+                let indent = "   ".repeat(depth.min(MAX_INDENT_DEPTH));
+                let why = match placement[index] {
+                    Some(Placement::Orphan) => {
+                        format!("its parent {} never arrived", span.parent_span_id)
+                    }
+                    Some(Placement::OwnParent) => "it names itself as its parent".to_owned(),
+                    Some(Placement::DuplicateId) => {
+                        format!("an earlier span has the same id {}", span.span_id)
+                    }
+                    Some(Placement::Cycle) => format!(
+                        "its parents form a cycle through {}, never reaching a root",
+                        span.parent_span_id
+                    ),
+                    Some(Placement::Root) | None => String::new(),
+                };
+                if !why.is_empty() {
+                    let _ = writeln!(out, "{indent}   ({why})");
+                }
+                // Pushed in reverse, so they pop in start order.
+                for &child in children.get(&index).into_iter().flatten().rev() {
+                    if !drawn[child] {
+                        stack.push((child, depth + 1));
+                    }
+                }
+            }
+        };
+    for &top in &tops {
+        draw_from(top, &placement, &mut out, &mut drawn);
     }
-    for root in roots {
-        let orphan = !root.parent_span_id.is_empty();
-        walk(&mut out, spans, root, 0, orphan, &paint);
+    // What is left hangs off a circle of parents: draw each circle from its
+    // earliest span.
+    let mut rest: Vec<usize> = (0..spans.len()).filter(|&i| !drawn[i]).collect();
+    by_start(&mut rest);
+    for index in rest {
+        if !drawn[index] {
+            placement[index] = Some(Placement::Cycle);
+            draw_from(index, &placement, &mut out, &mut drawn);
+        }
     }
     out
+}
+
+/// One span's line, indented for `depth` up to [`MAX_INDENT_DEPTH`], with
+/// the depth written out beyond it.
+fn line(
+    out: &mut String,
+    span: &ReceivedSpan,
+    depth: usize,
+    paint: &dyn Fn(&'static str) -> &'static str,
+) {
+    let error = span.status == SpanStatus::Error;
+    let deep = if depth > MAX_INDENT_DEPTH {
+        format!("[depth {depth}] ")
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        out,
+        "{}└─ {deep}{}{:<14}{} {:<24} {:<6} {:>9}{}{}{}{}",
+        "   ".repeat(depth.min(MAX_INDENT_DEPTH)),
+        paint(CYAN),
+        span.service_name,
+        paint(RESET),
+        span.name,
+        kind(span),
+        ms(span),
+        if error { paint(RED) } else { paint(DIM) },
+        highlights(span),
+        if error { "  ERROR" } else { "" },
+        paint(RESET),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: &str, parent: &str, start: u64) -> ReceivedSpan {
+        ReceivedSpan {
+            service_name: "svc".to_owned(),
+            resource: HashMap::new(),
+            name: format!("span-{id}"),
+            kind: SpanKind::Internal,
+            trace_id: "ab".repeat(16),
+            span_id: id.to_owned(),
+            parent_span_id: parent.to_owned(),
+            attributes: HashMap::new(),
+            status: SpanStatus::Unset,
+            start_unix_nano: start,
+            end_unix_nano: start + 1,
+        }
+    }
+
+    /// The lines that draw a span (not the header, not a reason).
+    fn span_lines(tree: &str) -> Vec<&str> {
+        tree.lines().filter(|l| l.contains("└─ ")).collect()
+    }
+
+    #[test]
+    fn a_span_with_a_root_s_id_naming_itself_as_parent_is_drawn_marked_not_followed() {
+        let root = span("0000000000000001", "", 1);
+        let twin = span("0000000000000001", "0000000000000001", 2);
+        let tree = render("t", &[root, twin], false);
+        assert_eq!(span_lines(&tree).len(), 2, "{tree}");
+        assert!(
+            tree.contains("(an earlier span has the same id 0000000000000001)"),
+            "{tree}"
+        );
+    }
+
+    #[test]
+    fn a_span_that_is_its_own_parent_is_drawn_marked() {
+        let tree = render(
+            "t",
+            &[span("00000000000000aa", "00000000000000aa", 1)],
+            false,
+        );
+        assert_eq!(span_lines(&tree).len(), 1, "{tree}");
+        assert!(tree.contains("(it names itself as its parent)"), "{tree}");
+    }
+
+    #[test]
+    fn two_spans_that_are_each_others_parent_are_both_drawn() {
+        let a = span("000000000000000a", "000000000000000b", 1);
+        let b = span("000000000000000b", "000000000000000a", 2);
+        let tree = render("t", &[b, a], false);
+        let lines = span_lines(&tree);
+        assert_eq!(lines.len(), 2, "{tree}");
+        assert!(lines[0].starts_with("└─ ") && lines[0].contains("span-000000000000000a"));
+        assert!(lines[1].starts_with("   └─ ") && lines[1].contains("span-000000000000000b"));
+        assert!(
+            tree.contains(
+                "(its parents form a cycle through 000000000000000b, never reaching a root)"
+            ),
+            "{tree}"
+        );
+    }
+
+    #[test]
+    fn a_five_thousand_span_chain_draws_without_growing_the_stack_or_the_indent() {
+        let spans: Vec<ReceivedSpan> = (0..5000u64)
+            .map(|i| {
+                let parent = if i == 0 {
+                    String::new()
+                } else {
+                    format!("{i:016x}")
+                };
+                span(&format!("{:016x}", i + 1), &parent, i)
+            })
+            .collect();
+        // A small stack: a recursive walk of 5,000 levels would overflow it.
+        let tree = std::thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(move || render("t", &spans, false))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        let lines = span_lines(&tree);
+        assert_eq!(lines.len(), 5000);
+        let widest = lines.iter().map(|l| l.find("└─").unwrap()).max().unwrap();
+        assert_eq!(widest, 3 * MAX_INDENT_DEPTH);
+        assert!(lines[4999].contains("[depth 4999] "), "{}", lines[4999]);
+        assert!(!lines[MAX_INDENT_DEPTH].contains("[depth"));
+        assert!(
+            lines[MAX_INDENT_DEPTH + 1].contains(&format!("[depth {}] ", MAX_INDENT_DEPTH + 1))
+        );
+    }
+
+    mod property {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Up to 60 spans over 6 ids, so ids repeat, parents point at
+        /// each other, at themselves, at nothing and in circles.
+        fn spans() -> impl Strategy<Value = Vec<(u8, Option<u8>, u64)>> {
+            prop::collection::vec((0u8..6, prop::option::of(0u8..8), 0u64..50), 0..60)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2000))]
+
+            #[test]
+            fn every_span_received_is_drawn_once_or_counted_as_dropped(raw in spans()) {
+                let id = |n: u8| format!("{:016x}", u64::from(n) + 1);
+                let spans: Vec<ReceivedSpan> = raw
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (own, parent, start))| {
+                        let mut s = span(&id(*own), &parent.map(id).unwrap_or_default(), *start);
+                        s.name = format!("n{i}");
+                        s
+                    })
+                    .collect();
+                let tree = render("t", &spans, false);
+                let lines = span_lines(&tree);
+                prop_assert_eq!(lines.len(), spans.len(), "{}", tree);
+                for s in &spans {
+                    let name = format!(" {} ", s.name);
+                    prop_assert_eq!(lines.iter().filter(|l| l.contains(&name)).count(), 1, "{}", tree);
+                }
+
+                // Through the viewer: what is over its bound is counted.
+                let viewer = Viewer::new(Duration::ZERO, 1, false);
+                let _ = viewer.receive(spans.clone());
+                let printed: usize = viewer.finished(true).iter().map(|t| span_lines(t).len()).sum();
+                let (_, dropped) = viewer.counts();
+                prop_assert_eq!(printed as u64 + dropped, spans.len() as u64);
+            }
+        }
+    }
 }

@@ -55,10 +55,10 @@ async fn main() -> ExitCode {
             }
         })
     };
-    // On Ctrl-C the services flush their last spans: keep receiving for a
-    // moment, then print whatever is left.
+    // On Ctrl-C or SIGTERM the services flush their last spans: keep
+    // receiving for a moment, then print whatever is left.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        stop_requested().await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
     };
     let served = axum::serve(listener, router(viewer.clone(), args.max_body_bytes))
@@ -79,4 +79,20 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill` and process
+/// managers send), so either way what is left gets printed.
+async fn stop_requested() {
+    #[cfg(unix)]
+    if let Ok(mut terminate) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        return;
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
