@@ -14,7 +14,10 @@
 //!   `APP_LABEL_AND_NAMESPACE`), or any span tagged `component=proxy`;
 //! - the application: its `OTEL_SERVICE_NAME`, which has no dot.
 
-use std::{collections::HashMap, fmt::Write as _};
+use std::{
+    collections::{HashMap, HashSet},
+    fmt::Write as _,
+};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -202,23 +205,95 @@ impl Trace {
     /// Spans whose parent is not in the trace, or that have none: one, the
     /// gateway's SERVER span, when the trace is joined up.
     pub fn roots(&self) -> Vec<&Span> {
+        let ids: HashSet<&str> = self.spans.iter().map(|s| s.span_id.as_str()).collect();
         self.spans
             .iter()
-            .filter(|s| Self::parent_id(s).is_none_or(|p| self.span(p).is_none()))
+            .filter(|s| Self::parent_id(s).is_none_or(|p| !ids.contains(p)))
+            .collect()
+    }
+
+    /// The trace walked depth-first, each span once, children by start
+    /// time: first down from the roots, then, from its earliest span, each
+    /// group no root reaches. Returns the walk and how many of its spans hang
+    /// under a root. The walk keeps its own stack and a visited set, so no
+    /// chain of parents, however long or circular, can hang or overflow it.
+    fn walk(&self) -> (Vec<Placed>, usize) {
+        let spans = &self.spans;
+        let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| spans[i].start_time);
+        let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+        let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut roots = Vec::new();
+        for (index, span) in spans.iter().enumerate() {
+            match Self::parent_id(span) {
+                Some(parent) if ids.contains(parent) => {
+                    children.entry(parent).or_default().push(index);
+                }
+                _ => roots.push(index),
+            }
+        }
+        children.values_mut().for_each(by_start);
+        by_start(&mut roots);
+
+        let mut seen = vec![false; spans.len()];
+        let mut walk = Vec::with_capacity(spans.len());
+        let mut walk_from = |top: usize, walk: &mut Vec<Placed>| {
+            let mut stack = vec![(top, 0)];
+            while let Some((index, depth)) = stack.pop() {
+                if std::mem::replace(&mut seen[index], true) {
+                    continue;
+                }
+                walk.push(Placed { index, depth });
+                let id = spans[index].span_id.as_str();
+                // Pushed in reverse, so they pop in start order.
+                for &child in children.get(id).into_iter().flatten().rev() {
+                    stack.push((child, depth + 1));
+                }
+            }
+        };
+        for root in roots {
+            walk_from(root, &mut walk);
+        }
+        let under_roots = walk.len();
+        let mut rest: Vec<usize> = (0..spans.len()).collect();
+        by_start(&mut rest);
+        for index in rest {
+            walk_from(index, &mut walk);
+        }
+        (walk, under_roots)
+    }
+
+    /// Spans no walk down from a root reaches: their parents go round in a
+    /// circle (a span naming itself as parent is the smallest), or hang
+    /// under one that does.
+    pub fn circular(&self) -> Vec<&Span> {
+        let (walk, under_roots) = self.walk();
+        walk[under_roots..]
+            .iter()
+            .map(|placed| &self.spans[placed.index])
             .collect()
     }
 
     /// The trace as an indented tree, children by start time, for a person
-    /// reading a failure.
+    /// reading a failure. Every span is drawn once; what no root reaches is
+    /// drawn after the roots, marked. Past [`MAX_INDENT_DEPTH`] levels the
+    /// indent stops growing and the depth is written out.
     pub fn render(&self) -> String {
         let mut out = format!("trace {} ({} spans)\n", self.trace_id, self.spans.len());
-        let mut roots = self.roots();
-        roots.sort_by_key(|s| s.start_time);
-        for root in roots {
-            if let Some(missing) = Self::parent_id(root) {
-                let _ = writeln!(out, "  (parent {missing} is not in the trace)");
+        let (walk, under_roots) = self.walk();
+        for (position, placed) in walk.iter().enumerate() {
+            let span = &self.spans[placed.index];
+            if placed.depth == 0 {
+                if position >= under_roots {
+                    let _ = writeln!(
+                        out,
+                        "  (no root above: its parents go round in a circle through {})",
+                        Self::parent_id(span).unwrap_or_default()
+                    );
+                } else if let Some(missing) = Self::parent_id(span) {
+                    let _ = writeln!(out, "  (parent {missing} is not in the trace)");
+                }
             }
-            self.render_span(root, 1, &mut out);
+            self.render_span(span, placed.depth + 1, &mut out);
         }
         out
     }
@@ -233,27 +308,34 @@ impl Trace {
             .resource(span, "service.version")
             .map(|v| format!(" service.version={v}"))
             .unwrap_or_default();
+        let deep = if depth > MAX_INDENT_DEPTH {
+            format!("[depth {depth}] ")
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "{:indent$}{} {:?} [{}] {} {}µs{version}",
+            "{:indent$}{deep}{} {:?} [{}] {} {}µs{version}",
             "",
             self.service(span),
             Self::kind(span),
             maker,
             span.operation_name,
             span.duration,
-            indent = depth * 2
+            indent = depth.min(MAX_INDENT_DEPTH) * 2
         );
-        let mut children: Vec<&Span> = self
-            .spans
-            .iter()
-            .filter(|s| Self::parent_id(s) == Some(span.span_id.as_str()))
-            .collect();
-        children.sort_by_key(|s| s.start_time);
-        for child in children {
-            self.render_span(child, depth + 1, out);
-        }
     }
+}
+
+/// Indentation grows with depth up to here in [`Trace::render`].
+pub const MAX_INDENT_DEPTH: usize = 24;
+
+/// One span's place in a walk of a trace.
+struct Placed {
+    /// Its index in the trace's spans.
+    index: usize,
+    /// 0 for where the walk started (a root, or the top of a circle).
+    depth: usize,
 }
 
 impl Response {
@@ -323,6 +405,18 @@ fn one<'a>(
 }
 
 fn joined_up(trace: &Trace, findings: &mut Findings) {
+    let circular = trace.circular();
+    if !circular.is_empty() {
+        findings.push(format!(
+            "{} span(s) never reach a root, their parents going round in a circle: {}",
+            circular.len(),
+            circular
+                .iter()
+                .map(|s| format!("{} `{}` {}", trace.service(s), s.operation_name, s.span_id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let roots = trace.roots();
     if roots.len() != 1 {
         findings.push(format!(

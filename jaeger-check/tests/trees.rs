@@ -2,7 +2,8 @@
 //! a good and a broken mesh produce.
 
 use jaeger_check::{
-    Kind, Maker, Response, Trace, check_no_export_traces, check_say_hello, check_say_hello2,
+    Kind, Maker, Reference, Response, Trace, check_no_export_traces, check_say_hello,
+    check_say_hello2,
 };
 
 fn fixture(name: &str) -> String {
@@ -198,4 +199,88 @@ fn say_hello2_s_gateway_span_keeps_its_reference_to_the_clients_span() {
             .render()
             .contains("(parent 00f067aa0ba902b7 is not in the trace)")
     );
+}
+
+/// The lines of a rendered tree that draw a span (not the header, not a note).
+fn span_lines(tree: &str) -> usize {
+    tree.lines().filter(|l| l.contains('[')).count()
+}
+
+#[test]
+fn a_root_s_twin_naming_itself_as_parent_is_drawn_once_without_overflowing() {
+    let mut trace = trace("say-hello-v1-zipkin.json");
+    let root = trace.roots()[0].clone();
+    let mut twin = root.clone();
+    twin.references = vec![Reference {
+        ref_type: "CHILD_OF".to_owned(),
+        span_id: root.span_id.clone(),
+    }];
+    trace.spans.push(twin);
+    let tree = trace.render();
+    assert_eq!(span_lines(&tree), 9, "{tree}");
+    assert!(trace.circular().is_empty());
+}
+
+#[test]
+fn spans_whose_parents_form_a_circle_are_drawn_and_reported_as_a_finding() {
+    let mut trace = trace("say-hello-v1-zipkin.json");
+    // formatter-svc's SERVER span made the parent of formatter's sidecar
+    // span, which is its own parent: the two go round in a circle, cut off
+    // from the gateway's root.
+    let id = |op: &str, kind: Kind| {
+        let span = trace
+            .spans
+            .iter()
+            .find(|s| s.operation_name == op && Trace::kind(s) == kind)
+            .unwrap();
+        (
+            span.span_id.clone(),
+            Trace::parent_id(span).unwrap().to_owned(),
+        )
+    };
+    let (app, sidecar) = id("GET /formatGreeting", Kind::Server);
+    for span in &mut trace.spans {
+        if span.span_id == sidecar {
+            span.references[0].span_id = app.clone();
+        }
+    }
+    let findings = check_say_hello(&trace, "v1");
+    assert!(
+        findings.iter().any(|f| f
+            .starts_with("2 span(s) never reach a root, their parents going round in a circle: ")
+            && f.contains(&app)
+            && f.contains(&sidecar)),
+        "{findings:#?}"
+    );
+    let tree = trace.render();
+    assert_eq!(span_lines(&tree), 8, "every span is drawn: {tree}");
+    assert!(
+        tree.contains("(no root above: its parents go round in a circle through "),
+        "{tree}"
+    );
+}
+
+#[test]
+fn a_five_thousand_span_chain_renders_with_its_depth_written_out() {
+    let mut trace = trace("say-hello-v1-zipkin.json");
+    let root = trace.roots()[0].clone();
+    let mut parent = root.span_id.clone();
+    for n in 0..5_000u64 {
+        let mut span = root.clone();
+        span.span_id = format!("{:016x}", 0x00c0_ffee_0000_0000 + n);
+        span.references = vec![Reference {
+            ref_type: "CHILD_OF".to_owned(),
+            span_id: parent,
+        }];
+        parent = span.span_id.clone();
+        trace.spans.push(span);
+    }
+    let tree = trace.render();
+    assert_eq!(span_lines(&tree), 5_008);
+    let deepest = tree
+        .lines()
+        .find(|l| l.contains("[depth 5001] "))
+        .expect("the last span of the chain, under the root, shows its depth");
+    let indent = deepest.len() - deepest.trim_start().len();
+    assert_eq!(indent, 2 * jaeger_check::MAX_INDENT_DEPTH);
 }
