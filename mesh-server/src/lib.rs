@@ -6,12 +6,15 @@
 //! - [`access_log`]: one log line per request.
 //! - [`serve`]: accepting connections, with their limits, and the graceful
 //!   shutdown.
+//! - [`parse_rejection`]: the span and log line of a request hyper answers
+//!   itself, before any route.
 //! - [`lifecycle`]: reading the configuration, running a service from start
 //!   to flushed shutdown, and the shutdown signal.
 
 pub mod access_log;
 pub mod config;
 pub mod lifecycle;
+pub mod parse_rejection;
 pub mod serve;
 pub mod server_span;
 pub mod stack;

@@ -29,7 +29,7 @@ use tokio::{
 };
 use tower::ServiceExt;
 
-use crate::config::ConnectionLimits;
+use crate::{config::ConnectionLimits, parse_rejection};
 
 /// A service bound to its address, with its router and connection limits:
 /// built by each service's `startup::build`, run by
@@ -193,9 +193,18 @@ async fn serve_connection(
     let mut closing = false;
     loop {
         tokio::select! {
-            // Errors are the client's doing (a reset, a header timeout);
-            // hyper has already answered what could be answered.
-            _ = connection.as_mut() => return,
+            // Errors are the client's doing (a reset, a header timeout, a
+            // request hyper could not parse). What hyper answered itself
+            // never reached the router, so it is recorded here.
+            served = connection.as_mut() => {
+                if let Err(error) = served {
+                    match parse_rejection::automatic_status(&error) {
+                        Some(status) => parse_rejection::record(status, &error.to_string()),
+                        None => tracing::debug!(%error, "connection closed"),
+                    }
+                }
+                return;
+            }
             _ = stopping.changed(), if !closing => {
                 closing = true;
                 connection.as_mut().graceful_shutdown();

@@ -1,9 +1,12 @@
-//! Slow and idle clients are closed, not served forever, and open
-//! connections are bounded: the connection limits of the real binary.
+//! Slow and idle clients are closed, not served forever, open connections
+//! are bounded, and what hyper refuses before any route is still logged and
+//! traced: the connection limits of the real binary.
 
 use std::time::{Duration, Instant};
 
-use mesh_test_harness::service_process::ServiceProcess;
+use mesh_test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use serde_json::Value;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -96,4 +99,64 @@ async fn open_connections_are_bounded_and_the_next_is_served_when_one_closes() {
     drop(first);
     let answered = tokio::time::timeout(Duration::from_secs(5), response_status(&mut third)).await;
     assert_eq!(answered.as_deref(), Ok("HTTP/1.1 200 OK"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_hyper_refuses_itself_get_their_log_line_and_span() {
+    let app = TestApp::builder()
+        .exporting_over(Transport::HttpProtobuf)
+        .start()
+        .await;
+    let many_headers: String = (0..150).map(|n| format!("x-h{n}: v\r\n")).collect();
+    let long_uri = format!("/sayHello/{}", "a".repeat(70_000));
+    let cases = [
+        // Past hyper's 100 headers (and Envoy's default, 100, too).
+        (
+            format!("GET /sayHello/Brian HTTP/1.1\r\nhost: hello\r\n{many_headers}\r\n"),
+            "HTTP/1.1 431 Request Header Fields Too Large",
+            431,
+            "message head is too large",
+        ),
+        (
+            "GET /say Hello/Brian HTTP/1.1\r\nhost: hello\r\n\r\n".to_owned(),
+            "HTTP/1.1 400 Bad Request",
+            400,
+            "invalid HTTP version parsed",
+        ),
+        (
+            format!("GET {long_uri} HTTP/1.1\r\nhost: hello\r\n\r\n"),
+            "HTTP/1.1 414 URI Too Long",
+            414,
+            "URI too long",
+        ),
+    ];
+    for (request, status_line, status, reason) in cases {
+        let mut stream = connect(&app.hello).await;
+        stream.write_all(request.as_bytes()).await.unwrap();
+        assert_eq!(response_status(&mut stream).await, status_line);
+
+        let line = app
+            .hello
+            .log_line(&format!("{status} request line"), |line| {
+                serde_json::from_str::<Value>(line).is_ok_and(|l| {
+                    l["fields"]["message"] == "request" && l["fields"]["status"] == status
+                })
+            })
+            .await;
+        let line: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(line["fields"]["reason"], reason, "{line}");
+        assert_eq!(line["fields"]["rejected_by"], "http parser", "{line}");
+        let trace_id = line["trace_id"].as_str().expect("the line names its trace");
+
+        let spans = app.receiver().wait_for_trace(trace_id, 1).await;
+        let span = &spans[0];
+        assert_eq!(span.name, "HTTP");
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(span.parent_span_id, "", "no context could be read: a root");
+        assert_eq!(span.attr("http.request.method"), Some("_OTHER"));
+        assert_eq!(
+            span.int_attr("http.response.status_code"),
+            Some(i64::from(status))
+        );
+    }
 }
