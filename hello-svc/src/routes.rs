@@ -11,10 +11,16 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient, name::valid_name};
 use mesh_server::{RequestLimits, request_stack};
-use mesh_telemetry::propagation::{forwardable, mesh_headers, with_member_first};
+use mesh_telemetry::propagation::{
+    LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
+};
 
 /// The baggage key that carries the caller's User-Agent to the mesh.
 pub const USER_AGENT_BAGGAGE_KEY: &str = "user-agent";
+
+/// On the SERVER span when the caller's User-Agent was left out of the
+/// baggage: the member's size in bytes, over the per-member limit.
+pub const USER_AGENT_LEFT_OUT_ATTRIBUTE: &str = "app.baggage.user_agent.left_out_bytes";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -53,8 +59,20 @@ async fn say_hello(
     // what the caller's User-Agent header says, never what the caller's own
     // baggage claims: set ahead of the caller's members (which yield when
     // the header is full), or removed when there is no usable User-Agent.
-    let cx = tracing::Span::current().context();
-    let baggage = with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(&headers));
+    let span = tracing::Span::current();
+    let cx = span.context();
+    let (baggage, left_out) =
+        with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(&headers));
+    if let Some(LeftOut { bytes }) = left_out {
+        // Never truncated (a partial value would claim what the caller never
+        // sent), so the request routes as one without a User-Agent: v1.
+        span.set_attribute(USER_AGENT_LEFT_OUT_ATTRIBUTE, bytes as i64);
+        tracing::warn!(
+            bytes,
+            limit = MAX_MEMBER_BYTES,
+            "user-agent left out of baggage: its member is over the limit, so the mesh routes this request as if it had no User-Agent"
+        );
+    }
     let cx = cx.with_baggage(baggage);
     // The request id, under the same rules as the propagation-only path;
     // the trace headers themselves come from `cx`, injected by the client.

@@ -6,7 +6,9 @@ use e2e::{
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
 };
-use mesh_test_harness::TestApp;
+use mesh_test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use serde_json::Value;
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 
@@ -28,6 +30,11 @@ async fn formatter_request(path: &str, headers: &[(&str, &str)]) -> HttpRequest 
     let app = TestApp::builder().start().await;
     let response = app.get(path, headers).await;
     assert_eq!(response.status(), 200);
+    as_envoy_sees_it(&app)
+}
+
+/// The formatter's last request, as Envoy in front of it would match it.
+fn as_envoy_sees_it(app: &TestApp) -> HttpRequest {
     let received = app.last_formatter_request();
     HttpRequest {
         path: received
@@ -155,6 +162,71 @@ async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_ag
         Some("v2"),
         "{:#?}",
         netscape.headers
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_and_routed_to_v1() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let app = TestApp::builder()
+        .exporting_over(Transport::HttpProtobuf)
+        .start()
+        .await;
+    let user_agent = format!("{NETSCAPE} {}", "x".repeat(5_000 - NETSCAPE.len() - 1));
+    assert_eq!(user_agent.len(), 5_000);
+    let response = app
+        .get(
+            "/sayHello/Brian",
+            &[
+                ("user-agent", &user_agent),
+                ("baggage", "user-agent=Netscape,tenant=blue"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 200, "the request itself is served");
+    let trace_id = traceresponse_trace_id(response.headers());
+
+    // Left out whole, never truncated, and the caller's claim with it: the
+    // request routes as one without a User-Agent.
+    let sent = as_envoy_sees_it(&app);
+    let baggage: Vec<&str> = sent
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "baggage")
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(baggage, ["tenant=blue"]);
+    assert_eq!(
+        subset(routing.route(&sent)),
+        Some("v1"),
+        "{:#?}",
+        sent.headers
+    );
+
+    // Said once in the log, in the request's trace, with the size...
+    let line = app
+        .hello
+        .log_line("the left-out line", |line| {
+            serde_json::from_str::<Value>(line).is_ok_and(|l| {
+                l["trace_id"] == trace_id
+                    && l["fields"]["message"]
+                        .as_str()
+                        .is_some_and(|m| m.starts_with("user-agent left out of baggage"))
+            })
+        })
+        .await;
+    let line: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(line["level"], "WARN");
+    assert_eq!(line["fields"]["limit"], 4096);
+    let bytes = line["fields"]["bytes"].as_i64().unwrap();
+    assert!(bytes > 5_000, "the encoded member: {bytes}");
+
+    // ...and on the SERVER span, as an int.
+    let spans = app.trace(&trace_id, 2).await;
+    let server = spans.iter().find(|s| s.kind == SpanKind::Server).unwrap();
+    assert_eq!(
+        server.int_attr("app.baggage.user_agent.left_out_bytes"),
+        Some(bytes)
     );
 }
 

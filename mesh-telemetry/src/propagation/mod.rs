@@ -59,7 +59,7 @@ use self::{
 
 pub use self::{
     mesh_headers::{MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, forwardable, mesh_headers},
-    w3c_baggage::with_member_first,
+    w3c_baggage::{LeftOut, with_member_first},
 };
 
 /// One value of `OTEL_PROPAGATORS`.

@@ -200,21 +200,40 @@ pub fn parse_baggage(combined: &str) -> Baggage {
     builder.build()
 }
 
+/// The member [`with_member_first`] was asked to put first, left out
+/// because on its own it is over [`MAX_MEMBER_BYTES`]: a member is never
+/// truncated, since a partial value would say something the caller never
+/// sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeftOut {
+    /// The member's size as it would be sent: key, `=` and encoded value.
+    pub bytes: usize,
+}
+
 /// `baggage` with `key` set to `value` ahead of every other member, or
 /// removed when `value` is `None`. The other members are kept, in key
-/// order, as long as the header stays within the limits: the member this
-/// service vouches for is never the one left out.
-pub fn with_member_first(baggage: &Baggage, key: &str, value: Option<&str>) -> Baggage {
+/// order, as long as the header stays within the limits, so they yield to
+/// the member this service vouches for. That member is only left out when
+/// it is over [`MAX_MEMBER_BYTES`] on its own; the caller's member under
+/// `key` is then removed all the same, and [`LeftOut`] says so, for the
+/// caller to log.
+pub fn with_member_first(
+    baggage: &Baggage,
+    key: &str,
+    value: Option<&str>,
+) -> (Baggage, Option<LeftOut>) {
     let mut builder = BaggageBuilder::default();
-    if let Some(value) = value {
-        builder.push(key, value, "");
-    }
+    let left_out = value.and_then(|value| {
+        (!builder.push(key, value, "")).then(|| LeftOut {
+            bytes: member_len(key, value, ""),
+        })
+    });
     for (other, (value, metadata)) in sorted(baggage) {
         if other != key {
             builder.push(other, value.as_str(), metadata.as_str());
         }
     }
-    builder.build()
+    (builder.build(), left_out)
 }
 
 type Entry<'a> = (&'a str, &'a (opentelemetry::StringValue, BaggageMetadata));
@@ -305,5 +324,29 @@ mod tests {
         assert_eq!(decode_value("%zz"), None);
         assert_eq!(decode_value("%FF"), None, "not UTF-8");
         assert_eq!(decode_value("a b"), None, "space is not a baggage-octet");
+    }
+
+    #[test]
+    fn a_vouched_member_over_the_member_limit_is_left_out_whole_and_said_so() {
+        let caller = parse_baggage("user-agent=Netscape,tenant=blue");
+        // Each space encodes as `%20`: 1,400 of them make 4,200 bytes.
+        let long = format!("Netscape{}", " ".repeat(1_400));
+        let (baggage, left_out) = with_member_first(&caller, "user-agent", Some(&long));
+        assert_eq!(
+            left_out,
+            Some(LeftOut {
+                bytes: "user-agent=Netscape".len() + 3 * 1_400
+            })
+        );
+        assert_eq!(baggage_header(&baggage).as_deref(), Some("tenant=blue"));
+
+        // At the limit exactly it goes out.
+        let fits = "a".repeat(MAX_MEMBER_BYTES - "user-agent=".len());
+        let (baggage, left_out) = with_member_first(&caller, "user-agent", Some(&fits));
+        assert_eq!(left_out, None);
+        assert_eq!(
+            baggage.get("user-agent").map(|v| v.as_str().len()),
+            Some(fits.len())
+        );
     }
 }
