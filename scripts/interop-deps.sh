@@ -2,7 +2,8 @@
 # Installs the OpenTelemetry Python and JS peers that tests/tests/interop.rs
 # runs hello-svc against, at the versions pinned in tests/interop/, into
 # target/interop/. Idempotent. When a registry cannot be reached it says so in
-# one line and carries on: the interop tests then report themselves skipped.
+# one line and carries on: the interop tests then report themselves skipped,
+# or, under CI=true, fail.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -15,7 +16,7 @@ if [ ! -e "$python_ok" ]; then
 		"$dir/venv/bin/pip" install --quiet --disable-pip-version-check -r tests/interop/requirements.txt >"$dir/pip.log" 2>&1; then
 		touch "$python_ok"
 	else
-		echo "interop: cannot install the Python peer (see $dir/pip.log); its tests will be skipped" >&2
+		echo "interop: cannot install the Python peer (see $dir/pip.log); its tests will be skipped (or fail under CI=true)" >&2
 	fi
 fi
 
@@ -27,7 +28,7 @@ if [ ! -e "$node_ok" ]; then
 		npm install --prefix "$dir/node" --no-audit --no-fund --no-package-lock --silent >"$dir/npm.log" 2>&1; then
 		touch "$node_ok"
 	else
-		echo "interop: cannot install the Node peer (see $dir/npm.log); its tests will be skipped" >&2
+		echo "interop: cannot install the Node peer (see $dir/npm.log); its tests will be skipped (or fail under CI=true)" >&2
 	fi
 fi
 exit 0

@@ -31,6 +31,33 @@ pub fn skipped(what: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
 }
 
+/// Whether this run is CI: `CI=true` (or `1`), as GitHub Actions and most
+/// CI systems set it.
+pub fn in_ci() -> bool {
+    is_ci(std::env::var("CI").ok().as_deref())
+}
+
+fn is_ci(value: Option<&str>) -> bool {
+    matches!(value, Some("true" | "1"))
+}
+
+/// [`skipped`] on a developer's machine; under CI ([`in_ci`]) a panic, for
+/// tests CI must run: there a dependency that failed to install is a
+/// failure, never a quietly green run.
+pub fn skipped_unless_ci(what: &str, why: &str) {
+    if let Err(failure) = skip_or_fail(in_ci(), what, why) {
+        panic!("{failure}");
+    }
+}
+
+fn skip_or_fail(ci: bool, what: &str, why: &str) -> Result<(), String> {
+    if ci {
+        return Err(format!("{what} cannot run under CI=true: {why}"));
+    }
+    skipped(what, why);
+    Ok(())
+}
+
 /// Polls `done` every 10 ms until it holds, or panics naming `what` after
 /// five seconds: how a test waits on a condition instead of sleeping.
 pub async fn eventually(what: &str, done: impl Fn() -> bool) {
@@ -53,5 +80,24 @@ pub async fn poll_for<T>(mut found: impl FnMut() -> Option<T>) -> Option<T> {
             return None;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_that_cannot_run_fails_under_ci_and_is_skipped_elsewhere() {
+        assert!(is_ci(Some("true")) && is_ci(Some("1")));
+        assert!(!is_ci(None) && !is_ci(Some("false")) && !is_ci(Some("")));
+        assert_eq!(
+            skip_or_fail(true, "interop with the node peer", "not installed"),
+            Err("interop with the node peer cannot run under CI=true: not installed".to_owned())
+        );
+        assert_eq!(
+            skip_or_fail(false, "interop with the node peer", "not installed"),
+            Ok(())
+        );
     }
 }
