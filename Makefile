@@ -70,7 +70,7 @@ bench: ## Measure what tracing costs: release build, oha load, Markdown tables (
 	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
 		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
 	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p mesh-bench
-	$(CARGO) bench --locked -p mesh-telemetry --bench propagation -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --locked -p mesh-propagation --bench propagation -- --warm-up-time 1 --measurement-time 3
 	./target/release/mesh-bench $(BENCH_ARGS)
 
 .PHONY: soak

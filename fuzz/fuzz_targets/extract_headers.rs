@@ -8,9 +8,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use mesh_telemetry::{
-    conformance::grammar_errors,
-    propagation::{MESH_TRACE_HEADERS, PropagatorKind, composite, mesh_headers},
+use mesh_propagation::{
+    MESH_TRACE_HEADERS, PropagatorKind, composite, conformance::grammar_errors, mesh_headers,
 };
 use opentelemetry::propagation::TextMapPropagator;
 
@@ -47,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
 
     let mut forwarded = mesh_headers(&headers);
     for value in forwarded.values() {
-        assert!(value.len() <= mesh_telemetry::propagation::MAX_FORWARDED_VALUE_BYTES);
+        assert!(value.len() <= mesh_propagation::MAX_FORWARDED_VALUE_BYTES);
     }
     forwarded.remove("x-request-id");
     forwarded.remove("x-ot-span-context");

@@ -59,7 +59,7 @@ impl FormatterClient {
         // The parent is the caller's context, not the tracing parent: that is
         // how the baggage the handler added reaches this span and the wire.
         let _ = span.set_parent(cx);
-        mesh_telemetry::propagation::inject(&span.context(), &mut headers);
+        mesh_propagation::inject(&span.context(), &mut headers);
 
         // If the server's request timeout drops this future mid-call, the
         // guard still marks the span, so Jaeger does not show a cut call as a

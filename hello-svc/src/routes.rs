@@ -10,10 +10,10 @@ use opentelemetry::baggage::BaggageExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient, name::valid_name};
-use mesh_server::{RequestLimits, request_stack};
-use mesh_telemetry::propagation::{
+use mesh_propagation::{
     LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
 };
+use mesh_server::{RequestLimits, request_stack};
 
 /// The baggage key that carries the caller's User-Agent to the mesh.
 pub const USER_AGENT_BAGGAGE_KEY: &str = "user-agent";

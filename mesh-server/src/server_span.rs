@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
 use http::{HeaderName, Request};
-use mesh_telemetry::propagation;
+use mesh_propagation as propagation;
 use opentelemetry::trace::Status;
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
 use tracing::Span;

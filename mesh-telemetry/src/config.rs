@@ -6,7 +6,7 @@
 
 use clap::{Args, ValueEnum, builder::BoolishValueParser};
 
-use crate::propagation::PropagatorKind;
+use mesh_propagation::PropagatorKind;
 
 /// Telemetry settings, flattened into each service's own `clap` parser.
 #[derive(Debug, Clone, Args)]
@@ -128,11 +128,10 @@ fn parse_propagator(value: &str) -> Result<PropagatorKind, String> {
     if value.trim().eq_ignore_ascii_case("jaeger") {
         return Err(JAEGER_REFUSED.to_owned());
     }
-    PropagatorKind::from_str(value.trim(), true).map_err(|_| {
-        let known: Vec<_> = PropagatorKind::value_variants()
+    PropagatorKind::from_name(value.trim()).ok_or_else(|| {
+        let known: Vec<_> = PropagatorKind::NAMES
             .iter()
-            .filter_map(|kind| kind.to_possible_value())
-            .map(|value| value.get_name().to_owned())
+            .map(|(_, name)| *name)
             .collect();
         format!("unknown propagator; known: {}", known.join(", "))
     })
@@ -182,10 +181,7 @@ pub(crate) mod tests {
     #[test]
     fn defaults_follow_the_specification_and_istio() {
         let args = parse(&[]).unwrap();
-        assert_eq!(
-            args.otel_propagators,
-            crate::propagation::DEFAULT_PROPAGATORS
-        );
+        assert_eq!(args.otel_propagators, mesh_propagation::DEFAULT_PROPAGATORS);
         assert_eq!(args.otel_traces_sampler, SamplerKind::ParentbasedAlwaysOn);
         assert_eq!(args.otel_exporter_otlp_protocol, OtlpProtocol::HttpProtobuf);
         assert!(!args.otel_sdk_disabled);

@@ -1,9 +1,8 @@
-//! Telemetry setup and trace-context propagation shared by `hello-svc` and
-//! `formatter-svc`.
+//! Telemetry set-up shared by `hello-svc` and `formatter-svc`: the SDK's
+//! tracer provider and exporter, the sampler, the `tracing` subscriber and
+//! its log formats, and export health. Propagation is `mesh-propagation`'s.
 //!
 //! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
-//! - `conformance` (feature `conformance`): the propagation conformance cases.
-//! - [`propagation`]: the composite propagator (W3C Trace Context, W3C Baggage, B3).
 //! - [`sampling`]: the configured sampler, honouring B3's extra states.
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
 //! - [`export_health`]: one log line per collector outage, and a fast
@@ -11,11 +10,8 @@
 //! - [`log_format`]: log lines that carry the trace and span ids.
 
 pub mod config;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 pub mod export_health;
 pub mod log_format;
-pub mod propagation;
 pub mod sampling;
 pub mod telemetry;
 

@@ -13,10 +13,9 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
-use crate::{
-    config::SamplerKind,
-    propagation::caller_trace::{Sampling, caller_sampling},
-};
+use mesh_propagation::caller_trace::{Sampling, caller_sampling};
+
+use crate::config::SamplerKind;
 
 /// The configured sampler.
 #[derive(Debug, Clone)]
@@ -82,8 +81,8 @@ impl ShouldSample for MeshSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::propagation::{DEFAULT_PROPAGATORS, composite};
     use http::HeaderMap;
+    use mesh_propagation::{DEFAULT_PROPAGATORS, composite};
 
     fn decision(kind: SamplerKind, headers: &[(&'static str, &str)]) -> SamplingDecision {
         let mut map = HeaderMap::new();

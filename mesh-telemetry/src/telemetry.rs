@@ -30,7 +30,6 @@ use crate::{
     config::{LogFormat, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::{ShortLine, WithTraceIds},
-    propagation,
     sampling::MeshSampler,
 };
 
@@ -93,7 +92,7 @@ pub fn init(
     service_version: &str,
 ) -> Result<Telemetry, TelemetryError> {
     // Once per process; a second `init` fails below on the subscriber.
-    let _ = propagation::install(&args.otel_propagators);
+    let _ = mesh_propagation::install(&args.otel_propagators);
     let log_format = args.log_format.unwrap_or_else(default_log_format);
     if args.otel_sdk_disabled {
         // The no-op tracer still carries the incoming span context, so the

@@ -1,7 +1,9 @@
 //! Trace-context propagation: one composite propagator, built from
 //! `OTEL_PROPAGATORS` and installed once for the whole process. Everything
-//! that reads or writes trace context goes through this module: both
-//! services, `/sayHello2`'s copy, the fuzz target and the benchmarks.
+//! that reads or writes trace context goes through this crate: both
+//! services, `/sayHello2`'s copy, the fuzz target and the benchmarks. It
+//! depends on the OpenTelemetry API and `http` only, not on the SDK or a
+//! server.
 //!
 //! The formats are implemented here, to the letter of their specifications,
 //! rather than taken from the SDK, whose parsers are lenient where the specs
@@ -30,6 +32,8 @@
 
 pub mod b3;
 pub mod caller_trace;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod header_lines;
 pub mod hex;
 pub mod mesh_headers;
@@ -38,7 +42,6 @@ pub mod w3c_trace_context;
 
 use std::sync::OnceLock;
 
-use clap::ValueEnum;
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::{
     Context,
@@ -63,7 +66,7 @@ pub use self::{
 };
 
 /// One value of `OTEL_PROPAGATORS`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PropagatorKind {
     /// W3C `traceparent` and `tracestate`.
     Tracecontext,
@@ -76,6 +79,25 @@ pub enum PropagatorKind {
     B3multi,
     /// No propagation at all.
     None,
+}
+
+impl PropagatorKind {
+    /// Every kind, with its name in `OTEL_PROPAGATORS`.
+    pub const NAMES: [(Self, &'static str); 5] = [
+        (Self::Tracecontext, "tracecontext"),
+        (Self::Baggage, "baggage"),
+        (Self::B3, "b3"),
+        (Self::B3multi, "b3multi"),
+        (Self::None, "none"),
+    ];
+
+    /// The kind `name` names, in any ASCII case.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::NAMES
+            .iter()
+            .find(|(_, known)| known.eq_ignore_ascii_case(name))
+            .map(|(kind, _)| *kind)
+    }
 }
 
 /// The formats `OTEL_PROPAGATORS` lists when it is not set.

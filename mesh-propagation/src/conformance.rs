@@ -1,7 +1,7 @@
 //! Conformance cases for the propagators, derived from the specifications'
 //! grammar and processing model, and the checks that judge what went out.
 //!
-//! One table serves two runs: `mesh-telemetry/tests/conformance.rs` runs it
+//! One table serves two runs: `mesh-propagation/tests/conformance.rs` runs it
 //! against the composite propagator (extract, then inject with no span of
 //! ours), and `tests/tests/conformance.rs` against the real hello-svc binary
 //! (the headers in, the headers its formatter call really carried out).
@@ -16,7 +16,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::propagation::{
+use crate::{
     b3,
     caller_trace::Sampling,
     header_lines::HeaderLines,

@@ -3,14 +3,12 @@
 //! what we send on must be well-formed and bounded.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use mesh_telemetry::{
+use mesh_propagation::{
+    MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, Propagator, PropagatorKind, composite,
     conformance::grammar_errors,
-    propagation::{
-        MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, Propagator, PropagatorKind, composite,
-        mesh_headers,
-        w3c_baggage::{MAX_BYTES, decode_value},
-        with_member_first,
-    },
+    mesh_headers,
+    w3c_baggage::{MAX_BYTES, decode_value},
+    with_member_first,
 };
 use opentelemetry::{
     baggage::{Baggage, BaggageExt},

@@ -1,11 +1,11 @@
-//! The conformance table (`mesh_telemetry::conformance`) against the
+//! The conformance table (`mesh_propagation::conformance`) against the
 //! composite propagator with the default `OTEL_PROPAGATORS`: each case's
 //! headers extracted, then injected at once, so the caller's span passes
 //! through and what goes out is exactly what the specifications keep.
 
-use mesh_telemetry::{
+use mesh_propagation::{
+    DEFAULT_PROPAGATORS, composite,
     conformance::{CASES, Mode, judge},
-    propagation::{DEFAULT_PROPAGATORS, composite},
 };
 
 #[test]

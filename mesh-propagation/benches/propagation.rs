@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderMap;
-use mesh_telemetry::propagation::{DEFAULT_PROPAGATORS, composite};
+use mesh_propagation::{DEFAULT_PROPAGATORS, composite};
 
 /// What Istio's ingress Envoy sends (Zipkin provider), plus a client's
 /// traceparent and, optionally, baggage.
