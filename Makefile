@@ -21,7 +21,7 @@ SOAK_RATE ?= 500
 FUZZ_SECONDS ?= 600
 
 # For `make install-istio`: the Istio release this project is tested against
-# (its CRD schemas are in tests/fixtures/, its Jaeger addon in k8s/istio/addons/),
+# (its CRD schemas are in deploy-checks/fixtures/, its Jaeger addon in k8s/istio/addons/),
 # and the tracing provider: `zipkin` (B3 + W3C) or `otel` (W3C, OTLP).
 # istioctl prints its version as `client version: 1.30.3` (istio/istio 1.30.3,
 # pkg/version/cobra.go; istioctl/pkg/version/version.go forces --short), and
@@ -62,21 +62,21 @@ test: ## Build the binaries and run every test (unit, conformance, end-to-end, i
 .PHONY: bench-instructions
 bench-instructions: ## Instructions a request per service and arm, under callgrind (valgrind; about 5 min)
 	$(CARGO) build --locked --profile profiling -p hello-svc -p formatter-svc
-	$(CARGO) build --locked --release -p mesh-bench
+	$(CARGO) build --locked --release -p bench
 	./scripts/bench-instructions.sh
 
 .PHONY: bench
 bench: ## Measure what tracing costs: release build, oha load, Markdown tables (about 3 min)
 	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
 		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
-	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p mesh-bench
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p bench
 	$(CARGO) bench --locked -p mesh-propagation --bench propagation -- --warm-up-time 1 --measurement-time 3
 	./target/release/mesh-bench $(BENCH_ARGS)
 
 .PHONY: soak
 soak: ## Opt-in: 5 minutes of steady traced load; zero errors, flat RSS and fds
 	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --version $(OHA_VERSION) --locked
-	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p mesh-bench
+	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p bench
 	./target/release/mesh-bench --soak-minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 .PHONY: fuzz

@@ -48,7 +48,7 @@ elif command -v apt-get >/dev/null && command -v dpkg >/dev/null; then
     rm -rf "$download"
 fi
 if [ -n "$shellcheck" ]; then
-    stand_ins=tests/fixtures/mesh-e2e-stand-ins
+    stand_ins=deploy-checks/fixtures/mesh-e2e-stand-ins
     echo "lint: shellcheck $SHELLCHECK_VERSION on scripts/*.sh .ci/run and $stand_ins"
     "$shellcheck" scripts/*.sh .ci/run "$stand_ins"/{docker,kind,kubectl,istioctl} ||
         failed+=(shellcheck)

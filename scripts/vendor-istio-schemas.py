@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Re-vendors tests/fixtures/istio-v1-schemas.json from an Istio release's
+"""Re-vendors deploy-checks/fixtures/istio-v1-schemas.json from an Istio release's
 `manifests/charts/base/files/crd-all.gen.yaml`.
 
 Only the v1 schemas of the kinds the project uses are kept, without their

@@ -21,7 +21,7 @@ use std::{
 };
 
 use clap::Parser;
-use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
+use test_harness::otlp_receiver::{OtlpReceiver, Transport};
 
 use measure::{Load, Tally, measured_run, oha, time_to_ready};
 use report::Report;

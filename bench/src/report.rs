@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mesh_test_harness::otlp_receiver::Transport;
+use test_harness::otlp_receiver::Transport;
 
 use crate::{
     Args,

@@ -4,7 +4,7 @@
 //! the differences are tracing's; one extra arm logs at `info`, to show
 //! logging's own cost. Each arm has its own pair of processes.
 
-use mesh_test_harness::{otlp_receiver::Transport, service_process::ServiceProcess};
+use test_harness::{otlp_receiver::Transport, service_process::ServiceProcess};
 
 /// One arm: a request path on a pair started with `env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

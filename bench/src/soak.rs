@@ -1,6 +1,6 @@
 //! `make soak`: steady traced load, with errors and RSS/fd drift reported.
 
-use mesh_test_harness::otlp_receiver::{OtlpReceiver, Transport};
+use test_harness::otlp_receiver::{OtlpReceiver, Transport};
 
 use crate::{
     Args,

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::manifests::repo_root;
+use deploy_checks::manifests::repo_root;
 
 /// One SDK's peer script and the interpreter that runs it.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub fn installed_peers(test: &str) -> Vec<Peer> {
         .filter(|peer| {
             let ok = peer.run("extract", Some(&json!({ "headers": {} }))).is_ok();
             if !ok {
-                mesh_test_harness::skipped_unless_ci(
+                test_harness::skipped_unless_ci(
                     &format!("{test} with the {} peer", peer.name),
                     "not installed; scripts/interop-deps.sh (run by make test) installs it",
                 );

@@ -5,7 +5,7 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use mesh_propagation::conformance::{CASES, Mode, judge};
-use mesh_test_harness::TestApp;
+use test_harness::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_conformance_case_holds_through_the_real_hello_svc() {

@@ -4,9 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use mesh_test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::Value;
+use test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,

@@ -3,15 +3,15 @@
 
 use std::time::{Duration, Instant};
 
-use mesh_test_harness::{
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode as SpanStatus};
+use reqwest::StatusCode;
+use serde_json::Value;
+use test_harness::{
     Formatter, TestApp, eventually,
     fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},
     traceresponse_trace_id,
 };
-use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode as SpanStatus};
-use reqwest::StatusCode;
-use serde_json::Value;
 
 const TRACE_ID: &str = "5b8efff798038103d269b633813fc60c";
 const TRACEPARENT: &str = "00-5b8efff798038103d269b633813fc60c-a2fb4a1d1a96d312-01";

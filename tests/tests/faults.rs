@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mesh_test_harness::{
+use test_harness::{
     Formatter, TestApp, eventually,
     fake_formatter::Behaviour,
     otlp_receiver::{OtlpReceiver, Transport},

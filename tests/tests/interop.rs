@@ -2,9 +2,9 @@
 //! trace forms and the baggage arrives. The peers are the SDKs' own W3C
 //! propagators (`tests/interop/`), installed by `scripts/interop-deps.sh`.
 
-use e2e::interop_peer::installed_peers;
-use mesh_test_harness::{TestApp, otlp_receiver::Transport};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use test_harness::{TestApp, otlp_receiver::Transport};
+use tests::interop_peer::installed_peers;
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 

@@ -1,9 +1,7 @@
 //! What the services write to their logs, and documented knobs that must
 //! work end to end.
 
-use mesh_test_harness::{
-    Formatter, TestApp, otlp_receiver::Transport, service_process::ServiceProcess,
-};
+use test_harness::{Formatter, TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_formatter_logs_request_headers_but_never_a_credential() {

@@ -9,17 +9,15 @@
 //! ```
 //!
 //! Each Envoy hop rewrites the headers as that provider's Envoy does
-//! ([`e2e::envoy_tracing`], which cites its sources), leaving the rest, stale
+//! ([`tests::envoy_tracing`], which cites its sources), leaving the rest, stale
 //! B3 included, as it was. Each app's SERVER span must be the child of its
 //! own inbound sidecar's span, and hello's CLIENT span the parent of its
 //! outbound sidecar's.
 
-use e2e::{
-    envoy_tracing::{EnvoySpan, Headers, Provider},
-    manifests::{container_env, containers, deployments},
-};
-use mesh_test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
+use deploy_checks::manifests::{container_env, containers, deployments};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use test_harness::{TestApp, otlp_receiver::Transport, service_process::ServiceProcess};
+use tests::envoy_tracing::{EnvoySpan, Headers, Provider};
 
 /// The trace the gateway starts when the client sends none it reads.
 const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";

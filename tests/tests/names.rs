@@ -1,7 +1,7 @@
 //! Names travel from hello's path to the formatter's query and back intact,
 //! and bad names get a clear 400.
 
-use mesh_test_harness::{Formatter, TestApp};
+use test_harness::{Formatter, TestApp};
 
 fn greeting(name: &str) -> String {
     format!("Hello, puny human {name}! Morbo asks: how do you like running on Kubernetes?")

@@ -1,7 +1,7 @@
 //! What hello-svc writes on the wire to the formatter, seen by a fake
 //! formatter that records every request.
 
-use mesh_test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
+use test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
 
 const TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";
 

@@ -2,13 +2,13 @@
 //! on the headers hello-svc really sends. This is where the chapter's demo
 //! silently breaks when a regex never matches the real header.
 
-use e2e::{
+use deploy_checks::{
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
 };
-use mesh_test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::Value;
+use test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use mesh_test_harness::{
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use test_harness::{
     Formatter, TestApp, eventually, fake_formatter::Behaviour, otlp_receiver::Transport,
 };
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spans() {

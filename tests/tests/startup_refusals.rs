@@ -1,7 +1,7 @@
 //! Configuration that cannot work is refused at start-up, by the real
 //! binaries, with one line that says what is wrong and what to do.
 
-use mesh_test_harness::service_process::run_to_exit;
+use test_harness::service_process::run_to_exit;
 
 /// Runs `binary` with `env`, and returns its one stderr line after checking
 /// that it exited with the usage-error code and printed nothing else.

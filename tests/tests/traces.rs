@@ -1,11 +1,11 @@
 //! The traces the two real services export join into one correct tree,
 //! whichever format the incoming context arrives in.
 
-use mesh_test_harness::{
+use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
+use test_harness::{
     Formatter, TestApp,
     otlp_receiver::{ReceivedSpan, Transport},
 };
-use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 
 /// The span Istio's ingress gateway would have created for this request.
 const INGRESS_TRACE_ID: &str = "463ac35c9f6413ad48485a3953bb6124";

@@ -9,12 +9,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use mesh_test_harness::{Formatter, TestApp, service_process::binary_path};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::ExportTraceServiceRequest,
     trace::v1::{ResourceSpans, ScopeSpans, Span},
 };
 use prost::Message;
+use test_harness::{Formatter, TestApp, service_process::binary_path};
 
 /// The viewer on a free port, its stdout lines arriving on a channel.
 struct ViewerProcess {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use e2e::{
+use deploy_checks::{
     manifests::{deployment_name, deployments, make_plan, repo_root},
     stand_ins,
 };
@@ -169,7 +169,7 @@ struct StandInRun {
     out: std::path::PathBuf,
 }
 
-/// Runs the live test's script with `tests/fixtures/mesh-e2e-stand-ins`
+/// Runs the live test's script with `deploy-checks/fixtures/mesh-e2e-stand-ins`
 /// first on `PATH`: docker, kind, kubectl and istioctl that answer as the
 /// pinned versions would, and port-forwards that serve a gateway and Jaeger's
 /// query API from `jaeger-check`'s fixtures.
@@ -194,7 +194,7 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
         .env("MESH_E2E_OUT", work.join("out"))
         .env(
             "MESH_E2E_CHECK",
-            mesh_test_harness::service_process::binary_path("jaeger-check"),
+            test_harness::service_process::binary_path("jaeger-check"),
         )
         .env("MESH_E2E_GATEWAY_PORT", free_port())
         .env("MESH_E2E_JAEGER_PORT", free_port())
@@ -223,7 +223,7 @@ fn stand_ins_can_run(test: &str) -> bool {
     };
     let ok = present("python3") && present("curl");
     if !ok {
-        mesh_test_harness::skipped(test, "python3 or curl is not installed");
+        test_harness::skipped(test, "python3 or curl is not installed");
     }
     ok
 }

@@ -17,7 +17,7 @@ use crate::manifests::repo_root;
 pub fn istio_schemas() -> &'static serde_json::Map<String, Value> {
     static SCHEMAS: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        let path = repo_root().join("tests/fixtures/istio-v1-schemas.json");
+        let path = repo_root().join("deploy-checks/fixtures/istio-v1-schemas.json");
         let text = std::fs::read_to_string(&path).expect("the vendored Istio schemas are readable");
         let mut document: Value =
             serde_json::from_str(&text).expect("the vendored schemas are JSON");

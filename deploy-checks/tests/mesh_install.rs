@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use e2e::{
+use deploy_checks::{
     manifests::{
         Manifest, container_env, containers, deployment_name, deployments, load, make_plan,
         pod_annotations, repo_root,
@@ -40,7 +40,7 @@ fn addon(kind: &str, name: &str) -> Manifest {
 fn check_mesh_fields(value: &Value, message: &str, path: &str, errors: &mut Vec<String>) {
     static FIELDS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let fields = FIELDS.get_or_init(|| {
-        let path = repo_root().join("tests/fixtures/istio-1.30-meshconfig-fields.json");
+        let path = repo_root().join("deploy-checks/fixtures/istio-1.30-meshconfig-fields.json");
         let text = std::fs::read_to_string(path).expect("the MeshConfig field list is readable");
         serde_json::from_str::<Value>(&text).expect("it is JSON")["messages"].take()
     });
@@ -188,7 +188,8 @@ fn the_pinned_istio_release_is_the_one_whose_schemas_and_addon_are_vendored() {
         .find_map(|l| l.strip_prefix("ISTIO_VERSION := "))
         .expect("the Makefile pins ISTIO_VERSION");
     let fixture: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("tests/fixtures/istio-v1-schemas.json")).unwrap(),
+        &std::fs::read_to_string(repo_root().join("deploy-checks/fixtures/istio-v1-schemas.json"))
+            .unwrap(),
     )
     .unwrap();
     assert_eq!(

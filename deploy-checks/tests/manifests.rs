@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, net::SocketAddr, process::Command};
 
 use clap::CommandFactory;
-use e2e::{
+use deploy_checks::{
     istio_routing::VirtualService,
     manifests::{
         Manifest, container_env as env, containers, deployment_name as name, deployments, load,
@@ -497,7 +497,7 @@ fn kustomize_renders_every_manifest() {
         .output()
         .is_err()
     {
-        mesh_test_harness::skipped(
+        test_harness::skipped(
             "kustomize_renders_every_manifest",
             "kubectl is not installed (make test installs it where it can)",
         );

@@ -1,5 +1,5 @@
 //! The stand-ins for docker, kind, kubectl and istioctl in
-//! `tests/fixtures/mesh-e2e-stand-ins/` (each cites the release whose output
+//! `deploy-checks/fixtures/mesh-e2e-stand-ins/` (each cites the release whose output
 //! it copies), put first on `PATH` for a command that would call the real
 //! tools.
 
@@ -12,7 +12,7 @@ use crate::manifests::repo_root;
 
 /// The folder of stand-ins.
 pub fn folder() -> PathBuf {
-    repo_root().join("tests/fixtures/mesh-e2e-stand-ins")
+    repo_root().join("deploy-checks/fixtures/mesh-e2e-stand-ins")
 }
 
 /// `program args…` run in the repository with `dirs` and then the

@@ -1,0 +1,16 @@
+//! Static checks of what ships beside the binaries, as a library for its
+//! tests (`deploy-checks/tests/`) and for the end-to-end tests that evaluate
+//! the routing rules on real traffic:
+//! - [`manifests`]: `k8s/` and its Kustomize rendering, loaded and typed;
+//! - [`openapi_schema`]: Istio's vendored CRD schemas, and validation against
+//!   them;
+//! - [`istio_routing`]: a VirtualService's match rules evaluated as Envoy
+//!   does;
+//! - [`stand_ins`]: the Makefile and `scripts/mesh-e2e.sh` run against
+//!   stand-ins of docker, kind, kubectl and istioctl that print what the
+//!   pinned releases print.
+
+pub mod istio_routing;
+pub mod manifests;
+pub mod openapi_schema;
+pub mod stand_ins;
