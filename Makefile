@@ -85,9 +85,10 @@ fuzz: ## Opt-in: fuzz the header-extraction path for FUZZ_SECONDS (needs cargo-f
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run extract_headers -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
 
 .PHONY: lint
-lint: ## What CI checks besides the tests: formatting, clippy (the fuzz crate too), actionlint, shellcheck, hadolint
+lint: ## What CI checks besides the tests: formatting, clippy and rustdoc (the fuzz crate too), unused dependencies, actionlint, shellcheck, hadolint
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --document-private-items --locked
 	cd fuzz && $(CARGO) fmt -- --check && $(CARGO) clippy --locked -- -D warnings
 	./scripts/lint-files.sh
 

