@@ -13,6 +13,7 @@ mod load;
 mod measure;
 mod report;
 mod scenarios;
+mod sinks;
 mod soak;
 
 use std::{
@@ -21,11 +22,12 @@ use std::{
 };
 
 use clap::Parser;
-use test_harness::otlp_receiver::{OtlpReceiver, Transport};
+use test_harness::otlp_receiver::Transport;
 
 use measure::{Load, Tally, measured_run, oha, time_to_ready};
 use report::Report;
 use scenarios::{Pair, select};
+use sinks::CountingSink;
 use soak::soak;
 
 /// Measures what tracing costs the service pair.
@@ -165,11 +167,11 @@ async fn main() -> Result<(), String> {
 
 /// The counting sinks, one a protocol: they count spans by `service.name`
 /// without decoding them, so they take little of the CPU being measured.
-async fn start_sinks() -> Result<(OtlpReceiver, OtlpReceiver), String> {
-    let http = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+async fn start_sinks() -> Result<(CountingSink, CountingSink), String> {
+    let http = CountingSink::start(Transport::HttpProtobuf)
         .await
         .map_err(|e| format!("cannot start the OTLP/HTTP sink: {e}"))?;
-    let grpc = OtlpReceiver::start_counting(Transport::Grpc)
+    let grpc = CountingSink::start(Transport::Grpc)
         .await
         .map_err(|e| format!("cannot start the OTLP/gRPC sink: {e}"))?;
     Ok((http, grpc))

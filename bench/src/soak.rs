@@ -1,18 +1,19 @@
 //! `make soak`: steady traced load, with errors and RSS/fd drift reported.
 
-use test_harness::otlp_receiver::{OtlpReceiver, Transport};
+use test_harness::otlp_receiver::Transport;
 
 use crate::{
     Args,
     measure::{cores, cpu_model, oha},
     scenarios::{EXPORTED_HTTP, Pair},
+    sinks::CountingSink,
 };
 
 /// Steady load on the fully traced pair for `minutes`, in 30 s slices at
 /// `--rate` with 4 connections, sampling RSS and open fds after each slice.
 pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     const SLICE_SECONDS: u64 = 30;
-    let sink = OtlpReceiver::start_counting(Transport::HttpProtobuf)
+    let sink = CountingSink::start(Transport::HttpProtobuf)
         .await
         .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
     let pair = Pair::start(&EXPORTED_HTTP, "soak", Some(&sink.endpoint()));

@@ -2,9 +2,6 @@
 
 use clap::ValueEnum;
 
-/// The longest name accepted, in bytes once percent-decoded.
-pub const MAX_NAME_BYTES: usize = 256;
-
 /// A version of the formatter, and so of its greeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatterVersion {

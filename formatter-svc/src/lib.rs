@@ -5,6 +5,7 @@
 //! that Istio used to route the call here.
 
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod greeting;
 pub mod routes;

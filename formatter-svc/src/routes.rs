@@ -12,8 +12,9 @@ use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
+    contract::{MAX_NAME_BYTES, USER_AGENT_BAGGAGE_KEY},
     error::AppError,
-    greeting::{FormatterVersion, MAX_NAME_BYTES},
+    greeting::FormatterVersion,
 };
 
 /// What every handler shares.
@@ -53,7 +54,7 @@ async fn format_greeting(
     // Baggage arrives through the composite propagator; the user agent is
     // the key Istio routes on, so put it where Jaeger shows it.
     let span = tracing::Span::current();
-    if let Some(user_agent) = span.context().baggage().get("user-agent") {
+    if let Some(user_agent) = span.context().baggage().get(USER_AGENT_BAGGAGE_KEY) {
         span.set_attribute("baggage.user_agent", user_agent.to_string());
     }
 

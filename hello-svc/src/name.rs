@@ -2,10 +2,9 @@
 
 use axum::extract::{Path, rejection::PathRejection};
 
-use crate::error::AppError;
+use formatter_svc::contract::MAX_NAME_BYTES;
 
-/// The longest name accepted, in bytes once percent-decoded.
-pub const MAX_NAME_BYTES: usize = 256;
+use crate::error::AppError;
 
 /// The name from the path: percent-encoded UTF-8 of at most
 /// [`MAX_NAME_BYTES`] bytes once decoded.

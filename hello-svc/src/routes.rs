@@ -10,13 +10,11 @@ use opentelemetry::baggage::BaggageExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient, name::valid_name};
+use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{
     LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
 };
 use mesh_server::{RequestLimits, request_stack};
-
-/// The baggage key that carries the caller's User-Agent to the mesh.
-pub const USER_AGENT_BAGGAGE_KEY: &str = "user-agent";
 
 /// On the SERVER span when the caller's User-Agent was left out of the
 /// baggage: the member's size in bytes, over the per-member limit.

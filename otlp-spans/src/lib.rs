@@ -1,7 +1,11 @@
-//! OTLP trace export requests, decoded as a collector decodes them, into
-//! flat spans: the one decoder the test receiver and the trace viewer share.
+//! OTLP trace export requests, received and decoded as a collector decodes
+//! them, into flat spans: the one decoder, and the one OTLP/HTTP endpoint
+//! ([`http_receiver`]), that the test receiver, the benchmark's sinks and the
+//! trace viewer share.
 
-use std::{collections::HashMap, io::Read, time::Duration};
+use std::{borrow::Cow, collections::HashMap, io::Read, time::Duration};
+
+pub mod http_receiver;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -106,18 +110,18 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
-/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`;
-/// the protobuf, decompressed or not, may be at most `max_bytes` long.
-pub fn decode_http_body(
+/// An OTLP/HTTP body's protobuf: gunzipped first when `gzipped`, and at most
+/// `max_bytes` long, decompressed or not.
+pub fn http_body_protobuf(
     body: &[u8],
     gzipped: bool,
     max_bytes: u64,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
+) -> Result<Cow<'_, [u8]>, DecodeError> {
     if !gzipped {
         if body.len() as u64 > max_bytes {
             return Err(DecodeError::TooLarge);
         }
-        return ExportTraceServiceRequest::decode(body).map_err(|_| DecodeError::Protobuf);
+        return Ok(Cow::Borrowed(body));
     }
     let mut decoded = Vec::new();
     flate2::read::GzDecoder::new(body)
@@ -127,7 +131,22 @@ pub fn decode_http_body(
     if decoded.len() as u64 > max_bytes {
         return Err(DecodeError::TooLarge);
     }
-    ExportTraceServiceRequest::decode(decoded.as_slice()).map_err(|_| DecodeError::Protobuf)
+    Ok(Cow::Owned(decoded))
+}
+
+/// An `ExportTraceServiceRequest` from its protobuf.
+pub fn decode_request(protobuf: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
+    ExportTraceServiceRequest::decode(protobuf).map_err(|_| DecodeError::Protobuf)
+}
+
+/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`;
+/// the protobuf, decompressed or not, may be at most `max_bytes` long.
+pub fn decode_http_body(
+    body: &[u8],
+    gzipped: bool,
+    max_bytes: u64,
+) -> Result<ExportTraceServiceRequest, DecodeError> {
+    decode_request(&http_body_protobuf(body, gzipped, max_bytes)?)
 }
 
 /// Every span of `request`, flattened.

@@ -6,6 +6,9 @@ use deploy_checks::{
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
 };
+use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
+use mesh_propagation::{w3c_baggage::baggage_header, with_member_first};
+use opentelemetry::baggage::Baggage;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use serde_json::Value;
 use test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
@@ -265,6 +268,24 @@ fn the_regex_needs_the_user_agent_key_not_just_the_word() {
             "baggage: {baggage}"
         );
     }
+}
+
+#[test]
+fn the_routing_regex_matches_the_member_the_shared_key_produces() {
+    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let route = |user_agent: &str| {
+        let (baggage, left_out) =
+            with_member_first(&Baggage::new(), USER_AGENT_BAGGAGE_KEY, Some(user_agent));
+        assert_eq!(left_out, None);
+        let header = baggage_header(&baggage).expect("one member");
+        let request = HttpRequest {
+            path: "/formatGreeting".into(),
+            headers: vec![("baggage".into(), header)],
+        };
+        subset(routing.route(&request)).map(str::to_owned)
+    };
+    assert_eq!(route(NETSCAPE).as_deref(), Some("v2"));
+    assert_eq!(route("curl/8.5.0").as_deref(), Some("v1"));
 }
 
 #[test]

@@ -12,15 +12,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State},
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::post,
+use axum::Router;
+use otlp_spans::{
+    DecodeError, ReceivedSpan, SpanKind, StatusCode as SpanStatus, decode_request,
+    http_receiver::{self, ExportSink},
 };
-use otlp_spans::{ReceivedSpan, SpanKind, StatusCode as SpanStatus, decode_http_body};
 
 /// Spans kept per trace; more are counted as dropped.
 pub const MAX_SPANS_PER_TRACE: usize = 1000;
@@ -134,46 +130,16 @@ impl Viewer {
 /// The OTLP/HTTP endpoint, `POST /v1/traces`, with bodies of at most
 /// `max_body_bytes` (413 past it, 400 for what is not OTLP).
 pub fn router(viewer: Arc<Viewer>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route("/v1/traces", post(export))
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state((viewer, max_body_bytes as u64))
+    http_receiver::router(viewer, max_body_bytes)
 }
 
-fn plain(status: StatusCode, body: String) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
-}
-
-async fn export(
-    State((viewer, max)): State<(Arc<Viewer>, u64)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let gzipped = headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|e| e == "gzip");
-    match decode_http_body(&body, gzipped, max) {
-        Ok(request) => {
-            for tree in viewer.receive(otlp_spans::spans(request)) {
-                print!("{tree}");
-            }
-            // An empty ExportTraceServiceResponse.
-            (
-                StatusCode::OK,
-                [(header::CONTENT_TYPE, "application/x-protobuf")],
-                Vec::new(),
-            )
-                .into_response()
+impl ExportSink for Viewer {
+    fn accept(&self, protobuf: &[u8], _gzipped: bool) -> Result<(), DecodeError> {
+        let request = decode_request(protobuf)?;
+        for tree in self.receive(otlp_spans::spans(request)) {
+            print!("{tree}");
         }
-        Err(otlp_spans::DecodeError::TooLarge) => {
-            plain(StatusCode::PAYLOAD_TOO_LARGE, "body too large\n".into())
-        }
-        Err(error) => plain(StatusCode::BAD_REQUEST, format!("{error}\n")),
+        Ok(())
     }
 }
 
