@@ -3,10 +3,15 @@
 use axum::{
     Router,
     extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode},
+    http::HeaderMap,
     routing::get,
 };
-use mesh_server::{RequestLimits, access_log::RedactedHeaders, request_stack};
+use mesh_server::{
+    RequestLimits,
+    access_log::RedactedHeaders,
+    request_stack,
+    responses::{healthz, not_found},
+};
 use opentelemetry::baggage::BaggageExt;
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -67,12 +72,4 @@ async fn format_greeting(
         return Err(AppError::NameTooLong);
     }
     Ok(state.version.greet(&name))
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-async fn not_found() -> (StatusCode, &'static str) {
-    (StatusCode::NOT_FOUND, "not found\n")
 }

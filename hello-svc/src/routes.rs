@@ -3,7 +3,7 @@
 use axum::{
     Router,
     extract::{Path, State, rejection::PathRejection},
-    http::{HeaderMap, HeaderName, StatusCode, header},
+    http::{HeaderMap, HeaderName, header},
     routing::get,
 };
 use opentelemetry::baggage::BaggageExt;
@@ -14,7 +14,10 @@ use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{
     LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
 };
-use mesh_server::{RequestLimits, request_stack};
+use mesh_server::{
+    RequestLimits, request_stack,
+    responses::{healthz, not_found},
+};
 
 /// On the SERVER span when the caller's User-Agent was left out of the
 /// baggage: the member's size in bytes, over the per-member limit.
@@ -105,12 +108,4 @@ fn user_agent(headers: &HeaderMap) -> Option<&str> {
         (Some(one), None) => one.to_str().ok().filter(|ua| !ua.trim().is_empty()),
         _ => None,
     }
-}
-
-async fn healthz() -> &'static str {
-    "ok\n"
-}
-
-async fn not_found() -> (StatusCode, &'static str) {
-    (StatusCode::NOT_FOUND, "not found\n")
 }

@@ -8,6 +8,8 @@
 //!   shutdown.
 //! - [`parse_rejection`]: the span and log line of a request hyper answers
 //!   itself, before any route.
+//! - [`responses`]: the short `text/plain` answers: limits' errors,
+//!   `/healthz` and unknown paths.
 //! - [`lifecycle`]: reading the configuration, running a service from start
 //!   to flushed shutdown, and the shutdown signal.
 
@@ -15,6 +17,7 @@ pub mod access_log;
 pub mod config;
 pub mod lifecycle;
 pub mod parse_rejection;
+pub mod responses;
 pub mod serve;
 pub mod server_span;
 pub mod stack;

@@ -10,13 +10,16 @@ use axum::{
     error_handling::HandleErrorLayer,
     extract::{Request, State},
     middleware::{Next, from_fn, from_fn_with_state},
-    response::{IntoResponse, Response},
+    response::Response,
 };
-use http::{StatusCode, header};
+use http::StatusCode;
 use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{access_log::log_request, config::RequestLimits, server_span::with_server_spans};
+use crate::{
+    access_log::log_request, config::RequestLimits, responses::plain,
+    server_span::with_server_spans,
+};
 
 /// Wraps `traced` and `untraced` routes in the request stack. Outermost
 /// first, every request meets:
@@ -71,15 +74,6 @@ pub fn shed_requests() -> u64 {
 struct Guard {
     timeout: Duration,
     max_header_bytes: usize,
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        body,
-    )
-        .into_response()
 }
 
 async fn shed(_: BoxError) -> Response {
