@@ -1,10 +1,9 @@
 //! `make bench`: what tracing costs hello-svc and formatter-svc, measured end
 //! to end on loopback with oha, and printed as Markdown.
 //!
-//! Scenarios with different service settings run on their own processes;
-//! the SDK-disabled `/sayHello` and `/sayHello2` share one plain pair, and
-//! "formatter direct" calls that pair's formatter. The scenarios run in
-//! interleaved rounds, so machine noise hits each alike. Each round measures:
+//! Each arm (`scenarios`) runs on its own pair of processes. The arms run
+//! in interleaved rounds, so machine noise hits each alike. Each round
+//! measures:
 //! - throughput: as fast as `--connections` allow;
 //! - latency: at a fixed `--rate`, well below saturation, so the percentiles
 //!   are service time rather than queueing.

@@ -47,7 +47,8 @@ pub(crate) const EXPORTED_HTTP: Arm = Arm {
     export: Some(Transport::HttpProtobuf),
     env: &[],
 };
-/// 100 % sampled, exported over OTLP/gRPC (what `k8s/app.yaml` uses).
+/// 100 % sampled, exported over OTLP/gRPC (`k8s/app.yaml` uses
+/// OTLP/HTTP; this arm shows what the other transport costs).
 pub(crate) const EXPORTED_GRPC: Arm = Arm {
     key: "grpc",
     label: "/sayHello, 100 %, exported over OTLP/gRPC",

@@ -92,7 +92,7 @@ pub fn load_all() -> Vec<Manifest> {
 }
 
 /// The files `k8s/kustomization.yaml` lists under `resources`.
-pub fn kustomization_resources() -> Vec<String> {
+pub(crate) fn kustomization_resources() -> Vec<String> {
     let kustomization = load("kustomization.yaml");
     kustomization[0].value["resources"]
         .as_array()

@@ -47,7 +47,7 @@ pub fn validate_resource(resource: &Value, schema: &Value) -> Vec<String> {
 }
 
 /// Every way `value` breaks `schema`, as `path: problem` lines.
-pub fn validate(value: &Value, schema: &Value) -> Vec<String> {
+pub(crate) fn validate(value: &Value, schema: &Value) -> Vec<String> {
     let mut errors = Vec::new();
     check(value, schema, "", &mut errors);
     errors

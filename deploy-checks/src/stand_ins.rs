@@ -11,7 +11,7 @@ use std::{
 use crate::manifests::repo_root;
 
 /// The folder of stand-ins.
-pub fn folder() -> PathBuf {
+pub(crate) fn folder() -> PathBuf {
     repo_root().join("deploy-checks/fixtures/mesh-e2e-stand-ins")
 }
 

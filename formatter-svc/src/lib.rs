@@ -6,7 +6,7 @@
 
 pub mod config;
 pub mod contract;
-pub mod error;
+mod error;
 pub mod greeting;
 pub mod routes;
 pub mod startup;

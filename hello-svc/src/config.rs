@@ -40,7 +40,7 @@ pub struct Config {
 
 impl Config {
     /// The formatter timeout as a [`Duration`].
-    pub fn formatter_timeout(&self) -> Duration {
+    pub(crate) fn formatter_timeout(&self) -> Duration {
         Duration::from_millis(self.formatter_timeout_ms)
     }
 }

@@ -52,7 +52,7 @@ impl AppError {
     }
 
     /// Sorts a reqwest failure into a timeout or an unreachable formatter.
-    pub fn from_transport(error: reqwest::Error) -> Self {
+    pub(crate) fn from_transport(error: reqwest::Error) -> Self {
         if error.is_timeout() {
             Self::FormatterTimeout
         } else {

@@ -38,7 +38,7 @@ impl FormatterClient {
     ///
     /// `cx` is the caller's context: the SERVER span plus any baggage the
     /// handler added. `headers` holds anything else to send (`x-request-id`).
-    pub async fn format_greeting_traced(
+    pub(crate) async fn format_greeting_traced(
         &self,
         name: &str,
         cx: Context,

@@ -6,8 +6,8 @@
 //! - `GET /sayHello2/{name}` only forwards the mesh's tracing headers.
 
 pub mod config;
-pub mod error;
+mod error;
 pub mod formatter_client;
-pub mod name;
+mod name;
 pub mod routes;
 pub mod startup;

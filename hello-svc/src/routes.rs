@@ -21,7 +21,7 @@ use mesh_server::{
 
 /// On the SERVER span when the caller's User-Agent was left out of the
 /// baggage: the member's size in bytes, over the per-member limit.
-pub const USER_AGENT_LEFT_OUT_ATTRIBUTE: &str = "app.baggage.user_agent.left_out_bytes";
+pub(crate) const USER_AGENT_LEFT_OUT_ATTRIBUTE: &str = "app.baggage.user_agent.left_out_bytes";
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -29,7 +29,7 @@ const SAMPLED: &str = "x-b3-sampled";
 const FLAGS: &str = "x-b3-flags";
 static SINGLE_FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [SINGLE.to_owned()]);
 /// The multiple-header form's headers, in the order B3 lists them.
-pub const MULTI_HEADERS: [&str; 5] = [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
+pub(crate) const MULTI_HEADERS: [&str; 5] = [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
 static MULTI_FIELDS: LazyLock<[String; 5]> = LazyLock::new(|| MULTI_HEADERS.map(str::to_owned));
 
 /// Which B3 form is written; both are always read, `b3` first (the
@@ -61,7 +61,7 @@ fn lower_hex(field: &str, lengths: &[usize]) -> bool {
 
 /// A 16- or 32-digit lower-hex trace id, not all zeros; a 64-bit id is
 /// carried as the 128-bit id with its high half zero.
-pub fn parse_trace_id(field: &str) -> Option<TraceId> {
+pub(crate) fn parse_trace_id(field: &str) -> Option<TraceId> {
     lower_hex(field, &[16, 32])
         .then(|| TraceId::from_hex(field).ok())
         .flatten()
@@ -69,7 +69,7 @@ pub fn parse_trace_id(field: &str) -> Option<TraceId> {
 }
 
 /// A 16-digit lower-hex span id, not all zeros.
-pub fn parse_span_id(field: &str) -> Option<SpanId> {
+pub(crate) fn parse_span_id(field: &str) -> Option<SpanId> {
     lower_hex(field, &[16])
         .then(|| SpanId::from_hex(field).ok())
         .flatten()
@@ -87,7 +87,7 @@ fn single_state(field: &str) -> Option<Sampling> {
 
 /// Parses a `b3` value: `{TraceId}-{SpanId}[-{SamplingState}[-{ParentSpanId}]]`,
 /// or a sampling state alone. `None` when it is malformed.
-pub fn parse_single(value: &str) -> Option<CallerTrace> {
+pub(crate) fn parse_single(value: &str) -> Option<CallerTrace> {
     let fields: Vec<&str> = trim_ows(value).split('-').collect();
     let ids = |trace: &str, span: &str| Some((parse_trace_id(trace)?, parse_span_id(span)?));
     let (ids, sampling) = match fields.as_slice() {
@@ -115,7 +115,7 @@ fn from_b3(ids: Option<(TraceId, SpanId)>, sampling: Sampling) -> CallerTrace {
 
 /// Reads the `X-B3-*` headers (the first line of each, as the specification
 /// says). `None` when there is nothing valid to read.
-pub fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
+pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
     let debug = extractor.get(FLAGS).map(trim_ows) == Some("1");
     let sampled = match extractor.get(SAMPLED).map(trim_ows) {
         None => None,

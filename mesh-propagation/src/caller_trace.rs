@@ -32,7 +32,7 @@ pub enum Sampling {
 
 impl Sampling {
     /// The W3C `sampled` flag for this decision.
-    pub fn is_sampled(self) -> bool {
+    pub(crate) fn is_sampled(self) -> bool {
         matches!(self, Self::Accept | Self::Debug)
     }
 }
@@ -55,7 +55,7 @@ pub struct CallerTrace {
 impl CallerTrace {
     /// `cx` continuing this caller's trace: the remote span context (when
     /// there are ids) and this record of what the headers said.
-    pub fn continued_in(self, cx: &Context) -> Context {
+    pub(crate) fn continued_in(self, cx: &Context) -> Context {
         let this = self.merged_with(caller_trace(cx));
         let Some((trace_id, span_id)) = this.ids else {
             return cx.with_value(this);
@@ -130,7 +130,7 @@ pub fn caller_sampling(parent_cx: &Context) -> Option<Sampling> {
 /// when `span` is the caller's span passed through unchanged (no span of
 /// ours, as with the SDK disabled), so "defer" stays "defer"; otherwise the
 /// decision `span` carries, kept as "debug" when the caller asked for it.
-pub fn outbound_sampling(cx: &Context, span: &SpanContext) -> Sampling {
+pub(crate) fn outbound_sampling(cx: &Context, span: &SpanContext) -> Sampling {
     match caller_trace(cx) {
         Some(caller) if is_callers_span(caller, span) => caller.sampling,
         Some(caller)
@@ -150,7 +150,7 @@ pub fn outbound_sampling(cx: &Context, span: &SpanContext) -> Sampling {
 /// The W3C Level 2 random-trace-id flag for `span` in `cx`: as the caller
 /// sent it when the trace is the caller's, and set when the trace started
 /// here, since the SDK draws every new trace id at random.
-pub fn outbound_random_trace_id(cx: &Context, span: &SpanContext) -> bool {
+pub(crate) fn outbound_random_trace_id(cx: &Context, span: &SpanContext) -> bool {
     match caller_trace(cx).and_then(|caller| caller.ids.map(|ids| (caller, ids))) {
         Some((caller, (trace_id, _))) if trace_id == span.trace_id() => caller.random_trace_id,
         _ => true,
@@ -159,7 +159,7 @@ pub fn outbound_random_trace_id(cx: &Context, span: &SpanContext) -> bool {
 
 /// The `tracestate` to write for `span` in `cx`: the span's own when the SDK
 /// holds one, else the caller's when the trace is the caller's.
-pub fn outbound_tracestate(cx: &Context, span: &SpanContext) -> Option<String> {
+pub(crate) fn outbound_tracestate(cx: &Context, span: &SpanContext) -> Option<String> {
     let own = span.trace_state().header();
     if !own.is_empty() {
         return Some(own);

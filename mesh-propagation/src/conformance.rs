@@ -347,7 +347,7 @@ fn header<'a>(out: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Every way `out` (the headers sent on for `case`, produced as `mode`
 /// says) differs from what the case expects.
-pub fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
+pub(crate) fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
     let mut errors = grammar_errors(out);
     let expect = &case.expect;
     let traceparent = header(out, "traceparent").and_then(w3c_trace_context::parse_traceparent);

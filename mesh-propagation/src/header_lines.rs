@@ -15,11 +15,11 @@ use opentelemetry::propagation::Extractor;
 /// What an unreadable line (bytes outside visible ASCII, space and tab)
 /// reads as: a character no propagation grammar allows, so the line still
 /// counts and still makes the value invalid.
-pub const UNREADABLE: &str = "\u{fffd}";
+pub(crate) const UNREADABLE: &str = "\u{fffd}";
 
 /// An [`Extractor`] over a request's headers that keeps every line.
 #[derive(Debug, Clone, Copy)]
-pub struct HeaderLines<'a>(pub &'a HeaderMap);
+pub(crate) struct HeaderLines<'a>(pub &'a HeaderMap);
 
 impl Extractor for HeaderLines<'_> {
     /// The first line of `key`, as B3 reads its headers ("the first value
@@ -46,7 +46,7 @@ fn text(value: &HeaderValue) -> &str {
 
 /// The lines of a list header combined into one value, as RFC 9110 §5.3
 /// says: joined with commas, in order. One line is borrowed as it is.
-pub fn combined<'a>(lines: &[&'a str]) -> Cow<'a, str> {
+pub(crate) fn combined<'a>(lines: &[&'a str]) -> Cow<'a, str> {
     match lines {
         [one] => Cow::Borrowed(one),
         many => Cow::Owned(many.join(",")),
@@ -54,7 +54,7 @@ pub fn combined<'a>(lines: &[&'a str]) -> Cow<'a, str> {
 }
 
 /// Optional whitespace (RFC 9110 §5.6.3): spaces and horizontal tabs.
-pub fn trim_ows(text: &str) -> &str {
+pub(crate) fn trim_ows(text: &str) -> &str {
     text.trim_matches([' ', '\t'])
 }
 

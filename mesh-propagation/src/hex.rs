@@ -8,7 +8,7 @@ const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// Whether every byte is a lower-case hex digit, as both W3C Trace Context
 /// and B3 require of ids (upper case is invalid in both).
-pub fn is_lower_hex(field: &[u8]) -> bool {
+pub(crate) fn is_lower_hex(field: &[u8]) -> bool {
     field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
@@ -20,12 +20,12 @@ fn push(out: &mut String, bytes: &[u8]) {
 }
 
 /// Appends `id` as 32 lower-case hex digits.
-pub fn push_trace_id(out: &mut String, id: TraceId) {
+pub(crate) fn push_trace_id(out: &mut String, id: TraceId) {
     push(out, &id.to_bytes());
 }
 
 /// Appends `id` as 16 lower-case hex digits.
-pub fn push_span_id(out: &mut String, id: SpanId) {
+pub(crate) fn push_span_id(out: &mut String, id: SpanId) {
     push(out, &id.to_bytes());
 }
 

@@ -30,15 +30,15 @@
 //! On the way out, every listed format is written, so a downstream sidecar
 //! finds whichever one it reads.
 
-pub mod b3;
+mod b3;
 pub mod caller_trace;
 #[cfg(feature = "conformance")]
 pub mod conformance;
-pub mod header_lines;
-pub mod hex;
-pub mod mesh_headers;
+mod header_lines;
+mod hex;
+mod mesh_headers;
 pub mod w3c_baggage;
-pub mod w3c_trace_context;
+mod w3c_trace_context;
 
 use std::sync::OnceLock;
 

@@ -22,7 +22,7 @@ static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [BAGGAGE.to_owned()]);
 /// At most this many members are read or sent. The specification's grammar
 /// allows 180, and a platform MUST propagate at least 64; 64 is also the
 /// SDK's `Baggage` limit.
-pub const MAX_MEMBERS: usize = 64;
+pub(crate) const MAX_MEMBERS: usize = 64;
 /// At most this many bytes of `baggage` header are sent (the specification's
 /// minimum, and its recommended bound).
 pub const MAX_BYTES: usize = 8192;
@@ -32,7 +32,7 @@ pub const MAX_MEMBER_BYTES: usize = 4096;
 
 /// The W3C Baggage propagator.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct W3cBaggage;
+pub(crate) struct W3cBaggage;
 
 /// `tchar` (RFC 9110 §5.6.2): what a `token` key is made of.
 fn is_tchar(b: u8) -> bool {
@@ -40,12 +40,12 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// A `key`: a non-empty `token`.
-pub fn is_key(key: &str) -> bool {
+pub(crate) fn is_key(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(is_tchar)
 }
 
 /// `baggage-octet`: printable ASCII except space, `"`, `,`, `;` and `\`.
-pub fn is_baggage_octet(b: u8) -> bool {
+pub(crate) fn is_baggage_octet(b: u8) -> bool {
     matches!(b, 0x21 | 0x23..=0x2b | 0x2d..=0x3a | 0x3c..=0x5b | 0x5d..=0x7e)
 }
 
@@ -80,7 +80,7 @@ pub fn decode_value(value: &str) -> Option<String> {
 
 /// Encodes a value: every byte outside `baggage-octet`, and `%` itself, as
 /// `%XX`, so that [`decode_value`] gives back exactly `value`.
-pub fn encode_value(value: &str, out: &mut String) {
+pub(crate) fn encode_value(value: &str, out: &mut String) {
     for &b in value.as_bytes() {
         if is_baggage_octet(b) && b != b'%' {
             out.push(char::from(b));
@@ -129,7 +129,7 @@ fn parse_member(member: &str) -> Option<(&str, String, String)> {
 }
 
 /// Bytes of one member as [`W3cBaggage`] writes it.
-pub fn member_len(key: &str, value: &str, properties: &str) -> usize {
+pub(crate) fn member_len(key: &str, value: &str, properties: &str) -> usize {
     let value_len: usize = value
         .bytes()
         .map(|b| {
@@ -152,7 +152,7 @@ pub fn member_len(key: &str, value: &str, properties: &str) -> usize {
 /// [`MAX_MEMBERS`], [`MAX_BYTES`] and [`MAX_MEMBER_BYTES`]; a member that
 /// does not fit is left out whole, never truncated.
 #[derive(Debug, Default)]
-pub struct BaggageBuilder {
+pub(crate) struct BaggageBuilder {
     baggage: Baggage,
     bytes: usize,
 }
@@ -190,7 +190,7 @@ impl BaggageBuilder {
 /// dropped, not the whole header (the specification allows removing an
 /// entry it cannot read); a repeated key keeps its first value; members
 /// past the limits are dropped whole.
-pub fn parse_baggage(combined: &str) -> Baggage {
+pub(crate) fn parse_baggage(combined: &str) -> Baggage {
     let mut builder = BaggageBuilder::default();
     for member in combined.split(',').map(trim_ows) {
         if let Some((key, value, properties)) = parse_member(member) {

@@ -34,21 +34,21 @@ static FIELDS: LazyLock<[String; 2]> =
     LazyLock::new(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()]);
 
 /// Trace flag bit 0: the caller may have recorded the trace.
-pub const FLAG_SAMPLED: u8 = 0x01;
+pub(crate) const FLAG_SAMPLED: u8 = 0x01;
 /// Trace flag bit 1 (Level 2): at least the right-most 7 bytes of the trace
 /// id are random.
-pub const FLAG_RANDOM_TRACE_ID: u8 = 0x02;
+pub(crate) const FLAG_RANDOM_TRACE_ID: u8 = 0x02;
 
 /// At most this many `tracestate` list-members (§3.3.1.1).
-pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+pub(crate) const MAX_TRACESTATE_MEMBERS: usize = 32;
 
 /// The W3C Trace Context propagator.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct W3cTraceContext;
+pub(crate) struct W3cTraceContext;
 
 /// A parsed `traceparent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Traceparent {
+pub(crate) struct Traceparent {
     /// The trace id (never all zeros).
     pub trace_id: TraceId,
     /// The caller's span id, `parent-id` (never all zeros).
@@ -77,7 +77,7 @@ fn parse_hex(field: &[u8]) -> u128 {
 /// it: version `00` must be exactly 55 characters; a higher version at least
 /// 55, with a `-` after the flags if longer (§4.3, "Versioning"); `ff` and
 /// upper-case hex are invalid; all-zero ids are invalid.
-pub fn parse_traceparent(value: &str) -> Option<Traceparent> {
+pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     let value = trim_ows(value).as_bytes();
     let version = hex_field::<2>(value, 0)?;
     match version {
@@ -111,7 +111,7 @@ fn key_char(b: u8) -> bool {
 /// allowed anywhere after that. Every key of the Level 1 grammar (a simple
 /// key, or `tenant@system` with at most 241 and 14 characters) is one of
 /// these, so no vendor's Level 1 member is lost.
-pub fn is_tracestate_key(key: &str) -> bool {
+pub(crate) fn is_tracestate_key(key: &str) -> bool {
     let key = key.as_bytes();
     (1..=256).contains(&key.len())
         && (key[0].is_ascii_lowercase() || key[0].is_ascii_digit())
@@ -120,7 +120,7 @@ pub fn is_tracestate_key(key: &str) -> bool {
 
 /// A `tracestate` value (§3.3.1.3.2): 1 to 256 printable ASCII characters
 /// other than `,` and `=`, not ending in a space.
-pub fn is_tracestate_value(value: &str) -> bool {
+pub(crate) fn is_tracestate_value(value: &str) -> bool {
     let bytes = value.as_bytes();
     (1..=256).contains(&bytes.len())
         && bytes
@@ -137,7 +137,7 @@ pub fn is_tracestate_value(value: &str) -> bool {
 /// them". Returns the normalized header, `Some("")` when there is no member,
 /// or `None` when it must be discarded as a whole: a member the grammar
 /// rejects, or more than 32 members as received.
-pub fn parse_tracestate(combined: &str) -> Option<String> {
+pub(crate) fn parse_tracestate(combined: &str) -> Option<String> {
     let mut normalized = String::with_capacity(combined.len());
     let mut keys: Vec<&str> = Vec::new();
     let mut members = 0;
@@ -168,7 +168,7 @@ pub fn parse_tracestate(combined: &str) -> Option<String> {
 /// The caller's `traceparent`, when exactly one valid line came: two lines
 /// are invalid (and combine into a value the grammar rejects), so the trace
 /// restarts.
-pub fn read_traceparent(extractor: &dyn Extractor) -> Option<Traceparent> {
+pub(crate) fn read_traceparent(extractor: &dyn Extractor) -> Option<Traceparent> {
     match extractor.get_all(TRACEPARENT).as_deref() {
         Some([line]) => parse_traceparent(line),
         _ => None,
@@ -178,7 +178,7 @@ pub fn read_traceparent(extractor: &dyn Extractor) -> Option<Traceparent> {
 /// The caller's `tracestate`, its lines combined and normalized; `None`
 /// when it is absent, invalid or empty. Read it only beside a valid
 /// `traceparent` (§3.3.1.1).
-pub fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
+pub(crate) fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
     extractor
         .get_all(TRACESTATE)
         .and_then(|lines| parse_tracestate(&combined(&lines)))
@@ -189,7 +189,7 @@ pub fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
 /// and the Level 2 random-trace-id flag (see
 /// [`outbound_random_trace_id`]). Other flag bits are always zero, as §3.2.2.5
 /// requires of flags this version does not define.
-pub fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
+pub(crate) fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
     let mut flags = 0;
     if outbound_sampling(cx, span).is_sampled() {
         flags |= FLAG_SAMPLED;
@@ -202,7 +202,7 @@ pub fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
 
 /// A version-00 `traceparent`. Of `flags`, only the two this version
 /// defines are written (§3.2.2.5: the others MUST be zero).
-pub fn format_traceparent(trace_id: TraceId, parent_id: SpanId, flags: u8) -> String {
+pub(crate) fn format_traceparent(trace_id: TraceId, parent_id: SpanId, flags: u8) -> String {
     let flags = flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
     let mut value = String::with_capacity(55);
     value.push_str("00-");

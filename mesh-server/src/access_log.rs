@@ -11,7 +11,7 @@ use axum::{
 };
 
 /// Runs the request and logs its line once the response is ready.
-pub async fn log_request(request: Request, next: Next) -> Response {
+pub(crate) async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -38,7 +38,7 @@ const CREDENTIALS: [&str; 4] = [
 
 /// Whether `name` (lower case, as `http` keeps it) carries a credential:
 /// the standard ones, and API-key and token headers by their name.
-pub fn is_credential(name: &str) -> bool {
+pub(crate) fn is_credential(name: &str) -> bool {
     CREDENTIALS.contains(&name)
         || [
             "api-key",

@@ -28,7 +28,7 @@ pub struct RequestLimits {
 
 impl RequestLimits {
     /// [`request_timeout_ms`](Self::request_timeout_ms) as a duration.
-    pub fn request_timeout(&self) -> Duration {
+    pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
     }
 }
@@ -56,12 +56,12 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     /// [`header_read_timeout_ms`](Self::header_read_timeout_ms) as a duration.
-    pub fn header_read_timeout(&self) -> Duration {
+    pub(crate) fn header_read_timeout(&self) -> Duration {
         Duration::from_millis(self.header_read_timeout_ms)
     }
 
     /// [`idle_timeout_ms`](Self::idle_timeout_ms) as a duration.
-    pub fn idle_timeout(&self) -> Duration {
+    pub(crate) fn idle_timeout(&self) -> Duration {
         Duration::from_millis(self.idle_timeout_ms)
     }
 }

@@ -16,11 +16,11 @@
 pub mod access_log;
 pub mod config;
 pub mod lifecycle;
-pub mod parse_rejection;
+mod parse_rejection;
 pub mod responses;
-pub mod serve;
-pub mod server_span;
-pub mod stack;
+mod serve;
+mod server_span;
+mod stack;
 
 pub use config::{ConnectionLimits, RequestLimits};
 pub use serve::Application;

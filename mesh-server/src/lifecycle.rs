@@ -32,7 +32,7 @@ fn one_line(error: &clap::Error) -> String {
 ///
 /// If a handler cannot be installed, that signal is ignored (the other still
 /// works) rather than shutting the server down at once.
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = async {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::warn!(%error, "cannot listen for SIGINT");

@@ -13,7 +13,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// or the head past `max_buf_size`) with 431 and `UriTooLong` with 414; an
 /// HTTP/2 preface or an internal parse error gets no answer
 /// (`proto/h1/conn.rs`, `on_parse_error`).
-pub fn automatic_status(error: &hyper::Error) -> Option<u16> {
+pub(crate) fn automatic_status(error: &hyper::Error) -> Option<u16> {
     if error.is_parse_too_large() {
         // hyper's API joins TooLarge and UriTooLong; only its description
         // (`src/error.rs`) tells them apart.

@@ -30,7 +30,7 @@ where
 
 /// Makes the SERVER span for a request, parented on the extracted context.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ServerSpan;
+pub(crate) struct ServerSpan;
 
 impl<B> MakeSpan<B> for ServerSpan {
     fn make_span(&mut self, request: &Request<B>) -> Span {
@@ -66,7 +66,7 @@ impl<B> MakeSpan<B> for ServerSpan {
 
 /// Records the status on the SERVER span.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct RecordResponse;
+pub(crate) struct RecordResponse;
 
 impl<B> OnResponse<B> for RecordResponse {
     fn on_response(self, response: &http::Response<B>, _latency: Duration, span: &Span) {

@@ -25,7 +25,7 @@ use crate::{
 /// first, every request meets:
 ///
 /// 1. **load shedding**: past `MAX_CONCURRENT_REQUESTS` in flight, an
-///    immediate 503, logged and counted ([`shed_requests`]) but not traced,
+///    immediate 503, logged with a running count but not traced,
 ///    so an overload costs no spans;
 /// 2. **the SERVER span** (`traced` routes only; `untraced` ones propagate
 ///    without spans, as the book's `/sayHello2` does);
@@ -63,12 +63,9 @@ where
     )
 }
 
+/// Requests this process has shed with 503 since it started, for the
+/// running count in each `request shed` line.
 static SHED: AtomicU64 = AtomicU64::new(0);
-
-/// Requests this process has shed with 503 since it started.
-pub fn shed_requests() -> u64 {
-    SHED.load(Ordering::Relaxed)
-}
 
 #[derive(Debug, Clone, Copy)]
 struct Guard {

@@ -138,7 +138,7 @@ fn parse_propagator(value: &str) -> Result<PropagatorKind, String> {
 }
 
 /// Why `OTEL_PROPAGATORS=jaeger` is refused at start-up, and what to use.
-pub const JAEGER_REFUSED: &str = "the Jaeger `uber-trace-id` format is not supported \
+pub(crate) const JAEGER_REFUSED: &str = "the Jaeger `uber-trace-id` format is not supported \
     (its OpenTelemetry propagator was deleted upstream); Jaeger and Istio read W3C \
     `traceparent`, so use `tracecontext`";
 

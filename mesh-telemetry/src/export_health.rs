@@ -21,7 +21,7 @@ use opentelemetry_sdk::{
 /// The export state shared between the exporter (on the batch processor's
 /// thread) and the [`Telemetry`](crate::Telemetry) handle that shuts it down.
 #[derive(Debug, Default)]
-pub struct ExportHealth {
+pub(crate) struct ExportHealth {
     failing: AtomicBool,
     lost_spans: AtomicU64,
     shutting_down: AtomicBool,
@@ -30,12 +30,12 @@ pub struct ExportHealth {
 impl ExportHealth {
     /// From now on, a batch is not sent to a collector that is known to be
     /// down: the OTLP exporter's retries would only delay the exit.
-    pub fn begin_shutdown(&self) {
+    pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Relaxed);
     }
 
     /// Whether the last export failed.
-    pub fn is_failing(&self) -> bool {
+    pub(crate) fn is_failing(&self) -> bool {
         self.failing.load(Ordering::Relaxed)
     }
 
@@ -48,7 +48,7 @@ impl ExportHealth {
 /// Wraps a [`SpanExporter`] and logs the transitions between healthy and
 /// failing exports.
 #[derive(Debug)]
-pub struct HealthReportingExporter<E> {
+pub(crate) struct HealthReportingExporter<E> {
     inner: E,
     endpoint: String,
     health: Arc<ExportHealth>,
@@ -65,7 +65,7 @@ impl<E> HealthReportingExporter<E> {
     }
 
     /// The state this exporter reports into, for the shutdown path.
-    pub fn health(&self) -> Arc<ExportHealth> {
+    pub(crate) fn health(&self) -> Arc<ExportHealth> {
         self.health.clone()
     }
 }

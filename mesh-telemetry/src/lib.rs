@@ -10,10 +10,10 @@
 //! - [`log_format`]: log lines that carry the trace and span ids.
 
 pub mod config;
-pub mod export_health;
-pub mod log_format;
-pub mod sampling;
-pub mod telemetry;
+mod export_health;
+mod log_format;
+mod sampling;
+mod telemetry;
 
 pub use config::TelemetryArgs;
 pub use telemetry::{Telemetry, TelemetryError, init};

@@ -20,11 +20,12 @@ use tracing_subscriber::{
 /// Wraps a `tracing-subscriber` JSON event formatter and adds `trace_id` and
 /// `span_id` of the active OpenTelemetry span as the first keys.
 ///
-/// The ids come from the OpenTelemetry context that `tracing-opentelemetry`
-/// attaches when a span is entered, so they are exactly the ids exported.
+/// The ids are read from the current `tracing` span's OpenTelemetry context
+/// (`Span::current().context()`; context activation is off, see
+/// `telemetry::subscriber`), so they are exactly the ids exported.
 /// Lines outside any trace are written unchanged.
 #[derive(Debug)]
-pub struct WithTraceIds<F> {
+pub(crate) struct WithTraceIds<F> {
     inner: F,
 }
 
@@ -66,7 +67,7 @@ where
 /// One short text line an event: `HH:MM:SS.mmm LEVEL message key=value…`
 /// and `trace_id=…` inside a trace.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ShortLine;
+pub(crate) struct ShortLine;
 
 impl<S, N> FormatEvent<S, N> for ShortLine
 where

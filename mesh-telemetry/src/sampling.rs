@@ -19,7 +19,7 @@ use crate::config::SamplerKind;
 
 /// The configured sampler.
 #[derive(Debug, Clone)]
-pub struct MeshSampler {
+pub(crate) struct MeshSampler {
     /// Decides traces that start here (and, when parent-based, deferred ones).
     root: Sampler,
     /// `Some(ParentBased(root))` for the `parentbased_*` samplers.

@@ -1,7 +1,8 @@
 //! Building and installing the tracer provider and the `tracing` subscriber.
 //!
-//! Building is kept apart from installing (as in zero2prod), so tests and
-//! tools can build a subscriber without making it the global default.
+//! [`init`] installs; [`tracer_provider`] and [`subscriber`] only build, so
+//! each piece reads on its own (as in zero2prod), and the no-SDK path can
+//! build the same subscriber around a no-op tracer.
 
 use opentelemetry::{
     KeyValue,
@@ -119,7 +120,7 @@ pub fn init(
 /// by default (3 times, from 100 ms to 1.6 s): with no collector, a shutdown
 /// then waits about 0.9 s for a batch nobody will take. Two quick retries
 /// still ride out a collector's brief 429/503, and keep that under 0.2 s.
-pub fn otlp_retry_policy() -> RetryPolicy {
+pub(crate) fn otlp_retry_policy() -> RetryPolicy {
     RetryPolicy::recommended()
         .with_max_retries(2)
         .with_initial_delay(Duration::from_millis(50))
@@ -129,7 +130,7 @@ pub fn otlp_retry_policy() -> RetryPolicy {
 
 /// Builds the tracer provider: resource, sampler and exporter from `args`.
 /// With OTLP export, also the export health the shutdown path consults.
-pub fn tracer_provider(
+pub(crate) fn tracer_provider(
     args: &TelemetryArgs,
     service_name: &str,
     service_version: &str,
@@ -180,7 +181,7 @@ pub fn tracer_provider(
 /// The URL spans are sent to, resolved as the OTLP exporter specification
 /// says: the traces-specific URL as is, else the base URL plus `/v1/traces`
 /// for HTTP, else the protocol's default.
-pub fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
+pub(crate) fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
     if let Some(url) = &args.otel_exporter_otlp_traces_endpoint {
         return url.clone();
     }
@@ -245,7 +246,7 @@ where
 /// The two have separate filters on purpose. A global `RUST_LOG=warn` would
 /// otherwise disable the info-level request spans, and a disabled span
 /// propagates no context, silently cutting every trace at this service.
-pub fn subscriber<T>(log_format: LogFormat, tracer: T) -> impl Subscriber + Send + Sync
+pub(crate) fn subscriber<T>(log_format: LogFormat, tracer: T) -> impl Subscriber + Send + Sync
 where
     T: opentelemetry::trace::Tracer + Send + Sync + 'static,
     T::Span: Send + Sync,

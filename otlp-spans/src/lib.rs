@@ -112,7 +112,7 @@ impl std::fmt::Display for DecodeError {
 
 /// An OTLP/HTTP body's protobuf: gunzipped first when `gzipped`, and at most
 /// `max_bytes` long, decompressed or not.
-pub fn http_body_protobuf(
+pub(crate) fn http_body_protobuf(
     body: &[u8],
     gzipped: bool,
     max_bytes: u64,
@@ -137,16 +137,6 @@ pub fn http_body_protobuf(
 /// An `ExportTraceServiceRequest` from its protobuf.
 pub fn decode_request(protobuf: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
     ExportTraceServiceRequest::decode(protobuf).map_err(|_| DecodeError::Protobuf)
-}
-
-/// Decodes an OTLP/HTTP protobuf body, gunzipping it first when `gzipped`;
-/// the protobuf, decompressed or not, may be at most `max_bytes` long.
-pub fn decode_http_body(
-    body: &[u8],
-    gzipped: bool,
-    max_bytes: u64,
-) -> Result<ExportTraceServiceRequest, DecodeError> {
-    decode_request(&http_body_protobuf(body, gzipped, max_bytes)?)
 }
 
 /// Every span of `request`, flattened.
@@ -221,21 +211,23 @@ mod tests {
     fn the_size_limit_holds_for_plain_and_gzipped_bodies_alike() {
         let big = vec![0u8; 4096];
         assert_eq!(
-            decode_http_body(&big, false, 1024).unwrap_err(),
+            http_body_protobuf(&big, false, 1024).unwrap_err(),
             DecodeError::TooLarge
         );
         // Small on the wire, large once inflated.
         let bomb = gzip(&big);
         assert!(bomb.len() < 1024);
         assert_eq!(
-            decode_http_body(&bomb, true, 1024).unwrap_err(),
+            http_body_protobuf(&bomb, true, 1024).unwrap_err(),
             DecodeError::TooLarge
         );
         assert_eq!(
-            decode_http_body(b"not gzip", true, 1024).unwrap_err(),
+            http_body_protobuf(b"not gzip", true, 1024).unwrap_err(),
             DecodeError::Gzip
         );
         let empty = ExportTraceServiceRequest::default().encode_to_vec();
-        assert!(decode_http_body(&gzip(&empty), true, 1024).is_ok());
+        let gzipped = gzip(&empty);
+        let unpacked = http_body_protobuf(&gzipped, true, 1024).unwrap();
+        assert!(decode_request(&unpacked).is_ok());
     }
 }

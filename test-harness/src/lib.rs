@@ -6,7 +6,7 @@
 pub mod fake_formatter;
 pub mod otlp_receiver;
 pub mod service_process;
-pub mod test_app;
+mod test_app;
 
 pub use test_app::{Formatter, TestApp};
 
@@ -33,7 +33,7 @@ pub fn skipped(what: &str, why: &str) {
 
 /// Whether this run is CI: `CI=true` (or `1`), as GitHub Actions and most
 /// CI systems set it.
-pub fn in_ci() -> bool {
+pub(crate) fn in_ci() -> bool {
     is_ci(std::env::var("CI").ok().as_deref())
 }
 
@@ -68,7 +68,7 @@ pub async fn eventually(what: &str, done: impl Fn() -> bool) {
 /// seconds; `None` if it never did. [`eventually`] and
 /// [`ServiceProcess::log_line`](service_process::ServiceProcess::log_line)
 /// wait with it.
-pub async fn poll_for<T>(mut found: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) async fn poll_for<T>(mut found: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         if let Some(value) = found() {

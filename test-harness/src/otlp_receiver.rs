@@ -153,7 +153,7 @@ impl OtlpReceiver {
 
     /// Waits until `done` holds for the received spans, or `timeout` passes;
     /// returns the spans either way, for the caller's assertions.
-    pub async fn wait_until(
+    pub(crate) async fn wait_until(
         &self,
         timeout: Duration,
         done: impl Fn(&[ReceivedSpan]) -> bool,

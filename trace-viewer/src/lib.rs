@@ -19,7 +19,7 @@ use otlp_spans::{
 };
 
 /// Spans kept per trace; more are counted as dropped.
-pub const MAX_SPANS_PER_TRACE: usize = 1000;
+pub(crate) const MAX_SPANS_PER_TRACE: usize = 1000;
 
 /// What the viewer holds between receiving spans and printing trees.
 #[derive(Debug)]
