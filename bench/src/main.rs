@@ -94,18 +94,15 @@ async fn main() -> Result<(), String> {
     // Counting sinks: they do not decode spans, so they take little of the
     // CPU the services are measured on.
     let (http_sink, grpc_sink) = start_sinks().await?;
-    let pairs: Vec<Pair> = arms
-        .iter()
-        .enumerate()
-        .map(|(index, arm)| {
-            let sink = match arm.export {
-                Some(Transport::Grpc) => Some(grpc_sink.endpoint()),
-                Some(Transport::HttpProtobuf) => Some(http_sink.endpoint()),
-                None => None,
-            };
-            Pair::start(arm, &format!("arm{index}"), sink.as_deref())
-        })
-        .collect();
+    let mut pairs: Vec<Pair> = Vec::with_capacity(arms.len());
+    for (index, arm) in arms.iter().enumerate() {
+        let sink = match arm.export {
+            Some(Transport::Grpc) => Some(grpc_sink.endpoint()),
+            Some(Transport::HttpProtobuf) => Some(http_sink.endpoint()),
+            None => None,
+        };
+        pairs.push(Pair::start(arm, &format!("arm{index}"), sink.as_deref()).await);
+    }
     let mut tallies: Vec<Tally> = arms.iter().map(|_| Tally::default()).collect();
 
     eprintln!("warming up");
@@ -146,8 +143,8 @@ async fn main() -> Result<(), String> {
     }
     for pair in pairs {
         let (mut hello, mut formatter) = (pair.hello, pair.formatter);
-        hello.wait_for_exit(Duration::from_secs(30));
-        formatter.wait_for_exit(Duration::from_secs(30));
+        hello.wait_for_exit(Duration::from_secs(30)).await;
+        formatter.wait_for_exit(Duration::from_secs(30)).await;
     }
     let mut counts = http_sink.counts();
     counts.extend(grpc_sink.counts());

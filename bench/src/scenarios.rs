@@ -89,11 +89,25 @@ pub(crate) struct Pair {
     pub(crate) formatter: ServiceProcess,
 }
 
+/// `binary` with the arm's `env`, its own `service.name`, and `extra`.
+async fn spawn(
+    env: &[(String, String)],
+    binary: &'static str,
+    service: String,
+    extra: Option<(&str, String)>,
+) -> ServiceProcess {
+    let mut env = env.to_vec();
+    env.push(("OTEL_SERVICE_NAME".into(), service));
+    env.extend(extra.map(|(k, v)| (k.to_owned(), v)));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    ServiceProcess::spawn_discarding_logs(binary, &env).await
+}
+
 impl Pair {
     /// Starts the pair for `arm`, exporting to `sink` when the arm exports.
     /// `name` becomes `service.name`'s prefix, so the sink's counts tell
     /// the arms apart.
-    pub(crate) fn start(arm: &Arm, name: &str, sink: Option<&str>) -> Self {
+    pub(crate) async fn start(arm: &Arm, name: &str, sink: Option<&str>) -> Self {
         let mut env: Vec<(String, String)> = vec![
             // Warn, but for the start-up line the harness reads the address
             // from: nothing per request.
@@ -109,20 +123,14 @@ impl Pair {
             ));
         }
         env.extend(arm.env.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-        let spawn = |binary: &'static str, service: String, extra: Option<(&str, String)>| {
-            let mut env = env.clone();
-            env.push(("OTEL_SERVICE_NAME".into(), service));
-            env.extend(extra.map(|(k, v)| (k.to_owned(), v)));
-            let env: Vec<(&str, &str)> =
-                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            ServiceProcess::spawn_discarding_logs(binary, &env)
-        };
-        let formatter = spawn("formatter-svc", format!("formatter-{name}"), None);
+        let formatter = spawn(&env, "formatter-svc", format!("formatter-{name}"), None).await;
         let hello = spawn(
+            &env,
             "hello-svc",
             format!("hello-{name}"),
             Some(("FORMATTER_URL", formatter.url())),
-        );
+        )
+        .await;
         Self { hello, formatter }
     }
 

@@ -16,7 +16,7 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     let sink = CountingSink::start(Transport::HttpProtobuf)
         .await
         .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
-    let pair = Pair::start(&EXPORTED_HTTP, "soak", Some(&sink.endpoint()));
+    let pair = Pair::start(&EXPORTED_HTTP, "soak", Some(&sink.endpoint())).await;
     let url = pair.url(&EXPORTED_HTTP);
     let processes = [
         ("hello-svc", &pair.hello),

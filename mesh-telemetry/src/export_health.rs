@@ -24,6 +24,7 @@ use opentelemetry_sdk::{
 pub(crate) struct ExportHealth {
     failing: AtomicBool,
     lost_spans: AtomicU64,
+    failed_exports: AtomicU64,
     shutting_down: AtomicBool,
 }
 
@@ -40,8 +41,19 @@ impl ExportHealth {
     }
 
     /// Spans dropped since the current outage began.
-    pub fn lost_spans(&self) -> u64 {
+    pub(crate) fn lost_spans(&self) -> u64 {
         self.lost_spans.load(Ordering::Relaxed)
+    }
+
+    /// Exports that did not reach the collector since the current outage
+    /// began: each one failed, or was not tried at shutdown.
+    pub(crate) fn failed_exports(&self) -> u64 {
+        self.failed_exports.load(Ordering::Relaxed)
+    }
+
+    fn count_failure(&self, spans: u64) {
+        self.lost_spans.fetch_add(spans, Ordering::Relaxed);
+        self.failed_exports.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -75,7 +87,7 @@ impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
         let spans = batch.len() as u64;
         let health = &self.health;
         if health.shutting_down.load(Ordering::Relaxed) && health.is_failing() {
-            health.lost_spans.fetch_add(spans, Ordering::Relaxed);
+            health.count_failure(spans);
             return Err(OTelSdkError::InternalFailure(
                 "collector unreachable at shutdown".into(),
             ));
@@ -87,12 +99,13 @@ impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
                     tracing::info!(
                         endpoint = %self.endpoint,
                         lost_spans = health.lost_spans.swap(0, Ordering::Relaxed),
+                        failed_exports = health.failed_exports.swap(0, Ordering::Relaxed),
                         "span export recovered"
                     );
                 }
             }
             Err(error) => {
-                health.lost_spans.fetch_add(spans, Ordering::Relaxed);
+                health.count_failure(spans);
                 if !health.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         endpoint = %self.endpoint,
@@ -164,6 +177,7 @@ mod tests {
             1,
             "no second try"
         );
+        assert_eq!(exporter.health().failed_exports(), 2, "both undelivered");
     }
 
     #[tokio::test]

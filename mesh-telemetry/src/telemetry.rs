@@ -71,6 +71,7 @@ impl Telemetry {
         if let Some(health) = self.export_health.filter(|health| health.is_failing()) {
             tracing::warn!(
                 lost_spans = health.lost_spans(),
+                failed_exports = health.failed_exports(),
                 "tracer provider shut down; the collector was unreachable"
             );
             return;

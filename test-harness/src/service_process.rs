@@ -1,13 +1,21 @@
 //! The real service binaries, run as child processes on free loopback ports.
+//! Every wait is on a condition (the address logged, the pipe closed, the
+//! process exited), awaited, so no test thread is blocked while it waits.
 
 use std::{
     collections::VecDeque,
+    fs::File,
     io::{BufRead, BufReader, Read},
     net::SocketAddr,
     path::PathBuf,
-    process::{Child, Command, ExitStatus, Stdio},
-    sync::{Arc, Mutex, mpsc},
-    time::{Duration, Instant},
+    process::{ExitStatus, Stdio},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    process::{Child, Command},
+    sync::oneshot,
 };
 
 /// A running service binary. Dropping it kills the process.
@@ -15,6 +23,7 @@ use std::{
 pub struct ServiceProcess {
     name: &'static str,
     child: Child,
+    pid: u32,
     address: SocketAddr,
     logs: Arc<Mutex<VecDeque<String>>>,
 }
@@ -23,6 +32,9 @@ pub struct ServiceProcess {
 /// benchmark) cannot grow the caller's memory without bound.
 const KEPT_LOG_LINES: usize = 10_000;
 
+/// How long a service has to log its address.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl ServiceProcess {
     /// Starts `binary` (`hello-svc` or `formatter-svc`) with a clean
     /// environment plus `env`, on port 0, and waits until it logs the
@@ -30,18 +42,18 @@ impl ServiceProcess {
     ///
     /// The environment is cleared so that `OTEL_*` variables in the
     /// developer's shell cannot change what a test observes.
-    pub fn spawn(binary: &'static str, env: &[(&str, &str)]) -> Self {
-        Self::spawn_with(binary, env, true)
+    pub async fn spawn(binary: &'static str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(binary, env, true).await
     }
 
     /// Like [`spawn`](Self::spawn), but once the service is listening its
     /// log is read and dropped, not kept: for load, where reading costs CPU
     /// on the machine being measured.
-    pub fn spawn_discarding_logs(binary: &'static str, env: &[(&str, &str)]) -> Self {
-        Self::spawn_with(binary, env, false)
+    pub async fn spawn_discarding_logs(binary: &'static str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_with(binary, env, false).await
     }
 
-    fn spawn_with(binary: &'static str, env: &[(&str, &str)], keep_logs: bool) -> Self {
+    async fn spawn_with(binary: &'static str, env: &[(&str, &str)], keep_logs: bool) -> Self {
         let path = binary_path(binary);
         let mut child = Command::new(&path)
             .env_clear()
@@ -55,22 +67,32 @@ impl ServiceProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
+        let pid = child.id().expect("a process just spawned has an id");
 
+        // The log is read on a thread of its own, so lines keep arriving
+        // whatever the test's runtime is doing.
+        let stdout = child
+            .stdout
+            .take()
+            .expect("stdout is piped")
+            .into_owned_fd()
+            .expect("the pipe converts to a blocking file");
         let logs = Arc::new(Mutex::new(VecDeque::new()));
-        let (address_tx, address_rx) = mpsc::channel();
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let (address_tx, address_rx) = oneshot::channel();
         let sink = logs.clone();
         std::thread::spawn(move || {
-            let mut found = false;
-            let mut reader = BufReader::new(stdout);
+            let mut address_tx = Some(address_tx);
+            let mut reader = BufReader::new(File::from(stdout));
             for line in reader.by_ref().lines().map_while(Result::ok) {
                 // Parse only until the address is known: under load (the
                 // benchmark) this thread must cost the machine next to nothing.
-                if !found && let Some(address) = listening_address(&line) {
-                    found = true;
-                    let _ = address_tx.send(address);
+                if address_tx.is_some()
+                    && let Some(address) = listening_address(&line)
+                {
+                    let _ = address_tx.take().map(|tx| tx.send(address));
                     if !keep_logs {
                         let _ = std::io::copy(&mut reader, &mut std::io::sink());
                         return;
@@ -82,27 +104,27 @@ impl ServiceProcess {
                 }
                 kept.push_back(line);
             }
+            // End of the pipe: the process exited, and `address_tx`, if it
+            // is still here, is dropped, which tells the waiter so.
         });
 
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(address) = address_rx.recv_timeout(Duration::from_millis(20)) {
+        let failure = match tokio::time::timeout(START_TIMEOUT, address_rx).await {
+            Ok(Ok(address)) => {
                 return Self {
                     name: binary,
                     child,
+                    pid,
                     address,
                     logs,
                 };
             }
-            let exited = child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                let _ = child.kill();
-                panic!(
-                    "{binary} did not start (exit: {exited:?}); its log:\n{}",
-                    Vec::from(logs.lock().unwrap_or_else(|e| e.into_inner()).clone()).join("\n")
-                );
-            }
-        }
+            Ok(Err(_pipe_closed)) => format!("exited: {:?}", child.wait().await),
+            Err(_elapsed) => format!("no address logged within {START_TIMEOUT:?}"),
+        };
+        panic!(
+            "{binary} did not start ({failure}); its log:\n{}",
+            Vec::from(logs.lock().unwrap_or_else(|e| e.into_inner()).clone()).join("\n")
+        );
     }
 
     /// `http://ADDRESS`, the base URL of the running service.
@@ -131,7 +153,7 @@ impl ServiceProcess {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     /// Open file descriptors (sockets included), from /proc.
@@ -157,30 +179,19 @@ impl ServiceProcess {
 
     /// Sends SIGTERM, as Kubernetes does when it stops a pod.
     pub fn terminate(&self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success(), "kill -TERM {} failed", self.name);
     }
 
     /// Waits up to `timeout` for the process to exit.
-    pub fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-}
-
-impl Drop for ServiceProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()
+            .and_then(Result::ok)
     }
 }
 
@@ -195,28 +206,28 @@ fn listening_address(line: &str) -> Option<SocketAddr> {
 }
 
 /// Runs `binary` with a clean environment plus `env` and `args`, expecting it
-/// to exit by itself (a refused configuration), and returns its output.
-pub fn run_to_exit(binary: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+/// to exit by itself within ten seconds (a refused configuration), and
+/// returns its output.
+pub async fn run_to_exit(
+    binary: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Output {
     let path = binary_path(binary);
-    let mut child = Command::new(&path)
+    let output = Command::new(&path)
         .env_clear()
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start {}: {error}", path.display()));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().ok().flatten().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{binary} {args:?} kept running: it accepted the configuration");
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(START_TIMEOUT, output).await {
+        Ok(output) => {
+            output.unwrap_or_else(|error| panic!("cannot run {}: {error}", path.display()))
         }
-        std::thread::sleep(Duration::from_millis(10));
+        Err(_) => panic!("{binary} {args:?} kept running: it accepted the configuration"),
     }
-    child.wait_with_output().expect("the output is readable")
 }
 
 /// Where cargo put the workspace's binaries: the profile directory of the

@@ -150,7 +150,7 @@ impl TestAppBuilder {
 
         let (formatter, fake, formatter_url) = match self.formatter {
             Formatter::Real => {
-                let real = ServiceProcess::spawn("formatter-svc", &env);
+                let real = ServiceProcess::spawn("formatter-svc", &env).await;
                 let url = real.url();
                 (Some(real), None, url)
             }
@@ -164,7 +164,7 @@ impl TestAppBuilder {
         // FORMATTER_URL first, so a test's own env can override it.
         let mut hello_env = vec![("FORMATTER_URL", formatter_url.as_str())];
         hello_env.extend(env);
-        let hello = ServiceProcess::spawn("hello-svc", &hello_env);
+        let hello = ServiceProcess::spawn("hello-svc", &hello_env).await;
         TestApp {
             hello,
             formatter,

@@ -14,10 +14,10 @@ use tokio::{
 
 const REQUEST: &[u8] = b"GET /healthz HTTP/1.1\r\nhost: formatter\r\n\r\n";
 
-fn formatter(env: &[(&str, &str)]) -> ServiceProcess {
+async fn formatter(env: &[(&str, &str)]) -> ServiceProcess {
     let mut env = env.to_vec();
     env.push(("OTEL_TRACES_EXPORTER", "none"));
-    ServiceProcess::spawn("formatter-svc", &env)
+    ServiceProcess::spawn("formatter-svc", &env).await
 }
 
 async fn connect(service: &ServiceProcess) -> TcpStream {
@@ -58,7 +58,7 @@ async fn response_status(stream: &mut TcpStream) -> String {
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_closed_after_the_header_read_timeout() {
-    let service = formatter(&[("HEADER_READ_TIMEOUT_MS", "300")]);
+    let service = formatter(&[("HEADER_READ_TIMEOUT_MS", "300")]).await;
     let mut slow = connect(&service).await;
     slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: formatter\r\n")
         .await
@@ -72,7 +72,8 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let service = formatter(&[
         ("IDLE_TIMEOUT_MS", "300"),
         ("HEADER_READ_TIMEOUT_MS", "30000"),
-    ]);
+    ])
+    .await;
     let mut idle = connect(&service).await;
     idle.write_all(REQUEST).await.unwrap();
     assert_eq!(response_status(&mut idle).await, "HTTP/1.1 200 OK");
@@ -82,7 +83,7 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn open_connections_are_bounded_and_the_next_is_served_when_one_closes() {
-    let service = formatter(&[("MAX_CONNECTIONS", "2"), ("IDLE_TIMEOUT_MS", "30000")]);
+    let service = formatter(&[("MAX_CONNECTIONS", "2"), ("IDLE_TIMEOUT_MS", "30000")]).await;
     let baseline = service.open_fds();
     let mut first = connect(&service).await;
     let mut second = connect(&service).await;

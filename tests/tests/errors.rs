@@ -233,29 +233,42 @@ async fn works_normally_and_warns_once_when_no_collector_is_reachable() {
         .local_addr()
         .unwrap();
     let closed = format!("http://{closed}");
-    let app = TestApp::builder()
+    let mut app = TestApp::builder()
         .env("OTEL_TRACES_EXPORTER", "otlp")
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &closed)
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        // One span an export, so the outage spans many failed exports.
+        .env("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "1")
         .start()
         .await;
     for _ in 0..5 {
         app.say_hello_ok(&[]).await;
-        // Longer than the batch delay, so each request is its own export.
-        tokio::time::sleep(Duration::from_millis(150)).await;
     }
     app.hello
         .log_line("the export warning", |l| l.contains("span export failing"))
         .await;
+    app.hello.terminate();
+    assert!(
+        app.hello
+            .wait_for_exit(Duration::from_secs(10))
+            .await
+            .is_some()
+    );
     let logs = app.hello.logs();
-    let warnings: Vec<_> = logs
+    let warnings = logs
         .iter()
         .filter(|l| l.contains("span export failing"))
-        .collect();
+        .count();
+    let shutdown = logs
+        .iter()
+        .find(|l| l.contains("the collector was unreachable"))
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or_else(|| panic!("no shutdown line: {logs:#?}"));
+    assert_eq!(shutdown["fields"]["lost_spans"], 10, "{shutdown}");
+    assert_eq!(shutdown["fields"]["failed_exports"], 10, "{shutdown}");
     assert_eq!(
-        warnings.len(),
-        1,
-        "one warning per outage, not per batch: {logs:#?}"
+        warnings, 1,
+        "one warning for the outage, not one for each of its failed exports: {logs:#?}"
     );
     assert!(
         !logs.iter().any(|l| l.contains("\"level\":\"ERROR\"")),

@@ -5,7 +5,8 @@ use test_harness::{Formatter, TestApp, otlp_receiver::Transport, service_process
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_formatter_logs_request_headers_but_never_a_credential() {
-    let formatter = ServiceProcess::spawn("formatter-svc", &[("OTEL_TRACES_EXPORTER", "none")]);
+    let formatter =
+        ServiceProcess::spawn("formatter-svc", &[("OTEL_TRACES_EXPORTER", "none")]).await;
     let response = reqwest::Client::new()
         .get(format!("{}/formatGreeting?name=Brian", formatter.url()))
         .header("authorization", "Bearer s3cr3t-bearer")

@@ -107,7 +107,8 @@ async fn walk(provider: Provider, client: Client, path: &str) {
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
             ("OTEL_PROPAGATORS", &deployed_propagators("formatter-svc")),
         ],
-    );
+    )
+    .await;
 
     // client → gateway → hello's inbound sidecar → hello-svc.
     let mut headers = client.headers();

@@ -160,6 +160,7 @@ async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_i
     assert!(
         app.hello
             .wait_for_exit(std::time::Duration::from_secs(10))
+            .await
             .is_some()
     );
     assert!(

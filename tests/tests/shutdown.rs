@@ -46,7 +46,7 @@ async fn sigterm_under_load_completes_every_accepted_request_and_exports_its_spa
         let (status, body) = request.await.unwrap().expect("answered, not dropped");
         assert_eq!((status, body.as_str()), (200, "fake greeting\n"));
     }
-    let exit = app.hello.wait_for_exit(Duration::from_secs(10));
+    let exit = app.hello.wait_for_exit(Duration::from_secs(10)).await;
     assert!(
         exit.is_some_and(|s| s.success()),
         "clean exit, got {exit:?}"

@@ -5,8 +5,8 @@ use test_harness::service_process::run_to_exit;
 
 /// Runs `binary` with `env`, and returns its one stderr line after checking
 /// that it exited with the usage-error code and printed nothing else.
-fn refusal(binary: &str, env: &[(&str, &str)]) -> String {
-    let output = run_to_exit(binary, &[], env);
+async fn refusal(binary: &str, env: &[(&str, &str)]) -> String {
+    let output = run_to_exit(binary, &[], env).await;
     assert_eq!(output.status.code(), Some(2), "{binary} {env:?}");
     assert!(output.stdout.is_empty(), "nothing on stdout");
     let stderr = String::from_utf8(output.stderr).expect("UTF-8");
@@ -15,13 +15,14 @@ fn refusal(binary: &str, env: &[(&str, &str)]) -> String {
     stderr
 }
 
-#[test]
-fn the_jaeger_propagator_is_refused_by_both_services_with_the_reason_and_the_replacement() {
+#[tokio::test]
+async fn the_jaeger_propagator_is_refused_by_both_services_with_the_reason_and_the_replacement() {
     for binary in ["hello-svc", "formatter-svc"] {
         let line = refusal(
             binary,
             &[("OTEL_PROPAGATORS", "tracecontext,baggage,jaeger")],
-        );
+        )
+        .await;
         assert!(
             line.contains("`uber-trace-id` format is not supported"),
             "{line}"
@@ -30,18 +31,18 @@ fn the_jaeger_propagator_is_refused_by_both_services_with_the_reason_and_the_rep
     }
 }
 
-#[test]
-fn an_unknown_propagator_is_refused_with_the_known_ones() {
-    let line = refusal("hello-svc", &[("OTEL_PROPAGATORS", "xray")]);
+#[tokio::test]
+async fn an_unknown_propagator_is_refused_with_the_known_ones() {
+    let line = refusal("hello-svc", &[("OTEL_PROPAGATORS", "xray")]).await;
     assert!(
         line.contains("known: tracecontext, baggage, b3, b3multi, none"),
         "{line}"
     );
 }
 
-#[test]
-fn help_still_prints_on_stdout_and_exits_zero() {
-    let output = run_to_exit("formatter-svc", &["--help"], &[]);
+#[tokio::test]
+async fn help_still_prints_on_stdout_and_exits_zero() {
+    let output = run_to_exit("formatter-svc", &["--help"], &[]).await;
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).contains("OTEL_PROPAGATORS"));
 }
