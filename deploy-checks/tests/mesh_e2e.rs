@@ -1,6 +1,8 @@
-//! The live mesh test (`make mesh-e2e`) cannot run here, so what it relies
-//! on is checked against the files it drives: the deployments it waits for,
-//! the greetings it expects, its pinned tools, and the workflow that runs it.
+//! The live mesh test (`make mesh-e2e`) cannot run here, so its script runs
+//! against stand-ins of the pinned releases (`deploy-checks/fixtures/`): the
+//! deployments it waits for, the greetings it expects, the releases it
+//! downloads, and its failures are its behaviour there, not its text. The
+//! workflow that runs it is checked as data.
 
 use std::collections::BTreeSet;
 
@@ -15,92 +17,9 @@ fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn script() -> String {
-    read("scripts/mesh-e2e.sh")
-}
-
-/// The value of a `NAME=value` or `NAME="value"` line of the script.
-fn assignment(script: &str, name: &str) -> String {
-    script
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}=")))
-        .unwrap_or_else(|| panic!("the script sets {name}"))
-        .trim_matches('"')
-        .to_owned()
-}
-
 fn workflow(name: &str) -> Value {
     serde_norway::from_str(&read(&format!(".github/workflows/{name}")))
         .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-#[test]
-fn the_live_test_waits_for_every_deployment_the_app_ships() {
-    let script = script();
-    let waited: BTreeSet<&str> = script
-        .lines()
-        .find_map(|l| l.strip_prefix("for deployment in "))
-        .and_then(|l| l.strip_suffix("; do"))
-        .expect("the script loops over the app's deployments")
-        .split_whitespace()
-        .collect();
-    let shipped: BTreeSet<String> = deployments()
-        .iter()
-        .map(|d| deployment_name(d).to_owned())
-        .collect();
-    assert_eq!(
-        waited,
-        shipped.iter().map(String::as_str).collect::<BTreeSet<_>>()
-    );
-    // The addon's Deployment is `jaeger`, in istio-system.
-    assert!(script.contains("wait_rollout istio-system jaeger"));
-}
-
-#[test]
-fn the_live_test_expects_the_greetings_the_formatter_makes() {
-    let script = script();
-    assert_eq!(
-        assignment(&script, "V1"),
-        FormatterVersion::V1.greet("Brian")
-    );
-    assert_eq!(
-        assignment(&script, "V2"),
-        FormatterVersion::V2.greet("Brian")
-    );
-}
-
-#[test]
-fn the_live_test_pins_every_tool_it_downloads() {
-    let script = script();
-    let semver = regex::Regex::new(r"^v\d+\.\d+\.\d+$").unwrap();
-    for tool in ["KIND_VERSION", "KUBECTL_VERSION"] {
-        let version = assignment(&script, tool);
-        assert!(
-            semver.is_match(&version),
-            "{tool}={version} is an exact version"
-        );
-    }
-    let node = assignment(&script, "KIND_NODE_IMAGE");
-    assert!(
-        regex::Regex::new(r"^kindest/node:v\d+\.\d+\.\d+$")
-            .unwrap()
-            .is_match(&node),
-        "{node} is a pinned node image"
-    );
-    // istioctl's version is the Makefile's, read at run time.
-    assert!(script.contains("ISTIO_VERSION=$(sed -n 's/^ISTIO_VERSION := //p' Makefile)"));
-    assert!(
-        read("Makefile")
-            .lines()
-            .any(|l| l == "ISTIO_VERSION := 1.30.3")
-    );
-    // Every download names its version; none is "latest" or "stable".
-    for line in script.lines().filter(|l| l.contains("https://")) {
-        assert!(
-            !line.contains("latest") && !line.contains("stable"),
-            "an unpinned download: {line}"
-        );
-    }
 }
 
 #[test]
@@ -197,6 +116,8 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
             test_harness::service_process::binary_path("jaeger-check"),
         )
         .env("MESH_E2E_GATEWAY_PORT", free_port())
+        .env("STAND_IN_V1_GREETING", FormatterVersion::V1.greet("Brian"))
+        .env("STAND_IN_V2_GREETING", FormatterVersion::V2.greet("Brian"))
         .env("MESH_E2E_JAEGER_PORT", free_port())
         .envs(extra_env.iter().copied())
         .output()
@@ -262,6 +183,24 @@ fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
     ));
     assert!(called("kubectl apply -f k8s/istio/telemetry-zipkin.yaml"));
     assert!(called("istioctl kube-inject -f k8s/app.yaml"));
+    // It waits for every Deployment the app ships, and for Jaeger's.
+    let waited: BTreeSet<&str> = run
+        .calls
+        .iter()
+        .filter_map(|c| c.strip_prefix("kubectl -n default rollout status deployment/"))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .collect();
+    let shipped: BTreeSet<String> = deployments()
+        .iter()
+        .map(|d| deployment_name(d).to_owned())
+        .collect();
+    assert_eq!(
+        waited,
+        shipped.iter().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+    assert!(called(
+        "kubectl -n istio-system rollout status deployment/jaeger"
+    ));
     assert_eq!(
         run.calls.last().map(String::as_str),
         Some("kind delete cluster --name stand-in"),
@@ -316,51 +255,119 @@ fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster(
 }
 
 #[test]
+fn the_live_test_compares_the_answers_with_the_greetings_the_formatter_makes() {
+    if !stand_ins_can_run(
+        "the_live_test_compares_the_answers_with_the_greetings_the_formatter_makes",
+    ) {
+        return;
+    }
+    // The good run passes with the formatter's own words (above); a gateway
+    // that answers other words for the Netscape agent fails it.
+    let run = run_against_stand_ins("zipkin", &[("STAND_IN_V2_GREETING", "Good news, Brian!")]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains(&format!(
+            "expected \"{}\", got \"Good news, Brian!\"",
+            FormatterVersion::V2.greet("Brian")
+        )),
+        "{}",
+        run.output
+    );
+}
+
+/// The URLs the live test's script tries to download on a machine whose
+/// `uname -s` and `uname -m` say `system` and `machine`, with `env` making
+/// a stand-in play another release (so the script fetches the pinned one). A
+/// fake curl records each URL and fails, so nothing leaves this machine and
+/// the script stops at its first download.
+fn downloads(system: &str, machine: &str, env: &[(&str, &str)]) -> Vec<String> {
+    let work = std::env::temp_dir().join(format!(
+        "mesh-e2e-downloads-{system}-{machine}-{}-{}",
+        env.len(),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let log = work.join("calls.log");
+    let fake = |name: &str, body: &str| {
+        let path = work.join(name);
+        std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
+        let mut permissions = std::fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+        std::fs::set_permissions(&path, permissions).unwrap();
+    };
+    fake(
+        "uname",
+        &format!("case \"$1\" in -s) echo {system} ;; -m) echo {machine} ;; esac"),
+    );
+    fake(
+        "curl",
+        "for a in \"$@\"; do case \"$a\" in https://*) echo \"curl $a\" >>\"$STAND_IN_LOG\" ;; esac; done; exit 7",
+    );
+    let output = stand_ins::command("bash", &["scripts/mesh-e2e.sh"], &[&work], &log)
+        .env("TRACING", "zipkin")
+        .env("MESH_E2E_OUT", work.join("out"))
+        // A checker that is not there ends the run right after the tools,
+        // before any cluster step, and without a release build.
+        .env("MESH_E2E_CHECK", work.join("no-checker"))
+        .envs(env.iter().copied())
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot download") || stderr.contains("no-checker was not built"),
+        "the run ends at a failed download or at the missing checker: {stderr}"
+    );
+    stand_ins::calls(&log)
+        .into_iter()
+        .filter_map(|c| c.strip_prefix("curl ").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_live_test_downloads_only_the_pinned_release_of_each_tool() {
+    if !stand_ins_can_run("the_live_test_downloads_only_the_pinned_release_of_each_tool") {
+        return;
+    }
+    for (older, pinned) in [
+        (
+            ("STAND_IN_KIND_VERSION", "v0.29.0"),
+            "https://kind.sigs.k8s.io/dl/v0.30.0/kind-linux-amd64",
+        ),
+        (
+            ("STAND_IN_KUBECTL_VERSION", "v1.33.4"),
+            "https://dl.k8s.io/release/v1.34.1/bin/linux/amd64/kubectl",
+        ),
+        (
+            ("STAND_IN_ISTIOCTL_VERSION", "1.29.2"),
+            "https://github.com/istio/istio/releases/download/1.30.3/istioctl-1.30.3-linux-amd64.tar.gz",
+        ),
+    ] {
+        assert_eq!(
+            downloads("Linux", "x86_64", &[older]),
+            [pinned],
+            "{older:?}"
+        );
+    }
+    // With every tool at its pinned release, nothing is downloaded.
+    assert_eq!(downloads("Linux", "x86_64", &[]), Vec::<String>::new());
+}
+
+#[test]
 fn on_a_mac_the_live_test_downloads_istios_osx_archives() {
     if !stand_ins_can_run("on_a_mac_the_live_test_downloads_istios_osx_archives") {
         return;
     }
-    // A Mac (uname), an istioctl of another release (so the script fetches
-    // the pinned one), and a curl that records the URL and fails, so nothing
-    // leaves this machine.
-    let work = std::env::temp_dir().join(format!("mesh-e2e-mac-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).unwrap();
-    let log = work.join("calls.log");
     for (machine, archive) in [("x86_64", "osx"), ("arm64", "osx-arm64")] {
-        let fake = |name: &str, body: &str| {
-            let path = work.join(name);
-            std::fs::write(&path, format!("#!/usr/bin/env bash\n{body}\n")).unwrap();
-            let mut permissions = std::fs::metadata(&path).unwrap().permissions();
-            std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
-            std::fs::set_permissions(&path, permissions).unwrap();
-        };
-        fake(
-            "uname",
-            &format!("case \"$1\" in -s) echo Darwin ;; -m) echo {machine} ;; esac"),
-        );
-        fake(
-            "curl",
-            "for a in \"$@\"; do case \"$a\" in https://*) echo \"curl $a\" >>\"$STAND_IN_LOG\" ;; esac; done; exit 7",
-        );
-        let output = stand_ins::command("bash", &["scripts/mesh-e2e.sh"], &[&work], &log)
-            .env("TRACING", "zipkin")
-            .env("STAND_IN_ISTIOCTL_VERSION", "1.29.2")
-            .env("MESH_E2E_OUT", work.join("out"))
-            .output()
-            .expect("bash runs");
-        assert!(!output.status.success());
-        let fetched: Vec<String> = stand_ins::calls(&log)
-            .into_iter()
-            .filter(|c| c.starts_with("curl "))
-            .collect();
         assert_eq!(
-            fetched,
+            downloads(
+                "Darwin",
+                machine,
+                &[("STAND_IN_ISTIOCTL_VERSION", "1.29.2")]
+            ),
             [format!(
-                "curl https://github.com/istio/istio/releases/download/1.30.3/istioctl-1.30.3-{archive}.tar.gz"
-            )],
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+                "https://github.com/istio/istio/releases/download/1.30.3/istioctl-1.30.3-{archive}.tar.gz"
+            )]
         );
     }
 }
