@@ -1,7 +1,7 @@
 //! `make bench`: what tracing costs hello-svc and formatter-svc, measured end
 //! to end on loopback with oha, and printed as Markdown.
 //!
-//! Each arm (`scenarios`) runs on its own pair of processes. The arms run
+//! Each arm ([`scenarios`]) runs on its own pair of processes. The arms run
 //! in interleaved rounds, so machine noise hits each alike. Each round
 //! measures:
 //! - throughput: as fast as `--connections` allow;

@@ -1,7 +1,7 @@
 //! The benchmark's counting OTLP sinks, one a transport: they count spans
 //! by `service.name` without decoding the spans themselves, so they take
 //! little of the CPU the services are measured on. OTLP/HTTP goes through
-//! the same endpoint as every receiver here (`otlp_spans::http_receiver`).
+//! the same endpoint as every receiver here ([`otlp_spans::http_receiver`]).
 
 use std::{
     collections::HashMap,

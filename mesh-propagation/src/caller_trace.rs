@@ -1,8 +1,10 @@
 //! What the caller's trace headers said beyond an OpenTelemetry
-//! `SpanContext`, kept in the `Context` so the outbound headers and the
+//! [`SpanContext`], kept in the
+//! [`Context`] so the outbound headers and the
 //! sampler can honour it.
 //!
-//! A `SpanContext` has ids, a `sampled` bit and a `TraceState`. The formats
+//! A `SpanContext` has ids, a `sampled` bit and a
+//! [`TraceState`]. The formats
 //! carry more: B3's "defer" and "debug" sampling states and its
 //! sampling-only `b3: 0`, W3C Level 2's random-trace-id flag, and `tracestate`
 //! keys that the SDK's own `TraceState` rejects although the specification

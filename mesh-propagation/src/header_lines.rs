@@ -1,7 +1,7 @@
 //! The request headers as the propagators read them: every line of a
 //! repeated header, not only the first.
 //!
-//! `opentelemetry-http`'s `HeaderExtractor` answers `get` with the first
+//! `opentelemetry-http`'s [`HeaderExtractor`](opentelemetry_http::HeaderExtractor) answers `get` with the first
 //! line only and silently skips lines that are not text in `get_all`. RFC
 //! 9110 §5.3 says the lines of a list header (`tracestate`, `baggage`) form
 //! one comma-separated value, and W3C Trace Context treats two `traceparent`

@@ -22,7 +22,7 @@ use tracing_subscriber::{
 ///
 /// The ids are read from the current `tracing` span's OpenTelemetry context
 /// (`Span::current().context()`; context activation is off, see
-/// `telemetry::subscriber`), so they are exactly the ids exported.
+/// [`crate::telemetry::subscriber`]), so they are exactly the ids exported.
 /// Lines outside any trace are written unchanged.
 #[derive(Debug)]
 pub(crate) struct WithTraceIds<F> {

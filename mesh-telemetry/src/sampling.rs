@@ -1,5 +1,6 @@
 //! The sampler `OTEL_TRACES_SAMPLER` names, extended to honour what B3
-//! callers can say and a `SpanContext` cannot hold.
+//! callers can say and a [`SpanContext`](opentelemetry::trace::SpanContext)
+//! cannot hold.
 //!
 //! The SDK's parent-based samplers read only the parent's `sampled` flag.
 //! B3 has two more states: "defer" (the caller leaves the decision to this

@@ -20,7 +20,7 @@ use crate::{DecodeError, http_body_protobuf};
 pub trait ExportSink: Send + Sync + 'static {
     /// Takes one export's protobuf, already decompressed and within the
     /// size limit; `gzipped` says how it arrived. `Err` when it is not an
-    /// `ExportTraceServiceRequest` (answered 400).
+    /// [`ExportTraceServiceRequest`](crate::ExportTraceServiceRequest) (answered 400).
     fn accept(&self, protobuf: &[u8], gzipped: bool) -> Result<(), DecodeError>;
 }
 

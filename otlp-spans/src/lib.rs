@@ -96,7 +96,7 @@ pub enum DecodeError {
     Gzip,
     /// Decompressed, it is larger than allowed.
     TooLarge,
-    /// Not an `ExportTraceServiceRequest` in protobuf.
+    /// Not an [`ExportTraceServiceRequest`] in protobuf.
     Protobuf,
 }
 
@@ -134,7 +134,7 @@ pub(crate) fn http_body_protobuf(
     Ok(Cow::Owned(decoded))
 }
 
-/// An `ExportTraceServiceRequest` from its protobuf.
+/// An [`ExportTraceServiceRequest`] from its protobuf.
 pub fn decode_request(protobuf: &[u8]) -> Result<ExportTraceServiceRequest, DecodeError> {
     ExportTraceServiceRequest::decode(protobuf).map_err(|_| DecodeError::Protobuf)
 }

@@ -207,8 +207,5 @@ impl TraceService for GrpcService {
     }
 }
 
-/// Just enough of `ExportTraceServiceRequest` to count spans by service:
-/// each span stays an undecoded slice of the body, so a counting sink under
-/// load spends little CPU on the machine it shares with what it measures.
 /// Largest export accepted, decompressed.
 const MAX_BODY_BYTES: usize = 32 << 20;
