@@ -1,10 +1,14 @@
-//! OTLP trace export requests, received and decoded as a collector decodes
-//! them, into flat spans: the one decoder, and the one OTLP/HTTP endpoint
-//! ([`http_receiver`]), that the test receiver, the benchmark's sinks and the
-//! trace viewer share.
+//! OTLP trace export requests on the wire, both ways.
+//!
+//! - [`encode`]: the services' exporter writes the protobuf straight from
+//!   the SDK's spans.
+//! - This module decodes it as a collector does, into flat spans, and
+//!   [`http_receiver`] is the one OTLP/HTTP endpoint: the test receiver,
+//!   the benchmark's sinks and the trace viewer share both.
 
 use std::{borrow::Cow, collections::HashMap, io::Read, time::Duration};
 
+pub mod encode;
 pub mod http_receiver;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
