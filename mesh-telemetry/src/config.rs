@@ -41,6 +41,35 @@ pub struct TelemetryArgs {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::HttpProtobuf)]
     pub otel_exporter_otlp_protocol: OtlpProtocol,
 
+    /// Headers sent with every export, as `key=value` pairs separated by
+    /// commas, values percent-encoded (for example an
+    /// `authorization=Bearer%20…` a collector needs).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_HEADERS", value_parser = parse_headers)]
+    pub otel_exporter_otlp_headers: Option<OtlpHeaders>,
+
+    /// Headers for trace exports only; wins over `OTEL_EXPORTER_OTLP_HEADERS`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_HEADERS", value_parser = parse_headers)]
+    pub otel_exporter_otlp_traces_headers: Option<OtlpHeaders>,
+
+    /// How long one export may take, retries included, in milliseconds.
+    /// Defaults to 10000.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub otel_exporter_otlp_timeout: Option<u64>,
+
+    /// The timeout for trace exports only; wins over
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub otel_exporter_otlp_traces_timeout: Option<u64>,
+
+    /// Compression of export bodies. Defaults to none.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_COMPRESSION", value_enum)]
+    pub otel_exporter_otlp_compression: Option<OtlpCompression>,
+
+    /// Compression for trace exports only; wins over
+    /// `OTEL_EXPORTER_OTLP_COMPRESSION`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", value_enum)]
+    pub otel_exporter_otlp_traces_compression: Option<OtlpCompression>,
+
     /// Which traces are recorded. The parent-based samplers follow the
     /// caller's (for example Istio's) sampling decision.
     #[arg(long, env = "OTEL_TRACES_SAMPLER", value_enum, default_value_t = SamplerKind::ParentbasedAlwaysOn)]
@@ -88,6 +117,48 @@ pub enum OtlpProtocol {
     /// OTLP/HTTP with protobuf bodies, Jaeger's port 4318.
     #[value(name = "http/protobuf")]
     HttpProtobuf,
+}
+
+/// Values of `OTEL_EXPORTER_OTLP_COMPRESSION`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpCompression {
+    /// Bodies compressed with gzip.
+    Gzip,
+    /// Bodies sent as they are.
+    None,
+}
+
+/// Parsed `OTEL_EXPORTER_OTLP_HEADERS`. Its `Debug` names the headers but
+/// not their values, which are often credentials.
+#[derive(Clone, Default)]
+pub struct OtlpHeaders(pub(crate) http::HeaderMap);
+
+impl std::fmt::Debug for OtlpHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// `key=value` pairs separated by commas, whitespace around each trimmed and
+/// values percent-decoded (the OTLP exporter specification's format). A pair
+/// that cannot become an HTTP header is refused, not skipped: a collector
+/// that needs it would refuse every export.
+fn parse_headers(value: &str) -> Result<OtlpHeaders, String> {
+    let mut headers = http::HeaderMap::new();
+    for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(format!("`{pair}` is not key=value"));
+        };
+        let name = http::HeaderName::try_from(name.trim())
+            .map_err(|_| format!("`{}` is not a header name", name.trim()))?;
+        let value = percent_encoding::percent_decode_str(value.trim())
+            .decode_utf8()
+            .ok()
+            .and_then(|value| http::HeaderValue::try_from(value.as_ref()).ok())
+            .ok_or_else(|| format!("the value of `{name}` is not a valid header value"))?;
+        headers.append(name, value);
+    }
+    Ok(OtlpHeaders(headers))
 }
 
 /// Values of `OTEL_TRACES_SAMPLER`.
@@ -213,6 +284,39 @@ pub(crate) mod tests {
                 .contains("known: tracecontext, baggage, b3, b3multi, none"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn otlp_headers_are_trimmed_percent_decoded_and_named_without_values() {
+        let args = parse(&[
+            "--otel-exporter-otlp-headers",
+            " api-key = s3cr%3Dt ,Authorization=Bearer%20abc,",
+        ])
+        .unwrap();
+        let headers = args.otel_exporter_otlp_headers.unwrap();
+        assert_eq!(headers.0["api-key"], "s3cr=t");
+        assert_eq!(headers.0["authorization"], "Bearer abc");
+        assert_eq!(format!("{headers:?}"), r#"["api-key", "authorization"]"#);
+    }
+
+    #[test]
+    fn otlp_headers_that_cannot_be_sent_are_refused() {
+        for (value, reason) in [
+            ("api-key", "`api-key` is not key=value"),
+            ("bad key=1", "`bad key` is not a header name"),
+            ("k=%0A", "the value of `k` is not a valid header value"),
+            ("k=%FF", "the value of `k` is not a valid header value"),
+        ] {
+            let err = parse(&["--otel-exporter-otlp-headers", value]).unwrap_err();
+            assert!(err.to_string().contains(reason), "{value}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_zero_timeout_and_an_unknown_compression_are_refused() {
+        assert!(parse(&["--otel-exporter-otlp-timeout", "0"]).is_err());
+        let err = parse(&["--otel-exporter-otlp-compression", "zstd"]).unwrap_err();
+        assert!(err.to_string().contains("gzip"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
 //! - [`sampling`]: the configured sampler, honouring B3's extra states.
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
+//! - [`otlp_http`]: the OTLP/HTTP exporter, protobuf written straight from
+//!   the spans.
 //! - [`export_health`]: one log line per collector outage, and a fast
 //!   shutdown when the collector is down.
 //! - [`log_format`]: log lines that carry the trace and span ids.
@@ -12,6 +14,7 @@
 pub mod config;
 mod export_health;
 mod log_format;
+mod otlp_http;
 mod sampling;
 mod telemetry;
 

@@ -9,7 +9,8 @@ use opentelemetry::{
     trace::{TracerProvider as _, noop::NoopTracer},
 };
 use opentelemetry_otlp::{
-    ExporterBuildError, Protocol, RetryPolicy, WithExportConfig, WithHttpConfig, WithTonicConfig,
+    Compression, ExporterBuildError, RetryPolicy, WithExportConfig, WithTonicConfig,
+    tonic_types::metadata::MetadataMap,
 };
 use opentelemetry_sdk::{
     Resource,
@@ -28,18 +29,23 @@ use tracing_subscriber::{
 };
 
 use crate::{
-    config::{LogFormat, OtlpProtocol, TelemetryArgs, TracesExporter},
+    config::{LogFormat, OtlpCompression, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::{ShortLine, WithTraceIds},
+    otlp_http::{OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
     sampling::MeshSampler,
 };
 
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The OTLP exporter rejected its configuration (for example a bad URL).
+    /// The OTLP/gRPC exporter rejected its configuration (for example a bad
+    /// URL).
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(#[from] ExporterBuildError),
+    /// The OTLP/HTTP exporter could not start.
+    #[error(transparent)]
+    HttpExporter(#[from] OtlpHttpError),
     /// Another global `tracing` subscriber was installed first.
     #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] TryInitError),
@@ -117,11 +123,12 @@ pub fn init(
     })
 }
 
-/// How the OTLP exporter retries a failed batch. Since 0.33 the SDK retries
-/// by default (3 times, from 100 ms to 1.6 s): with no collector, a shutdown
-/// then waits about 0.9 s for a batch nobody will take. Two quick retries
-/// still ride out a collector's brief 429/503, and keep that under 0.2 s.
-pub(crate) fn otlp_retry_policy() -> RetryPolicy {
+/// How the OTLP/gRPC exporter retries a failed batch, as the OTLP/HTTP one
+/// does ([`crate::otlp_http`]). Since 0.33 the SDK retries by default (3
+/// times, from 100 ms to 1.6 s): with no collector, a shutdown then waits
+/// about 0.9 s for a batch nobody will take. Two quick retries still ride
+/// out a collector's brief outage, and keep that under 0.2 s.
+fn otlp_retry_policy() -> RetryPolicy {
     RetryPolicy::recommended()
         .with_max_retries(2)
         .with_initial_delay(Duration::from_millis(50))
@@ -135,7 +142,7 @@ pub(crate) fn tracer_provider(
     args: &TelemetryArgs,
     service_name: &str,
     service_version: &str,
-) -> Result<(SdkTracerProvider, Option<Arc<ExportHealth>>), ExporterBuildError> {
+) -> Result<(SdkTracerProvider, Option<Arc<ExportHealth>>), TelemetryError> {
     let resource = Resource::builder()
         .with_service_name(service_name.to_owned())
         .with_attribute(KeyValue::new("service.version", service_version.to_owned()))
@@ -148,27 +155,26 @@ pub(crate) fn tracer_provider(
         ));
     let (builder, health) = match args.otel_traces_exporter {
         TracesExporter::Otlp => {
-            let endpoint = otlp_traces_endpoint(args);
-            let exporter = opentelemetry_otlp::SpanExporter::builder();
-            let exporter = match args.otel_exporter_otlp_protocol {
-                OtlpProtocol::Grpc => exporter
-                    .with_tonic()
-                    .with_endpoint(&endpoint)
-                    .with_retry_policy(otlp_retry_policy())
-                    .build()?,
-                OtlpProtocol::HttpProtobuf => exporter
-                    .with_http()
-                    .with_protocol(Protocol::HttpBinary)
-                    .with_endpoint(&endpoint)
-                    .with_retry_policy(otlp_retry_policy())
-                    .build()?,
+            let settings = otlp_settings(args);
+            let endpoint = settings.endpoint.clone();
+            let processor = match args.otel_exporter_otlp_protocol {
+                OtlpProtocol::Grpc => {
+                    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+                        .with_tonic()
+                        .with_endpoint(&settings.endpoint)
+                        .with_timeout(settings.timeout)
+                        .with_metadata(MetadataMap::from_headers(settings.headers))
+                        .with_retry_policy(otlp_retry_policy());
+                    if settings.gzip {
+                        exporter = exporter.with_compression(Compression::Gzip);
+                    }
+                    health_reporting(exporter.build()?, endpoint)
+                }
+                OtlpProtocol::HttpProtobuf => {
+                    health_reporting(OtlpHttpExporter::new(settings)?, endpoint)
+                }
             };
-            let exporter = HealthReportingExporter::new(exporter, endpoint);
-            let health = exporter.health();
-            (
-                builder.with_span_processor(BatchSpanProcessor::builder(exporter).build()),
-                Some(health),
-            )
+            (builder.with_span_processor(processor.0), Some(processor.1))
         }
         TracesExporter::Console => (
             builder.with_batch_exporter(opentelemetry_stdout::SpanExporter::default()),
@@ -177,6 +183,42 @@ pub(crate) fn tracer_provider(
         TracesExporter::None => (builder, None),
     };
     Ok((builder.build(), health))
+}
+
+/// `exporter` behind the batch processor, reporting outages once, and the
+/// health the shutdown path consults.
+fn health_reporting<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
+    exporter: E,
+    endpoint: String,
+) -> (BatchSpanProcessor, Arc<ExportHealth>) {
+    let exporter = HealthReportingExporter::new(exporter, endpoint);
+    let health = exporter.health();
+    (BatchSpanProcessor::builder(exporter).build(), health)
+}
+
+/// Where and how spans are exported, resolved as the OTLP exporter
+/// specification says: each traces-specific setting wins over the general
+/// one, and the default timeout is 10 s.
+pub(crate) fn otlp_settings(args: &TelemetryArgs) -> OtlpHttpSettings {
+    let headers = args
+        .otel_exporter_otlp_traces_headers
+        .as_ref()
+        .or(args.otel_exporter_otlp_headers.as_ref())
+        .map(|headers| headers.0.clone())
+        .unwrap_or_default();
+    let timeout_ms = args
+        .otel_exporter_otlp_traces_timeout
+        .or(args.otel_exporter_otlp_timeout)
+        .unwrap_or(10_000);
+    let compression = args
+        .otel_exporter_otlp_traces_compression
+        .or(args.otel_exporter_otlp_compression);
+    OtlpHttpSettings {
+        endpoint: otlp_traces_endpoint(args),
+        headers,
+        timeout: Duration::from_millis(timeout_ms),
+        gzip: compression == Some(OtlpCompression::Gzip),
+    }
 }
 
 /// The URL spans are sent to, resolved as the OTLP exporter specification

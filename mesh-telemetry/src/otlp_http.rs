@@ -1,0 +1,533 @@
+//! The OTLP/HTTP span exporter: protobuf written straight from the spans
+//! ([`otlp_spans::encode`]) into a buffer kept across batches, then POSTed.
+//!
+//! It replaces `opentelemetry-otlp`'s HTTP exporter, which builds
+//! `opentelemetry-proto` structs for every span, encodes and frees them:
+//! most of the cost of exporting (BENCHMARKS.md). What that exporter did for
+//! users is kept: the headers, timeout and gzip of `OTEL_EXPORTER_OTLP_*`,
+//! retries of the failures the OTLP specification calls retryable, and a
+//! warning for a partial success. gRPC stays on `opentelemetry-otlp`.
+
+use std::{
+    hash::{BuildHasher, RandomState},
+    io::Write,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use flate2::{Compression, write::GzEncoder};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use opentelemetry_sdk::{
+    Resource,
+    error::{OTelSdkError, OTelSdkResult},
+    trace::{SpanData, SpanExporter},
+};
+use otlp_spans::encode::Encoder;
+
+/// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
+#[derive(Debug, Clone)]
+pub(crate) struct OtlpHttpSettings {
+    /// The full URL, `/v1/traces` included.
+    pub(crate) endpoint: String,
+    /// Sent with every export, after the content headers.
+    pub(crate) headers: HeaderMap,
+    /// How long one export may take, retries included.
+    pub(crate) timeout: Duration,
+    /// Whether bodies are gzipped.
+    pub(crate) gzip: bool,
+}
+
+/// Why the exporter could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OtlpHttpError {
+    /// The endpoint is not an `http` or `https` URL.
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT `{0}` is not an http:// or https:// URL")]
+    Endpoint(String),
+    /// The HTTP client could not start.
+    #[error("cannot start the OTLP/HTTP client: {0}")]
+    Client(String),
+}
+
+/// Retries after a retryable failure: two, 50 and then 100 ms apart (plus
+/// up to 25 ms of jitter). Two quick retries ride out a collector's brief
+/// 429/503; with no collector at all, a shutdown still ends in well under a
+/// second.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(100)];
+const MAX_JITTER_MS: u64 = 25;
+
+/// The exporter. It runs on the batch processor's own thread, which blocks
+/// on each export, so a blocking client fits.
+#[derive(Debug)]
+pub(crate) struct OtlpHttpExporter {
+    client: reqwest::blocking::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    timeout: Duration,
+    gzip: bool,
+    resource: Resource,
+    encoder: Mutex<Encoder>,
+}
+
+impl OtlpHttpExporter {
+    /// An exporter for `settings`, reporting `resource` (the provider sets
+    /// its own through [`SpanExporter::set_resource`]).
+    pub(crate) fn new(settings: OtlpHttpSettings) -> Result<Self, OtlpHttpError> {
+        let url = reqwest::Url::parse(&settings.endpoint)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| OtlpHttpError::Endpoint(settings.endpoint.clone()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        headers.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!(
+                "mesh-telemetry-OTLP-Exporter-Rust/",
+                env!("CARGO_PKG_VERSION")
+            )),
+        );
+        if settings.gzip {
+            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        // The user's headers come last, so they can replace ours.
+        for (name, value) in &settings.headers {
+            headers.insert(name, value.clone());
+        }
+        // reqwest's blocking client runs its own runtime, which must not be
+        // started from inside tokio's: build it on a thread of its own.
+        let client = std::thread::spawn(|| reqwest::blocking::Client::builder().build())
+            .join()
+            .map_err(|_| OtlpHttpError::Client("the client's thread panicked".into()))?
+            .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
+        Ok(Self {
+            client,
+            url,
+            headers,
+            timeout: settings.timeout,
+            gzip: settings.gzip,
+            resource: Resource::builder_empty().build(),
+            encoder: Mutex::default(),
+        })
+    }
+
+    /// The request body for `batch`: encoded, and gzipped if configured.
+    fn body(&self, batch: &[SpanData]) -> Result<Vec<u8>, OTelSdkError> {
+        let mut encoder = self
+            .encoder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let protobuf = encoder.export_request(&self.resource, batch);
+        if !self.gzip {
+            return Ok(protobuf.to_vec());
+        }
+        let mut gzip = GzEncoder::new(
+            Vec::with_capacity(protobuf.len() / 4),
+            Compression::default(),
+        );
+        gzip.write_all(protobuf)
+            .and_then(|()| gzip.finish())
+            .map_err(|_| OTelSdkError::InternalFailure("cannot gzip the export".into()))
+    }
+
+    /// One POST, bounded by what is left of the export's time.
+    fn send(&self, body: &[u8], left: Duration) -> Attempt {
+        let response = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .timeout(left)
+            .body(body.to_vec())
+            .send();
+        let response = match response {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => {
+                return Attempt::Retryable("timed out".into(), None);
+            }
+            Err(error) if error.is_connect() => {
+                return Attempt::Retryable("cannot connect".into(), None);
+            }
+            Err(_) => return Attempt::Retryable("the request failed".into(), None),
+        };
+        let status = response.status();
+        if status.is_success() {
+            if let Some((rejected_spans, message)) = response
+                .bytes()
+                .ok()
+                .and_then(|body| otlp_spans::partial_success(&body))
+            {
+                tracing::warn!(
+                    rejected_spans,
+                    collector_message = %message,
+                    "the collector accepted the export in part"
+                );
+            }
+            return Attempt::Sent;
+        }
+        let failure = format!("HTTP {}", status.as_u16());
+        match status {
+            // OTLP/HTTP's throttling answers may say when to come back.
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                let after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.trim().parse().ok())
+                    .map(Duration::from_secs);
+                Attempt::Retryable(failure, after)
+            }
+            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
+                Attempt::Retryable(failure, None)
+            }
+            _ => Attempt::Failed(failure),
+        }
+    }
+}
+
+/// How one POST ended.
+enum Attempt {
+    Sent,
+    /// Worth another try, after the server's `Retry-After` if it gave one.
+    Retryable(String, Option<Duration>),
+    Failed(String),
+}
+
+impl SpanExporter for OtlpHttpExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let started = Instant::now();
+        let body = self.body(&batch)?;
+        let mut delays = RETRY_DELAYS.iter();
+        loop {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            let failure = match self.send(&body, left) {
+                Attempt::Sent => return Ok(()),
+                Attempt::Failed(failure) => return Err(OTelSdkError::InternalFailure(failure)),
+                Attempt::Retryable(failure, after) => match delays.next() {
+                    Some(delay) => (failure, after.unwrap_or(*delay).max(*delay)),
+                    None => return Err(OTelSdkError::InternalFailure(failure)),
+                },
+            };
+            let (failure, delay) = failure;
+            let delay = delay + Duration::from_millis(jitter_ms());
+            // A wait past the export's time would only end in its failure.
+            if started.elapsed() + delay >= self.timeout {
+                return Err(OTelSdkError::InternalFailure(failure));
+            }
+            std::thread::sleep(delay);
+        }
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.clone();
+    }
+}
+
+/// Up to [`MAX_JITTER_MS`], so services that lost the same collector do not
+/// retry in step.
+fn jitter_ms() -> u64 {
+    RandomState::new().hash_one(Instant::now()) % (MAX_JITTER_MS + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        future::Future,
+        io::{BufRead, BufReader, Read},
+        net::TcpListener,
+        pin::pin,
+        sync::mpsc,
+        task::{Context, Poll, Waker},
+    };
+
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
+
+    use super::*;
+
+    /// One request as the collector saw it.
+    struct Seen {
+        head: String,
+        body: Vec<u8>,
+    }
+
+    /// A collector on a free loopback port that answers each request with
+    /// the next of `answers` (a status line and headers, and a body), and
+    /// reports what it received.
+    fn collector(answers: Vec<(&'static str, Vec<u8>)>) -> (String, mpsc::Receiver<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let (seen, received) = mpsc::channel();
+        std::thread::spawn(move || {
+            for (head, body) in answers {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut request = String::new();
+                while !request.ends_with("\r\n\r\n") {
+                    reader.read_line(&mut request).unwrap();
+                }
+                let length: usize = request
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(|n| n.parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                let mut received = vec![0; length];
+                reader.read_exact(&mut received).unwrap();
+                let mut stream = reader.into_inner();
+                let answer = format!(
+                    "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                std::io::Write::write_all(&mut stream, answer.as_bytes()).unwrap();
+                std::io::Write::write_all(&mut stream, &body).unwrap();
+                let _ = seen.send(Seen {
+                    head: request,
+                    body: received,
+                });
+            }
+        });
+        (url, received)
+    }
+
+    fn exporter(endpoint: &str, gzip: bool, timeout_ms: u64) -> OtlpHttpExporter {
+        let mut headers = HeaderMap::new();
+        headers.insert("api-key", HeaderValue::from_static("s3cret"));
+        let mut exporter = OtlpHttpExporter::new(OtlpHttpSettings {
+            endpoint: endpoint.into(),
+            headers,
+            timeout: Duration::from_millis(timeout_ms),
+            gzip,
+        })
+        .unwrap();
+        exporter.set_resource(
+            &Resource::builder_empty()
+                .with_service_name("hello-svc")
+                .build(),
+        );
+        exporter
+    }
+
+    fn span() -> SpanData {
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from(7),
+                SpanId::from(8),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::NONE,
+            ),
+            parent_span_id: SpanId::INVALID,
+            parent_span_is_remote: false,
+            span_kind: SpanKind::Server,
+            name: "GET /sayHello/{name}".into(),
+            start_time: std::time::UNIX_EPOCH,
+            end_time: std::time::UNIX_EPOCH,
+            attributes: vec![],
+            dropped_attributes_count: 0,
+            events: SpanEvents::default(),
+            links: SpanLinks::default(),
+            status: Status::Unset,
+            instrumentation_scope: Default::default(),
+        }
+    }
+
+    /// The export runs to its end without awaiting (it blocks, as on the
+    /// batch processor's thread), so one poll finishes it.
+    fn export(exporter: &OtlpHttpExporter) -> OTelSdkResult {
+        let mut future = pin!(exporter.export(vec![span()]));
+        match future
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(result) => result,
+            Poll::Pending => panic!("the export awaited"),
+        }
+    }
+
+    fn error_text(result: OTelSdkResult) -> String {
+        match result {
+            Err(OTelSdkError::InternalFailure(text)) => text,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_export_posts_the_encoded_spans_with_the_configured_headers() {
+        let (url, seen) = collector(vec![("HTTP/1.1 200 OK", vec![])]);
+        let exporter = exporter(&url, false, 2_000);
+        export(&exporter).unwrap();
+        let request = seen.recv().unwrap();
+        let head = request.head.to_ascii_lowercase();
+        assert!(head.starts_with("post /v1/traces http/1.1\r\n"), "{head}");
+        assert!(
+            head.contains("\r\ncontent-type: application/x-protobuf\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\napi-key: s3cret\r\n"), "{head}");
+        assert!(
+            head.contains("\r\nuser-agent: mesh-telemetry-otlp-exporter-rust/"),
+            "{head}"
+        );
+        assert!(!head.contains("content-encoding"), "{head}");
+        let spans = otlp_spans::spans(otlp_spans::decode_request(&request.body).unwrap());
+        assert_eq!(spans.len(), 1);
+        assert_eq!(spans[0].service_name, "hello-svc");
+        assert_eq!(spans[0].span_id, "0000000000000008");
+    }
+
+    #[test]
+    fn a_gzipped_export_says_so_and_decodes() {
+        let (url, seen) = collector(vec![("HTTP/1.1 200 OK", vec![])]);
+        export(&exporter(&url, true, 2_000)).unwrap();
+        let request = seen.recv().unwrap();
+        assert!(
+            request
+                .head
+                .to_ascii_lowercase()
+                .contains("\r\ncontent-encoding: gzip\r\n")
+        );
+        let mut protobuf = Vec::new();
+        flate2::read::GzDecoder::new(request.body.as_slice())
+            .read_to_end(&mut protobuf)
+            .unwrap();
+        assert_eq!(
+            otlp_spans::spans(otlp_spans::decode_request(&protobuf).unwrap()).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_busy_collector_is_tried_three_times_then_the_batch_fails() {
+        let busy = || ("HTTP/1.1 503 Service Unavailable", vec![]);
+        let (url, seen) = collector(vec![busy(), busy(), busy()]);
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "HTTP 503"
+        );
+        assert_eq!(seen.iter().take(3).count(), 3);
+    }
+
+    #[test]
+    fn a_retry_can_succeed() {
+        let (url, seen) = collector(vec![
+            ("HTTP/1.1 502 Bad Gateway", vec![]),
+            ("HTTP/1.1 200 OK", vec![]),
+        ]);
+        export(&exporter(&url, false, 2_000)).unwrap();
+        assert_eq!(seen.iter().take(2).count(), 2);
+    }
+
+    #[test]
+    fn a_refused_batch_is_not_retried() {
+        let (url, seen) = collector(vec![("HTTP/1.1 400 Bad Request", vec![])]);
+        // The collector closes after one answer: a retry would end in
+        // "cannot connect", not in the 400.
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "HTTP 400"
+        );
+        assert!(!seen.recv().unwrap().body.is_empty());
+    }
+
+    #[test]
+    fn a_retry_after_past_the_timeout_ends_the_export_at_once() {
+        let (url, _seen) = collector(vec![(
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 60",
+            vec![],
+        )]);
+        let started = Instant::now();
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "HTTP 429"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_partial_success_still_counts_as_sent() {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        use prost::Message;
+        let body = ExportTraceServiceResponse {
+            partial_success: Some(ExportTracePartialSuccess {
+                rejected_spans: 1,
+                error_message: "span too old".into(),
+            }),
+        }
+        .encode_to_vec();
+        let (url, _seen) = collector(vec![("HTTP/1.1 200 OK", body)]);
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            export(&exporter(&url, false, 2_000)).unwrap();
+        });
+        let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+        assert!(
+            log.contains("WARN")
+                && log.contains("the collector accepted the export in part")
+                && log.contains("rejected_spans=1")
+                && log.contains("collector_message=span too old"),
+            "{log}"
+        );
+    }
+
+    /// Log lines written into a shared buffer.
+    struct LogWriter(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for LogWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_collector_fails_the_batch_with_a_short_reason() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}/v1/traces");
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "cannot connect"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_that_is_not_http_is_refused() {
+        let settings = |endpoint: &str| OtlpHttpSettings {
+            endpoint: endpoint.into(),
+            headers: HeaderMap::new(),
+            timeout: Duration::from_secs(1),
+            gzip: false,
+        };
+        for endpoint in ["localhost:4318", "ftp://collector/v1/traces", ""] {
+            let error = OtlpHttpExporter::new(settings(endpoint)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "OTEL_EXPORTER_OTLP_ENDPOINT `{endpoint}` is not an http:// or https:// URL"
+                )
+            );
+        }
+    }
+}
