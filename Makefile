@@ -19,6 +19,7 @@ BENCH_ARGS ?=
 SOAK_MINUTES ?= 5
 SOAK_RATE ?= 500
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= extract_headers encode_spans
 
 # For `make install-istio`: the Istio release this project is tested against
 # (its CRD schemas are in deploy-checks/fixtures/, its Jaeger addon in k8s/istio/addons/),
@@ -80,9 +81,11 @@ soak: ## Opt-in: 5 minutes of steady traced load; zero errors, flat RSS and fds
 	./target/release/mesh-bench --soak-minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)
 
 .PHONY: fuzz
-fuzz: ## Opt-in: fuzz the header-extraction path for FUZZ_SECONDS (needs cargo-fuzz)
+fuzz: ## Opt-in: fuzz header extraction and the OTLP encoder for FUZZ_SECONDS each (installs cargo-fuzz)
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run extract_headers -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -max_len=4096 || exit 1; \
+	done
 
 .PHONY: lint
 lint: ## What CI checks besides the tests: formatting, clippy and rustdoc (the fuzz crate too), unused dependencies, actionlint, shellcheck, hadolint
