@@ -62,6 +62,8 @@ test: ## Build the binaries and run every test (unit, conformance, end-to-end, i
 
 .PHONY: bench-instructions
 bench-instructions: ## Instructions a request per service and arm, under callgrind (valgrind; about 5 min)
+	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
+		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
 	$(CARGO) build --locked --profile profiling -p hello-svc -p formatter-svc
 	$(CARGO) build --locked --release -p bench
 	./scripts/bench-instructions.sh

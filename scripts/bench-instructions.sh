@@ -5,6 +5,8 @@
 # They leave out the kernel (sockets, wake-ups), which tracing barely changes.
 #
 #   make bench-instructions          # or: scripts/bench-instructions.sh [REQUESTS]
+#   BENCH_BIN=/elsewhere/target/profiling scripts/bench-instructions.sh
+#                                    # another build's services (before/after)
 #
 # Each arm runs hello-svc and formatter-svc (the `profiling` build, with
 # symbols) under callgrind, warms them up, zeroes the counters, sends REQUESTS
@@ -14,8 +16,11 @@ set -euo pipefail
 
 requests=${1:-3072}
 root=$(cd "$(dirname "$0")/.." && pwd)
-bin="$root/target/profiling"
+bin=${BENCH_BIN:-$root/target/profiling}
 work=$(mktemp -d)
+# Each arm's callgrind profile stays here, for callgrind_annotate or kcachegrind.
+kept="$root/target/bench-instructions"
+mkdir -p "$kept"
 hello_port=17080
 formatter_port=17081
 
@@ -103,6 +108,7 @@ measure() {
         total=$(awk '/^(summary|totals):/ {print $2; exit}' "$dump")
         echo "$arm $service $((total / ok))"
         callgrind_annotate --inclusive=yes "$dump" >"$work/$arm.$service.annotated" 2>/dev/null
+        cp "$dump" "$kept/$arm.$service.callgrind"
     done
 }
 
@@ -144,6 +150,8 @@ row "  building the OTLP body (convert and encode)" 'OtlpHttpClient::build_trace
 row "    grouping by resource and scope" 'group_spans_by_resource_and_scope'
 row "    SpanData to protobuf Span" 'From<opentelemetry_sdk::trace::export::SpanData> for opentelemetry_proto::proto::tonic::trace::v1::Span>::from'
 row "    freeing the protobuf structs" 'core::ptr::drop_in_place<opentelemetry_proto::proto::tonic::trace::v1::ResourceSpans>'
+row "  encoding straight from the spans (otlp_spans::encode)" 'otlp_spans::encode::Encoder::export_request'
+row "  sending (the HTTP client, retries)" 'mesh_telemetry::otlp_http::OtlpHttpExporter::send'
 row "span start (registry, layer, SDK)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::new_span'
 row "span end (layer, SDK, hand-off)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::try_close'
 row "span enter" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::enter'

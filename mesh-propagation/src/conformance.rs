@@ -327,7 +327,7 @@ pub fn grammar_errors(out: &HeaderMap) -> Vec<String> {
         errors.push(format!("b3: not a valid single header: {value}"));
     }
     if out.contains_key("x-b3-traceid") || out.contains_key("x-b3-sampled") {
-        if b3::parse_multi(&HeaderLines(out)).is_none() {
+        if b3::parse_multi(&HeaderLines::new(out)).is_none() {
             errors.push("x-b3-*: not a valid set".to_owned());
         }
         let flags = out.get("x-b3-flags").and_then(|v| v.to_str().ok());

@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::Extractor;
 
 /// What an unreadable line (bytes outside visible ASCII, space and tab)
@@ -17,27 +17,79 @@ use opentelemetry::propagation::Extractor;
 /// counts and still makes the value invalid.
 pub(crate) const UNREADABLE: &str = "\u{fffd}";
 
+/// The headers the propagators read, each at its index in [`Known`].
+const KNOWN: [&str; 9] = [
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+];
+
+/// The index of `key` in [`KNOWN`].
+fn known(key: &str) -> Option<usize> {
+    KNOWN.iter().position(|name| *name == key)
+}
+
 /// An [`Extractor`] over a request's headers that keeps every line.
+///
+/// One pass over the request's header names, made up front, finds which of
+/// the propagators' headers are there at all: asking for one that is not
+/// costs nothing, and one that is is looked up by its `HeaderName`, not
+/// parsed again from text. A request carries most of the formats' headers
+/// absent, and every propagator asks for each of its own.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HeaderLines<'a>(pub &'a HeaderMap);
+pub(crate) struct HeaderLines<'a> {
+    headers: &'a HeaderMap,
+    present: [Option<&'a HeaderName>; KNOWN.len()],
+}
+
+impl<'a> HeaderLines<'a> {
+    /// The lines of `headers`.
+    pub(crate) fn new(headers: &'a HeaderMap) -> Self {
+        let mut present = [None; KNOWN.len()];
+        for name in headers.keys() {
+            if let Some(i) = known(name.as_str()) {
+                present[i] = Some(name);
+            }
+        }
+        Self { headers, present }
+    }
+}
 
 impl Extractor for HeaderLines<'_> {
     /// The first line of `key`, as B3 reads its headers ("the first value
     /// wins").
     fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(text)
+        match known(key) {
+            Some(i) => self.present[i].and_then(|name| self.headers.get(name)),
+            None => self.headers.get(key),
+        }
+        .map(text)
     }
 
     fn keys(&self) -> Vec<&str> {
-        self.0.keys().map(|name| name.as_str()).collect()
+        self.headers.keys().map(|name| name.as_str()).collect()
     }
 
     /// Every line of `key`, in arrival order, unreadable ones included.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let mut lines = self.0.get_all(key).iter().peekable();
-        lines.peek()?;
-        Some(lines.map(text).collect())
+        let name = match known(key) {
+            Some(i) => self.present[i]?,
+            None => return lines(self.headers.get_all(key)),
+        };
+        lines(self.headers.get_all(name))
     }
+}
+
+fn lines<'a>(values: http::header::GetAll<'a, HeaderValue>) -> Option<Vec<&'a str>> {
+    let mut lines = values.iter().peekable();
+    lines.peek()?;
+    Some(lines.map(text).collect())
 }
 
 fn text(value: &HeaderValue) -> &str {
@@ -68,11 +120,11 @@ mod tests {
         headers.append("tracestate", HeaderValue::from_static("a=1"));
         headers.append("tracestate", HeaderValue::from_bytes(b"b=\xff").unwrap());
         headers.append("tracestate", HeaderValue::from_static("c=3"));
-        let extractor = HeaderLines(&headers);
+        let extractor = HeaderLines::new(&headers);
         let lines = extractor.get_all("tracestate").unwrap();
         assert_eq!(lines, ["a=1", UNREADABLE, "c=3"]);
         assert_eq!(combined(&lines), format!("a=1,{UNREADABLE},c=3"));
-        assert_eq!(HeaderLines(&headers).get("tracestate"), Some("a=1"));
-        assert_eq!(HeaderLines(&headers).get_all("baggage"), None);
+        assert_eq!(HeaderLines::new(&headers).get("tracestate"), Some("a=1"));
+        assert_eq!(HeaderLines::new(&headers).get_all("baggage"), None);
     }
 }

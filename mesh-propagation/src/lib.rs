@@ -119,7 +119,7 @@ impl Propagator {
     /// The trace context and baggage that arrived with `headers`.
     pub fn extract(&self, headers: &HeaderMap) -> Context {
         self.inner
-            .extract_with_context(&Context::new(), &HeaderLines(headers))
+            .extract_with_context(&Context::new(), &HeaderLines::new(headers))
     }
 
     /// Writes `cx`'s trace context and baggage into `headers`.

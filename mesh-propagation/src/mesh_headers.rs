@@ -49,7 +49,7 @@ pub fn forwardable<'a>(incoming: &'a HeaderMap, name: &str) -> Option<&'a Header
 ///   to send;
 /// - `x-request-id` and `x-ot-span-context`: as they came.
 pub fn mesh_headers(incoming: &HeaderMap) -> HeaderMap {
-    let lines = HeaderLines(incoming);
+    let lines = HeaderLines::new(incoming);
     let mut out = HeaderMap::new();
     let mut copy = |name: &'static str| {
         if let Some(value) = forwardable(incoming, name) {

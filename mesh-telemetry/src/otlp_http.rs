@@ -15,6 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use opentelemetry_sdk::{
@@ -112,33 +113,47 @@ impl OtlpHttpExporter {
         })
     }
 
-    /// The request body for `batch`: encoded, and gzipped if configured.
-    fn body(&self, batch: &[SpanData]) -> Result<Vec<u8>, OTelSdkError> {
-        let mut encoder = self
-            .encoder
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let protobuf = encoder.export_request(&self.resource, batch);
+    /// The request body for `batch`: encoded, and gzipped if configured. It
+    /// is the encoder's own buffer, handed back by [`Self::reclaim`].
+    fn body(&self, batch: &[SpanData]) -> Result<Bytes, OTelSdkError> {
+        let mut encoder = self.encoder();
+        let protobuf = encoder.take_request(&self.resource, batch);
         if !self.gzip {
-            return Ok(protobuf.to_vec());
+            return Ok(Bytes::from(protobuf));
         }
         let mut gzip = GzEncoder::new(
             Vec::with_capacity(protobuf.len() / 4),
             Compression::default(),
         );
-        gzip.write_all(protobuf)
-            .and_then(|()| gzip.finish())
+        let gzipped = gzip.write_all(&protobuf).and_then(|()| gzip.finish());
+        encoder.give_back(protobuf);
+        gzipped
+            .map(Bytes::from)
             .map_err(|_| OTelSdkError::InternalFailure("cannot gzip the export".into()))
     }
 
+    /// Gives the body's buffer back to the encoder once nothing else holds
+    /// it, so the next batch is written without growing a new one.
+    fn reclaim(&self, body: Bytes) {
+        if let Ok(buffer) = body.try_into_mut() {
+            self.encoder().give_back(buffer.into());
+        }
+    }
+
+    fn encoder(&self) -> std::sync::MutexGuard<'_, Encoder> {
+        self.encoder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// One POST, bounded by what is left of the export's time.
-    fn send(&self, body: &[u8], left: Duration) -> Attempt {
+    fn send(&self, body: Bytes, left: Duration) -> Attempt {
         let response = self
             .client
             .post(self.url.clone())
             .headers(self.headers.clone())
             .timeout(left)
-            .body(body.to_vec())
+            .body(body)
             .send();
         let response = match response {
             Ok(response) => response,
@@ -185,6 +200,31 @@ impl OtlpHttpExporter {
     }
 }
 
+impl OtlpHttpExporter {
+    /// POSTs `body`, and again after each retryable failure while
+    /// [`RETRY_DELAYS`] and the export's time last.
+    fn send_with_retries(&self, body: &Bytes, started: Instant) -> OTelSdkResult {
+        let mut delays = RETRY_DELAYS.iter();
+        loop {
+            let left = self.timeout.saturating_sub(started.elapsed());
+            let (failure, delay) = match self.send(body.clone(), left) {
+                Attempt::Sent => return Ok(()),
+                Attempt::Failed(failure) => return Err(OTelSdkError::InternalFailure(failure)),
+                Attempt::Retryable(failure, after) => match delays.next() {
+                    Some(delay) => (failure, after.unwrap_or(*delay).max(*delay)),
+                    None => return Err(OTelSdkError::InternalFailure(failure)),
+                },
+            };
+            let delay = delay + Duration::from_millis(jitter_ms());
+            // A wait past the export's time would only end in its failure.
+            if started.elapsed() + delay >= self.timeout {
+                return Err(OTelSdkError::InternalFailure(failure));
+            }
+            std::thread::sleep(delay);
+        }
+    }
+}
+
 /// How one POST ended.
 enum Attempt {
     Sent,
@@ -197,25 +237,9 @@ impl SpanExporter for OtlpHttpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let started = Instant::now();
         let body = self.body(&batch)?;
-        let mut delays = RETRY_DELAYS.iter();
-        loop {
-            let left = self.timeout.saturating_sub(started.elapsed());
-            let failure = match self.send(&body, left) {
-                Attempt::Sent => return Ok(()),
-                Attempt::Failed(failure) => return Err(OTelSdkError::InternalFailure(failure)),
-                Attempt::Retryable(failure, after) => match delays.next() {
-                    Some(delay) => (failure, after.unwrap_or(*delay).max(*delay)),
-                    None => return Err(OTelSdkError::InternalFailure(failure)),
-                },
-            };
-            let (failure, delay) = failure;
-            let delay = delay + Duration::from_millis(jitter_ms());
-            // A wait past the export's time would only end in its failure.
-            if started.elapsed() + delay >= self.timeout {
-                return Err(OTelSdkError::InternalFailure(failure));
-            }
-            std::thread::sleep(delay);
-        }
+        let result = self.send_with_retries(&body, started);
+        self.reclaim(body);
+        result
     }
 
     fn set_resource(&mut self, resource: &Resource) {

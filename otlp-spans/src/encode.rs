@@ -85,6 +85,22 @@ impl Encoder {
         out
     }
 
+    /// [`Encoder::export_request`], handed over as an owned buffer (to send
+    /// without a copy); [`Encoder::give_back`] returns it for the next batch.
+    pub fn take_request(&mut self, resource: &Resource, spans: &[SpanData]) -> Vec<u8> {
+        self.export_request(resource, spans);
+        std::mem::take(&mut self.out)
+    }
+
+    /// Keeps `buffer` (emptied) for the next batch, if it is larger than the
+    /// one held.
+    pub fn give_back(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > self.out.capacity() {
+            buffer.clear();
+            self.out = buffer;
+        }
+    }
+
     fn group_by_scope(&mut self, spans: &[SpanData]) {
         self.scope_of.clear();
         self.firsts.clear();

@@ -278,3 +278,43 @@ fn a_server_span_with_the_services_attributes_encodes_as_the_reference_does() {
     assert_eq!(decoded[0].parent_span_id, "53995c3f42cd8ad8");
     assert_eq!(decoded[0].int_attr("http.response.status_code"), Some(200));
 }
+
+#[test]
+fn a_buffer_given_back_is_written_again_without_a_new_allocation() {
+    let resource = Resource::builder_empty()
+        .with_service_name("hello-svc")
+        .build();
+    let span = SpanData {
+        span_context: SpanContext::new(
+            TraceId::from(1),
+            SpanId::from(2),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+        parent_span_id: SpanId::INVALID,
+        parent_span_is_remote: false,
+        span_kind: SpanKind::Client,
+        name: "GET".into(),
+        start_time: UNIX_EPOCH,
+        end_time: UNIX_EPOCH,
+        attributes: vec![KeyValue::new(
+            "url.full",
+            "http://formatter/formatGreeting?name=Brian",
+        )],
+        dropped_attributes_count: 0,
+        events: SpanEvents::default(),
+        links: SpanLinks::default(),
+        status: Status::Unset,
+        instrumentation_scope: InstrumentationScope::builder("hello-svc").build(),
+    };
+    let spans = vec![span; 50];
+    let mut encoder = Encoder::default();
+    let first = encoder.take_request(&resource, &spans);
+    assert_eq!(first, reference(&resource, &spans));
+    let address = first.as_ptr();
+    encoder.give_back(first);
+    let second = encoder.take_request(&resource, &spans);
+    assert_eq!(second.as_ptr(), address, "the same buffer");
+    assert_eq!(second, reference(&resource, &spans));
+}
