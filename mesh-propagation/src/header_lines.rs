@@ -1,23 +1,26 @@
 //! The request headers as the propagators read them: every line of a
 //! repeated header, not only the first.
 //!
-//! `opentelemetry-http`'s [`HeaderExtractor`](opentelemetry_http::HeaderExtractor) answers `get` with the first
+//! `opentelemetry-http`'s `HeaderExtractor` answers `get` with the first
 //! line only and silently skips lines that are not text in `get_all`. RFC
 //! 9110 §5.3 says the lines of a list header (`tracestate`, `baggage`) form
 //! one comma-separated value, and W3C Trace Context treats two `traceparent`
 //! lines as invalid; both need every line, including the unreadable ones.
+//!
+//! [`HeaderWriter`] is the other way: the headers the propagators write on
+//! an outbound call, under names made once, not parsed from text per call.
 
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use opentelemetry::propagation::Extractor;
+use opentelemetry::propagation::{Extractor, Injector};
 
 /// What an unreadable line (bytes outside visible ASCII, space and tab)
 /// reads as: a character no propagation grammar allows, so the line still
 /// counts and still makes the value invalid.
 pub(crate) const UNREADABLE: &str = "\u{fffd}";
 
-/// The headers the propagators read, each at its index in [`Known`].
+/// The headers the propagators read and write.
 const KNOWN: [&str; 9] = [
     "traceparent",
     "tracestate",
@@ -28,6 +31,19 @@ const KNOWN: [&str; 9] = [
     "x-b3-parentspanid",
     "x-b3-sampled",
     "x-b3-flags",
+];
+
+/// [`KNOWN`] as header names.
+const KNOWN_NAMES: [HeaderName; KNOWN.len()] = [
+    HeaderName::from_static(KNOWN[0]),
+    HeaderName::from_static(KNOWN[1]),
+    HeaderName::from_static(KNOWN[2]),
+    HeaderName::from_static(KNOWN[3]),
+    HeaderName::from_static(KNOWN[4]),
+    HeaderName::from_static(KNOWN[5]),
+    HeaderName::from_static(KNOWN[6]),
+    HeaderName::from_static(KNOWN[7]),
+    HeaderName::from_static(KNOWN[8]),
 ];
 
 /// The index of `key` in [`KNOWN`].
@@ -90,6 +106,28 @@ fn lines<'a>(values: http::header::GetAll<'a, HeaderValue>) -> Option<Vec<&'a st
     let mut lines = values.iter().peekable();
     lines.peek()?;
     Some(lines.map(text).collect())
+}
+
+/// An [`Injector`] into outbound headers, as `opentelemetry-http`'s
+/// `HeaderInjector` is (each `set` replaces the header's lines; a name or
+/// value that cannot be a header is skipped), without parsing the
+/// propagators' own header names or copying the values.
+#[derive(Debug)]
+pub(crate) struct HeaderWriter<'a>(pub &'a mut HeaderMap);
+
+impl Injector for HeaderWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        let name = match known(key) {
+            Some(i) => KNOWN_NAMES[i].clone(),
+            None => match HeaderName::from_bytes(key.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
+        };
+        if let Ok(value) = HeaderValue::try_from(value) {
+            self.0.insert(name, value);
+        }
+    }
 }
 
 fn text(value: &HeaderValue) -> &str {

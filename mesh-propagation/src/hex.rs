@@ -12,21 +12,28 @@ pub(crate) fn is_lower_hex(field: &[u8]) -> bool {
     field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn push(out: &mut String, bytes: &[u8]) {
-    for &b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+/// Appends `bytes` as hex, written into a stack buffer first: pushing
+/// digit by digit onto a `String` costs a UTF-8 encoding step per digit.
+fn push<const N: usize, const DIGIT_COUNT: usize>(out: &mut String, bytes: [u8; N]) {
+    let mut digits = [0u8; DIGIT_COUNT];
+    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    // Always ASCII: every byte is one of DIGITS.
+    if let Ok(digits) = std::str::from_utf8(&digits) {
+        out.push_str(digits);
     }
 }
 
 /// Appends `id` as 32 lower-case hex digits.
 pub(crate) fn push_trace_id(out: &mut String, id: TraceId) {
-    push(out, &id.to_bytes());
+    push::<16, 32>(out, id.to_bytes());
 }
 
 /// Appends `id` as 16 lower-case hex digits.
 pub(crate) fn push_span_id(out: &mut String, id: SpanId) {
-    push(out, &id.to_bytes());
+    push::<8, 16>(out, id.to_bytes());
 }
 
 /// `id` as 32 lower-case hex digits.

@@ -51,11 +51,10 @@ use opentelemetry::{
     },
     trace::TraceContextExt,
 };
-use opentelemetry_http::HeaderInjector;
 
 use self::{
     b3::{B3, B3Encoding},
-    header_lines::HeaderLines,
+    header_lines::{HeaderLines, HeaderWriter},
     w3c_baggage::W3cBaggage,
     w3c_trace_context::W3cTraceContext,
 };
@@ -124,7 +123,7 @@ impl Propagator {
 
     /// Writes `cx`'s trace context and baggage into `headers`.
     pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        self.inner.inject_context(cx, &mut HeaderInjector(headers));
+        self.inner.inject_context(cx, &mut HeaderWriter(headers));
     }
 }
 
@@ -193,13 +192,23 @@ pub fn response_headers(cx: &Context) -> Option<[(&'static str, HeaderValue); 2]
     if !span.is_valid() {
         return None;
     }
-    let value = w3c_trace_context::traceparent_value(cx, span);
+    // One buffer for both: `traceresponse` is the tail of `Server-Timing`.
+    const PREFIX: &str = "trace;desc=";
+    let mut server_timing =
+        String::with_capacity(PREFIX.len() + w3c_trace_context::TRACEPARENT_LEN);
+    server_timing.push_str(PREFIX);
+    w3c_trace_context::push_traceparent_value(&mut server_timing, cx, span);
+    let server_timing = bytes::Bytes::from(server_timing);
+    let traceresponse = server_timing.slice(PREFIX.len()..);
     Some([
         (
             "server-timing",
-            HeaderValue::try_from(format!("trace;desc={value}")).ok()?,
+            HeaderValue::from_maybe_shared(server_timing).ok()?,
         ),
-        ("traceresponse", HeaderValue::try_from(value).ok()?),
+        (
+            "traceresponse",
+            HeaderValue::from_maybe_shared(traceresponse).ok()?,
+        ),
     ])
 }
 

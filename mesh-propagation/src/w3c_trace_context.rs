@@ -190,6 +190,13 @@ pub(crate) fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
 /// [`outbound_random_trace_id`]). Other flag bits are always zero, as §3.2.2.5
 /// requires of flags this version does not define.
 pub(crate) fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
+    let mut value = String::with_capacity(TRACEPARENT_LEN);
+    push_traceparent_value(&mut value, cx, span);
+    value
+}
+
+/// [`traceparent_value`], appended to `out`.
+pub(crate) fn push_traceparent_value(out: &mut String, cx: &Context, span: &SpanContext) {
     let mut flags = 0;
     if outbound_sampling(cx, span).is_sampled() {
         flags |= FLAG_SAMPLED;
@@ -197,22 +204,29 @@ pub(crate) fn traceparent_value(cx: &Context, span: &SpanContext) -> String {
     if outbound_random_trace_id(cx, span) {
         flags |= FLAG_RANDOM_TRACE_ID;
     }
-    format_traceparent(span.trace_id(), span.span_id(), flags)
+    push_traceparent(out, span.trace_id(), span.span_id(), flags);
 }
+
+/// The length of a version-00 `traceparent`.
+pub(crate) const TRACEPARENT_LEN: usize = 55;
 
 /// A version-00 `traceparent`. Of `flags`, only the two this version
 /// defines are written (§3.2.2.5: the others MUST be zero).
 pub(crate) fn format_traceparent(trace_id: TraceId, parent_id: SpanId, flags: u8) -> String {
-    let flags = flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
-    let mut value = String::with_capacity(55);
-    value.push_str("00-");
-    hex::push_trace_id(&mut value, trace_id);
-    value.push('-');
-    hex::push_span_id(&mut value, parent_id);
-    // With only the defined flags, the byte is 00 to 03.
-    value.push_str("-0");
-    value.push(char::from(b'0' + flags));
+    let mut value = String::with_capacity(TRACEPARENT_LEN);
+    push_traceparent(&mut value, trace_id, parent_id, flags);
     value
+}
+
+fn push_traceparent(out: &mut String, trace_id: TraceId, parent_id: SpanId, flags: u8) {
+    let flags = flags & (FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID);
+    out.push_str("00-");
+    hex::push_trace_id(out, trace_id);
+    out.push('-');
+    hex::push_span_id(out, parent_id);
+    // With only the defined flags, the byte is 00 to 03.
+    out.push_str("-0");
+    out.push(char::from(b'0' + flags));
 }
 
 impl TextMapPropagator for W3cTraceContext {
