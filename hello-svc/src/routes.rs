@@ -77,7 +77,8 @@ async fn say_hello(
     let cx = cx.with_baggage(baggage);
     // The request id, under the same rules as the propagation-only path;
     // the trace headers themselves come from `cx`, injected by the client.
-    let mut outbound = HeaderMap::new();
+    // Room for the request id and every trace header the client injects.
+    let mut outbound = HeaderMap::with_capacity(8);
     if let Some(request_id) = forwardable(&headers, X_REQUEST_ID.as_str()) {
         outbound.insert(X_REQUEST_ID, request_id.clone());
     }

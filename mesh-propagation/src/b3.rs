@@ -63,16 +63,14 @@ fn lower_hex(field: &str, lengths: &[usize]) -> bool {
 /// carried as the 128-bit id with its high half zero.
 pub(crate) fn parse_trace_id(field: &str) -> Option<TraceId> {
     lower_hex(field, &[16, 32])
-        .then(|| TraceId::from_hex(field).ok())
-        .flatten()
+        .then(|| TraceId::from(hex::parse_lower_hex(field.as_bytes())))
         .filter(|id| *id != TraceId::INVALID)
 }
 
 /// A 16-digit lower-hex span id, not all zeros.
 pub(crate) fn parse_span_id(field: &str) -> Option<SpanId> {
     lower_hex(field, &[16])
-        .then(|| SpanId::from_hex(field).ok())
-        .flatten()
+        .then(|| SpanId::from(hex::parse_lower_hex(field.as_bytes()) as u64))
         .filter(|id| *id != SpanId::INVALID)
 }
 

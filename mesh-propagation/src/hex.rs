@@ -12,6 +12,19 @@ pub(crate) fn is_lower_hex(field: &[u8]) -> bool {
     field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// The number `field` writes in hex; only for fields [`is_lower_hex`]
+/// accepted, of at most 32 digits. Quicker than `from_str_radix`, which
+/// checks again what was checked.
+pub(crate) fn parse_lower_hex(field: &[u8]) -> u128 {
+    field.iter().fold(0, |acc, &b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            _ => b - b'a' + 10,
+        };
+        (acc << 4) | u128::from(digit)
+    })
+}
+
 /// Appends `bytes` as hex, written into a stack buffer first: pushing
 /// digit by digit onto a `String` costs a UTF-8 encoding step per digit.
 fn push<const N: usize, const DIGIT_COUNT: usize>(out: &mut String, bytes: [u8; N]) {
@@ -63,6 +76,14 @@ mod tests {
             );
             let span = SpanId::from(value as u64);
             assert_eq!(span_id(span), span.to_string());
+            assert_eq!(
+                parse_lower_hex(trace_id(TraceId::from(value)).as_bytes()),
+                value
+            );
+            assert_eq!(
+                parse_lower_hex(span_id(span).as_bytes()),
+                u128::from(value as u64)
+            );
         }
     }
 }

@@ -62,17 +62,6 @@ fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
     hex::is_lower_hex(field).then_some(field)
 }
 
-fn parse_hex(field: &[u8]) -> u128 {
-    // Only called on fields `is_lower_hex` accepted, so every byte is a digit.
-    field.iter().fold(0, |acc, &b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            _ => b - b'a' + 10,
-        };
-        (acc << 4) | u128::from(digit)
-    })
-}
-
 /// Parses a `traceparent` value (§3.2), after the optional whitespace around
 /// it: version `00` must be exactly 55 characters; a higher version at least
 /// 55, with a `-` after the flags if longer (§4.3, "Versioning"); `ff` and
@@ -89,9 +78,9 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     if value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
         return None;
     }
-    let trace_id = parse_hex(hex_field::<32>(value, 3)?);
-    let parent_id = parse_hex(hex_field::<16>(value, 36)?) as u64;
-    let flags = parse_hex(hex_field::<2>(value, 53)?) as u8;
+    let trace_id = hex::parse_lower_hex(hex_field::<32>(value, 3)?);
+    let parent_id = hex::parse_lower_hex(hex_field::<16>(value, 36)?) as u64;
+    let flags = hex::parse_lower_hex(hex_field::<2>(value, 53)?) as u8;
     (trace_id != 0 && parent_id != 0).then(|| Traceparent {
         trace_id: TraceId::from(trace_id),
         parent_id: SpanId::from(parent_id),

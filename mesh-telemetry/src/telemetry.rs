@@ -5,7 +5,7 @@
 //! build the same subscriber around a no-op tracer.
 
 use opentelemetry::{
-    KeyValue,
+    InstrumentationScope, KeyValue,
     trace::{TracerProvider as _, noop::NoopTracer},
 };
 use opentelemetry_otlp::{
@@ -116,11 +116,25 @@ pub fn init(
         .as_deref()
         .unwrap_or(default_service_name);
     let (provider, export_health) = tracer_provider(args, service_name, service_version)?;
-    subscriber(log_format, provider.tracer(service_name.to_owned())).try_init()?;
+    subscriber(
+        log_format,
+        provider.tracer_with_scope(instrumentation_scope()),
+    )
+    .try_init()?;
     Ok(Telemetry {
         provider: Some(provider),
         export_health,
     })
+}
+
+/// The instrumentation scope of every span: the instrumenting library,
+/// this crate, as the specification says (the service is the resource's
+/// `service.name`). Its name and version are static, so the SDK's copy of
+/// the scope into each span allocates nothing.
+pub(crate) fn instrumentation_scope() -> InstrumentationScope {
+    InstrumentationScope::builder(env!("CARGO_PKG_NAME"))
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
 }
 
 /// How the OTLP/gRPC exporter retries a failed batch, as the OTLP/HTTP one

@@ -227,11 +227,41 @@ fn attributes(out: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
 }
 
 /// `KeyValue`: the key, and the value as an `AnyValue` (always present).
+///
+/// Attributes are most of a span's bytes, and nearly all are scalars whose
+/// encoded length is known before writing: those go out in one pass, with
+/// no length to fill in afterwards.
 fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
-    message(out, field, |out| {
-        string(out, 1, key);
-        message(out, 2, |out| any_value(out, value));
-    });
+    let any_len = match value {
+        Value::String(s) => 1 + varint_len(s.as_str().len() as u64) + s.as_str().len(),
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + varint_len(*i as u64),
+        Value::F64(_) => 9,
+        _ => {
+            return message(out, field, |out| {
+                string(out, 1, key);
+                message(out, 2, |out| any_value(out, value));
+            });
+        }
+    };
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len() as u64) + key.len()
+    };
+    let value_len = 1 + varint_len(any_len as u64) + any_len;
+    self::key(out, field, LEN);
+    varint(out, (key_len + value_len) as u64);
+    string(out, 1, key);
+    self::key(out, 2, LEN);
+    varint(out, any_len as u64);
+    any_value(out, value);
+}
+
+/// Bytes `value` takes as a varint.
+fn varint_len(value: u64) -> usize {
+    // One byte for each started group of 7 bits; zero takes one.
+    (64 - (value | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// `AnyValue`'s oneof: written even when it holds a zero or an empty string.

@@ -24,6 +24,8 @@ pub struct ReceivedSpan {
     pub service_name: String,
     /// All resource attributes, as strings.
     pub resource: HashMap<String, String>,
+    /// The instrumentation scope's name and version.
+    pub scope: (String, String),
     /// The span's name.
     pub name: String,
     /// SERVER, CLIENT, INTERNAL...
@@ -164,27 +166,34 @@ pub fn spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
             .map(|r| attributes(&r.attributes))
             .unwrap_or_default();
         let service_name = resource.get("service.name").cloned().unwrap_or_default();
-        for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
-            received.push(ReceivedSpan {
-                service_name: service_name.clone(),
-                resource: resource.clone(),
-                kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
-                name: span.name,
-                trace_id: hex(&span.trace_id),
-                span_id: hex(&span.span_id),
-                parent_span_id: hex(&span.parent_span_id),
-                attributes: span
-                    .attributes
-                    .iter()
-                    .map(|kv| (kv.key.clone(), typed(kv.value.as_ref())))
-                    .collect(),
-                status: span
-                    .status
-                    .and_then(|s| StatusCode::try_from(s.code).ok())
-                    .unwrap_or(StatusCode::Unset),
-                start_unix_nano: span.start_time_unix_nano,
-                end_unix_nano: span.end_time_unix_nano,
-            });
+        for scope_spans in resource_spans.scope_spans {
+            let scope = scope_spans
+                .scope
+                .map(|scope| (scope.name, scope.version))
+                .unwrap_or_default();
+            for span in scope_spans.spans {
+                received.push(ReceivedSpan {
+                    service_name: service_name.clone(),
+                    resource: resource.clone(),
+                    scope: scope.clone(),
+                    kind: SpanKind::try_from(span.kind).unwrap_or(SpanKind::Unspecified),
+                    name: span.name,
+                    trace_id: hex(&span.trace_id),
+                    span_id: hex(&span.span_id),
+                    parent_span_id: hex(&span.parent_span_id),
+                    attributes: span
+                        .attributes
+                        .iter()
+                        .map(|kv| (kv.key.clone(), typed(kv.value.as_ref())))
+                        .collect(),
+                    status: span
+                        .status
+                        .and_then(|s| StatusCode::try_from(s.code).ok())
+                        .unwrap_or(StatusCode::Unset),
+                    start_unix_nano: span.start_time_unix_nano,
+                    end_unix_nano: span.end_time_unix_nano,
+                });
+            }
         }
     }
     received

@@ -51,6 +51,13 @@ fn assert_joined_tree(
         "the formatter continues hello's CLIENT span"
     );
 
+    for span in [&hello_server, &hello_client, &formatter_server] {
+        assert_eq!(
+            span.scope,
+            ("mesh-telemetry".to_owned(), "0.1.0".to_owned()),
+            "the scope names the instrumenting library, not the service"
+        );
+    }
     assert_eq!(hello_server.name, "GET /sayHello/{name}");
     assert_eq!(hello_server.attr("http.request.method"), Some("GET"));
     assert_eq!(hello_server.attr("http.route"), Some("/sayHello/{name}"));

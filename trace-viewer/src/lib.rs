@@ -361,6 +361,7 @@ mod tests {
         ReceivedSpan {
             service_name: "svc".to_owned(),
             resource: HashMap::new(),
+            scope: Default::default(),
             name: format!("span-{id}"),
             kind: SpanKind::Internal,
             trace_id: "ab".repeat(16),
