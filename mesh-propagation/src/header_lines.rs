@@ -34,7 +34,7 @@ const KNOWN: [&str; 9] = [
 ];
 
 /// [`KNOWN`] as header names.
-const KNOWN_NAMES: [HeaderName; KNOWN.len()] = [
+static KNOWN_NAMES: [HeaderName; KNOWN.len()] = [
     HeaderName::from_static(KNOWN[0]),
     HeaderName::from_static(KNOWN[1]),
     HeaderName::from_static(KNOWN[2]),

@@ -4,8 +4,6 @@
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
-
 /// Whether every byte is a lower-case hex digit, as both W3C Trace Context
 /// and B3 require of ids (upper case is invalid in both).
 pub(crate) fn is_lower_hex(field: &[u8]) -> bool {
@@ -25,28 +23,35 @@ pub(crate) fn parse_lower_hex(field: &[u8]) -> u128 {
     })
 }
 
-/// Appends `bytes` as hex, written into a stack buffer first: pushing
-/// digit by digit onto a `String` costs a UTF-8 encoding step per digit.
-fn push<const N: usize, const DIGIT_COUNT: usize>(out: &mut String, bytes: [u8; N]) {
-    let mut digits = [0u8; DIGIT_COUNT];
-    for (pair, b) in digits.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
-    }
-    // Always ASCII: every byte is one of DIGITS.
-    if let Ok(digits) = std::str::from_utf8(&digits) {
-        out.push_str(digits);
+/// Appends `bytes` as hex, two digits a byte from one table lookup:
+/// pushing digit by digit onto a `String` costs a UTF-8 encoding step per
+/// digit.
+fn push<const N: usize>(out: &mut String, bytes: [u8; N]) {
+    for b in bytes {
+        let at = 2 * usize::from(b);
+        out.push_str(&HEX_PAIRS[at..at + 2]);
     }
 }
 
+/// Each byte's two lower-case hex digits, byte `b` at `2 * b`.
+const HEX_PAIRS: &str = "\
+    000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+    202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\
+    404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\
+    606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f\
+    808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f\
+    a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf\
+    c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf\
+    e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 /// Appends `id` as 32 lower-case hex digits.
 pub(crate) fn push_trace_id(out: &mut String, id: TraceId) {
-    push::<16, 32>(out, id.to_bytes());
+    push(out, id.to_bytes());
 }
 
 /// Appends `id` as 16 lower-case hex digits.
 pub(crate) fn push_span_id(out: &mut String, id: SpanId) {
-    push::<8, 16>(out, id.to_bytes());
+    push(out, id.to_bytes());
 }
 
 /// `id` as 32 lower-case hex digits.

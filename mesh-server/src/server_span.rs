@@ -43,12 +43,11 @@ impl<B> MakeSpan<B> for ServerSpan {
             .headers()
             .get(http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok());
+        // Formatted once, by the layer as it records the field.
+        let name = SpanName { method, route };
         let span = tracing::info_span!(
             "http_request",
-            otel.name = %match route {
-                Some(route) => format!("{method} {route}"),
-                None => method.to_owned(),
-            },
+            otel.name = %name,
             otel.kind = "server",
             http.request.method = method,
             http.route = route,
@@ -61,6 +60,24 @@ impl<B> MakeSpan<B> for ServerSpan {
         // fixed.
         let _ = span.set_parent(propagation::extract(request.headers()));
         span
+    }
+}
+
+/// A SERVER span's name, `{method} {route}` (or the method alone when no
+/// route matched), as the semantic conventions name HTTP server spans.
+struct SpanName<'a> {
+    method: &'a str,
+    route: Option<&'a str>,
+}
+
+impl std::fmt::Display for SpanName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.method)?;
+        if let Some(route) = self.route {
+            f.write_str(" ")?;
+            f.write_str(route)?;
+        }
+        Ok(())
     }
 }
 

@@ -108,11 +108,13 @@ impl Encoder {
             let scope = &span.instrumentation_scope;
             // Nearly always the previous span's scope.
             let first = match self.scope_of.last() {
-                Some(&previous) if spans[previous].instrumentation_scope == *scope => previous,
+                Some(&previous) if same_scope(&spans[previous].instrumentation_scope, scope) => {
+                    previous
+                }
                 _ => match self
                     .firsts
                     .iter()
-                    .find(|&&first| spans[first].instrumentation_scope == *scope)
+                    .find(|&&first| same_scope(&spans[first].instrumentation_scope, scope))
                 {
                     Some(&first) => first,
                     None => {
@@ -124,6 +126,23 @@ impl Encoder {
             self.scope_of.push(first);
         }
     }
+}
+
+/// Whether two spans' scopes are equal, answered without comparing text
+/// when both copy one scope whose name and version are static (a tracer's
+/// usual case).
+fn same_scope(a: &InstrumentationScope, b: &InstrumentationScope) -> bool {
+    let same_text = |x: &str, y: &str| std::ptr::eq(x, y);
+    let quick = same_text(a.name(), b.name())
+        && match (a.version(), b.version()) {
+            (Some(x), Some(y)) => same_text(x, y),
+            (x, y) => x == y,
+        }
+        && a.schema_url().is_none()
+        && b.schema_url().is_none()
+        && a.attributes().next().is_none()
+        && b.attributes().next().is_none();
+    quick || a == b
 }
 
 /// `InstrumentationScope`: name, version and attributes.
