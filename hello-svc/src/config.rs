@@ -47,6 +47,15 @@ impl Config {
 
 fn parse_http_url(value: &str) -> Result<Url, String> {
     let url = Url::parse(value).map_err(|error| format!("`{value}` is not a URL: {error}"))?;
+    // The URL goes into every CLIENT span's `url.full`, which semantic
+    // conventions say must not carry credentials; the formatter needs none.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "credentials in the URL are not supported (they would be recorded in \
+                    every span's url.full)"
+                .to_owned(),
+        );
+    }
     match (url.scheme(), url.host_str()) {
         ("http", Some(_)) => Ok(url),
         ("https", Some(_)) => Err(

@@ -103,6 +103,24 @@ fn an_https_formatter_url_is_refused_saying_the_mesh_encrypts() {
 }
 
 #[test]
+fn a_formatter_url_with_credentials_is_refused_since_spans_record_it() {
+    for bad in [
+        "http://user:secret@formatter-svc",
+        "http://user@formatter-svc",
+    ] {
+        let error =
+            parse_ignoring_env::<Config>(&["hello-svc", "--formatter-url", bad]).unwrap_err();
+        assert_eq!(error.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(
+            error
+                .to_string()
+                .contains("credentials in the URL are not supported"),
+            "{error}"
+        );
+    }
+}
+
+#[test]
 fn formatter_timeout_must_be_positive() {
     let error =
         parse_ignoring_env::<Config>(&["hello-svc", "--formatter-timeout-ms", "0"]).unwrap_err();

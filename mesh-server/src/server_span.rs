@@ -53,6 +53,10 @@ impl<B> MakeSpan<B> for ServerSpan {
             http.route = route,
             url.scheme = "http",
             url.path = request.uri().path(),
+            url.query = request
+                .uri()
+                .query()
+                .map(|query| tracing::field::display(RedactedQuery(query))),
             user_agent.original = user_agent,
         );
         // Must happen before the span is entered or its context read; after
@@ -76,6 +80,32 @@ impl std::fmt::Display for SpanName<'_> {
         if let Some(route) = self.route {
             f.write_str(" ")?;
             f.write_str(route)?;
+        }
+        Ok(())
+    }
+}
+
+/// `url.query` as the semantic conventions want it recorded: as received,
+/// except the values of the query keys they list as credentials
+/// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), written
+/// `REDACTED`.
+struct RedactedQuery<'a>(&'a str);
+
+/// The query keys whose values semantic conventions redact by default.
+const REDACTED_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
+
+impl std::fmt::Display for RedactedQuery<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, pair) in self.0.split('&').enumerate() {
+            if i > 0 {
+                f.write_str("&")?;
+            }
+            match pair.split_once('=') {
+                Some((key, _)) if REDACTED_QUERY_KEYS.contains(&key) => {
+                    write!(f, "{key}=REDACTED")?;
+                }
+                _ => f.write_str(pair)?,
+            }
         }
         Ok(())
     }
@@ -108,4 +138,24 @@ async fn write_trace_headers(mut response: Response) -> Response {
             .extend(headers.map(|(name, value)| (HeaderName::from_static(name), value)));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RedactedQuery;
+
+    #[test]
+    fn credentials_in_the_query_are_redacted_and_the_rest_kept() {
+        for (query, recorded) in [
+            ("name=Brian", "name=Brian"),
+            ("sig=abc&name=a%26b", "sig=REDACTED&name=a%26b"),
+            (
+                "AWSAccessKeyId=AK&Signature=s&X-Goog-Signature=g&x=1",
+                "AWSAccessKeyId=REDACTED&Signature=REDACTED&X-Goog-Signature=REDACTED&x=1",
+            ),
+            ("signature=lower&flag&=v", "signature=lower&flag&=v"),
+        ] {
+            assert_eq!(RedactedQuery(query).to_string(), recorded);
+        }
+    }
 }

@@ -94,6 +94,9 @@ fn assert_joined_tree(
     assert_eq!(formatter_server.name, "GET /formatGreeting");
     assert_eq!(formatter_server.attr("http.request.method"), Some("GET"));
     assert_eq!(formatter_server.attr("http.route"), Some("/formatGreeting"));
+    // Conditionally required when a query was received, and only then.
+    assert_eq!(formatter_server.attr("url.query"), Some("name=Brian"));
+    assert_eq!(hello_server.attr("url.query"), None);
     assert_eq!(
         formatter_server.int_attr("http.response.status_code"),
         Some(200)
