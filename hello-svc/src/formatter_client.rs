@@ -65,7 +65,10 @@ impl FormatterClient {
         // guard still marks the span, so Jaeger does not show a cut call as a
         // slow success.
         let outcome = CallOutcome(Some(span.clone()));
-        let result = self.send(url, headers).instrument(span.clone()).await;
+        let result = self
+            .send(url, headers, Some(&span))
+            .instrument(span.clone())
+            .await;
         outcome.finish(result.as_ref().err().map(AppError::error_type));
         result
     }
@@ -77,7 +80,7 @@ impl FormatterClient {
         name: &str,
         headers: HeaderMap,
     ) -> Result<String, AppError> {
-        self.send(self.url_for(name), headers).await
+        self.send(self.url_for(name), headers, None).await
     }
 
     fn url_for(&self, name: &str) -> Url {
@@ -87,7 +90,14 @@ impl FormatterClient {
         url
     }
 
-    async fn send(&self, url: Url, headers: HeaderMap) -> Result<String, AppError> {
+    /// GETs `url`; the answer's status goes on `span` (the CLIENT span, when
+    /// traced).
+    async fn send(
+        &self,
+        url: Url,
+        headers: HeaderMap,
+        span: Option<&tracing::Span>,
+    ) -> Result<String, AppError> {
         let response = self
             .http
             .get(url)
@@ -96,9 +106,9 @@ impl FormatterClient {
             .await
             .map_err(AppError::from_transport)?;
         let status = response.status();
-        // The CLIENT span when traced; a no-op on the propagation-only path.
-        tracing::Span::current()
-            .set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        if let Some(span) = span {
+            span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        }
         if !status.is_success() {
             return Err(AppError::FormatterStatus(status));
         }
