@@ -75,7 +75,7 @@ impl Encoder {
                         .zip(&scope_of[first..])
                         .filter(|(_, of)| **of == first)
                     {
-                        span_message(out, span);
+                        message(out, 2, |out| encode_span(out, span));
                     }
                     string(out, 3, scope.schema_url().unwrap_or_default());
                 });
@@ -154,78 +154,12 @@ fn instrumentation_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
     }
 }
 
-/// A `ScopeSpans` entry for `span`. A span without events or links (the
-/// usual case) has its length worked out first and is written in one pass;
-/// otherwise its length is filled in after it.
-fn span_message(out: &mut Vec<u8>, span: &SpanData) {
-    let trace_state = span.span_context.trace_state().header();
-    match span_len(span, &trace_state) {
-        Some(len) => {
-            key(out, 2, LEN);
-            varint(out, len as u64);
-            let start = out.len();
-            encode_span(out, span, &trace_state);
-            debug_assert_eq!(out.len() - start, len, "span_len and encode_span disagree");
-        }
-        None => message(out, 2, |out| encode_span(out, span, &trace_state)),
-    }
-}
-
-/// The encoded length of `span`'s fields, as [`encode_span`] writes them,
-/// for a span with no events and no links; `None` otherwise, or when an
-/// attribute is an array.
-fn span_len(span: &SpanData, trace_state: &str) -> Option<usize> {
-    if !span.events.is_empty() || !span.links.is_empty() {
-        return None;
-    }
-    let mut len = 18 + 10; // trace and span ids: key, length, bytes
-    len += string_len(trace_state);
-    if span.parent_span_id != SpanId::INVALID {
-        len += 10;
-    }
-    len += string_len(&span.name);
-    len += uint_len(span_kind(&span.span_kind));
-    len += fixed64_len(nanos(span.start_time));
-    len += fixed64_len(nanos(span.end_time));
-    for attribute in &span.attributes {
-        let kv = key_value_len(attribute.key.as_str(), &attribute.value)?;
-        len += 1 + varint_len(kv as u64) + kv;
-    }
-    len += uint_len(span.dropped_attributes_count.into());
-    len += uint_len(span.events.dropped_count.into());
-    len += uint_len(span.links.dropped_count.into());
-    let status = match &span.status {
-        Status::Error { description } => string_len(description),
-        _ => 0,
-    } + uint_len(status_code(&span.status));
-    len += 1 + varint_len(status as u64) + status;
-    // `flags` (tag 16, a two-byte key) always carries the remote bits.
-    len += 2 + 4;
-    Some(len)
-}
-
-fn string_len(value: &str) -> usize {
-    if value.is_empty() {
-        0
-    } else {
-        1 + varint_len(value.len() as u64) + value.len()
-    }
-}
-
-fn uint_len(value: u64) -> usize {
-    if value == 0 { 0 } else { 1 + varint_len(value) }
-}
-
-fn fixed64_len(value: u64) -> usize {
-    if value == 0 { 0 } else { 9 }
-}
-
 /// `Span`, fields in tag order (`flags`, tag 16, last).
-fn encode_span(out: &mut Vec<u8>, span: &SpanData, trace_state: &str) {
+fn encode_span(out: &mut Vec<u8>, span: &SpanData) {
     let context = &span.span_context;
     bytes(out, 1, &context.trace_id().to_bytes());
     bytes(out, 2, &context.span_id().to_bytes());
-    string(out, 3, trace_state);
+    string(out, 3, &context.trace_state().header());
     if span.parent_span_id != SpanId::INVALID {
         bytes(out, 4, &span.parent_span_id.to_bytes());
     }
@@ -317,35 +251,30 @@ fn attributes(out: &mut Vec<u8>, field: u32, attributes: &[KeyValue]) {
 /// encoded length is known before writing: those go out in one pass, with
 /// no length to fill in afterwards.
 fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
-    let Some(len) = key_value_len(key, value) else {
-        return message(out, field, |out| {
-            string(out, 1, key);
-            message(out, 2, |out| any_value(out, value));
-        });
-    };
-    self::key(out, field, LEN);
-    varint(out, len as u64);
-    string(out, 1, key);
-    self::key(out, 2, LEN);
-    varint(out, any_value_len(value).unwrap_or_default() as u64);
-    any_value(out, value);
-}
-
-/// The encoded length of a `KeyValue`'s fields, when its value is a scalar.
-fn key_value_len(key: &str, value: &Value) -> Option<usize> {
-    let any = any_value_len(value)?;
-    Some(string_len(key) + 1 + varint_len(any as u64) + any)
-}
-
-/// The encoded length of a scalar `AnyValue`'s field; `None` for an array.
-fn any_value_len(value: &Value) -> Option<usize> {
-    Some(match value {
+    let any_len = match value {
         Value::String(s) => 1 + varint_len(s.as_str().len() as u64) + s.as_str().len(),
         Value::Bool(_) => 2,
         Value::I64(i) => 1 + varint_len(*i as u64),
         Value::F64(_) => 9,
-        _ => return None,
-    })
+        _ => {
+            return message(out, field, |out| {
+                string(out, 1, key);
+                message(out, 2, |out| any_value(out, value));
+            });
+        }
+    };
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len() as u64) + key.len()
+    };
+    let value_len = 1 + varint_len(any_len as u64) + any_len;
+    self::key(out, field, LEN);
+    varint(out, (key_len + value_len) as u64);
+    string(out, 1, key);
+    self::key(out, 2, LEN);
+    varint(out, any_len as u64);
+    any_value(out, value);
 }
 
 /// Bytes `value` takes as a varint.
