@@ -146,12 +146,8 @@ echo "| where (http arm, inclusive) | hello-svc | formatter-svc |"
 echo "| --- | ---: | ---: |"
 row() { echo "| $1 | $(frame http hello "$2") | $(frame http formatter "$2") |"; }
 row "batch processor: export (convert, encode, send)" 'BatchSpanProcessor::get_spans_and_export'
-row "  building the OTLP body (convert and encode)" 'OtlpHttpClient::build_trace_export_body'
-row "    grouping by resource and scope" 'group_spans_by_resource_and_scope'
-row "    SpanData to protobuf Span" 'From<opentelemetry_sdk::trace::export::SpanData> for opentelemetry_proto::proto::tonic::trace::v1::Span>::from'
-row "    freeing the protobuf structs" 'core::ptr::drop_in_place<opentelemetry_proto::proto::tonic::trace::v1::ResourceSpans>'
 row "  encoding straight from the spans (otlp_spans::encode)" 'otlp_spans::encode::Encoder::export_request'
-row "  sending (the HTTP client, retries)" 'mesh_telemetry::otlp_http::OtlpHttpExporter::send'
+row "  freeing the exported spans" 'core::ptr::drop_in_place<opentelemetry_sdk::trace::export::SpanData>'
 row "span start (registry, layer, SDK)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::new_span'
 row "span end (layer, SDK, hand-off)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::try_close'
 row "span enter" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::enter'
