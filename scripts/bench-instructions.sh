@@ -1,20 +1,28 @@
 #!/usr/bin/env bash
 # Instructions per request, per service and arm, counted by callgrind: the
 # quiet measure of what tracing adds. CPU time on a shared 2-core VM moves by
-# tens of microseconds between rounds; instruction counts repeat within 0.2 %.
+# tens of microseconds between rounds; instruction totals repeat within 0.3 %.
 # They leave out the kernel (sockets, wake-ups), which tracing barely changes.
 #
 #   make bench-instructions          # or: scripts/bench-instructions.sh [REQUESTS]
 #   BENCH_BIN=/elsewhere/target/profiling scripts/bench-instructions.sh
 #                                    # another build's services (before/after)
+#   BENCH_CONNECTIONS=1 BENCH_RATE=0 scripts/bench-instructions.sh 1000
+#                                    # sequential requests, as fast as they go
 #
 # Each arm runs hello-svc and formatter-svc (the `profiling` build, with
 # symbols) under callgrind, warms them up, zeroes the counters, sends REQUESTS
-# requests at a low fixed rate and dumps the counters. The exported arms send
-# to `mesh-bench --sinks-only`'s counting sinks, over OTLP/HTTP and gRPC.
+# requests (by default 150 a second over 4 connections) and dumps the
+# counters. The exported arms send to `mesh-bench --sinks-only`'s counting
+# sinks, over OTLP/HTTP and gRPC.
 set -euo pipefail
 
 requests=${1:-3072}
+connections=${BENCH_CONNECTIONS:-4}
+# Requests a second; 0 sends each as soon as the last is answered.
+rate=${BENCH_RATE:-150}
+load=(-c "$connections")
+[ "$rate" != 0 ] && load+=(-q "$rate")
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${BENCH_BIN:-$root/target/profiling}
 work=$(mktemp -d)
@@ -82,10 +90,10 @@ measure() {
     wait_for "http://127.0.0.1:$hello_port/healthz"
     wait_for "http://127.0.0.1:$formatter_port/healthz"
     local url="http://127.0.0.1:$hello_port/sayHello/Brian"
-    oha -n 600 -c 4 -q 150 --no-tui "$url" >/dev/null
+    oha -n 600 "${load[@]}" --no-tui "$url" >/dev/null
     callgrind_control -z "$hello" >/dev/null 2>&1
     callgrind_control -z "$formatter" >/dev/null 2>&1
-    oha -n "$requests" -c 4 -q 150 --no-tui --output-format json "$url" >"$work/$arm.json"
+    oha -n "$requests" "${load[@]}" --no-tui --output-format json "$url" >"$work/$arm.json"
     callgrind_control -d "$hello" >/dev/null 2>&1
     callgrind_control -d "$formatter" >/dev/null 2>&1
     kill "$hello" "$formatter"

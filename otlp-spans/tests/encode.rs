@@ -118,6 +118,12 @@ fn scope() -> impl Strategy<Value = InstrumentationScope> {
                 .with_attributes([KeyValue::new("scope.kind", 7), KeyValue::new("", "")])
                 .build()
         ),
+        // Equal to nothing, itself included: every span is a group of its own.
+        Just(
+            InstrumentationScope::builder("nan")
+                .with_attributes([KeyValue::new("x", f64::NAN)])
+                .build()
+        ),
     ]
 }
 
