@@ -42,7 +42,7 @@ mod w3c_trace_context;
 
 use std::sync::OnceLock;
 
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
     Context,
     propagation::{
@@ -186,7 +186,9 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
 /// and the `trace` metric of `Server-Timing`
 /// (`trace;desc=00-<trace-id>-<child-id>-<flags>`, the W3C editor's draft
 /// that replaces it). `None` without a valid span.
-pub fn response_headers(cx: &Context) -> Option<[(&'static str, HeaderValue); 2]> {
+pub fn response_headers(cx: &Context) -> Option<[(HeaderName, HeaderValue); 2]> {
+    const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+    const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
     let span = cx.span();
     let span = span.span_context();
     if !span.is_valid() {
@@ -202,11 +204,11 @@ pub fn response_headers(cx: &Context) -> Option<[(&'static str, HeaderValue); 2]
     let traceresponse = server_timing.slice(PREFIX.len()..);
     Some([
         (
-            "server-timing",
+            SERVER_TIMING,
             HeaderValue::from_maybe_shared(server_timing).ok()?,
         ),
         (
-            "traceresponse",
+            TRACERESPONSE,
             HeaderValue::from_maybe_shared(traceresponse).ok()?,
         ),
     ])
@@ -308,7 +310,10 @@ mod tests {
     fn the_response_headers_name_the_span_in_both_forms() {
         let cx = composite(&[PropagatorKind::B3multi]).extract(&disagreeing_headers());
         let [(timing, timing_value), (response, response_value)] = response_headers(&cx).unwrap();
-        assert_eq!((timing, response), ("server-timing", "traceresponse"));
+        assert_eq!(
+            (timing.as_str(), response.as_str()),
+            ("server-timing", "traceresponse")
+        );
         let expected = format!("00-{B3_TRACE}-a2fb4a1d1a96d312-01");
         assert_eq!(response_value, expected.as_str());
         assert_eq!(timing_value, format!("trace;desc={expected}").as_str());

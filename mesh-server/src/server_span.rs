@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
-use http::{HeaderName, Request};
+use http::Request;
 use mesh_propagation as propagation;
 use opentelemetry::trace::Status;
 use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
@@ -133,9 +133,7 @@ impl<B> OnResponse<B> for RecordResponse {
 /// person with curl, can open the trace in Jaeger.
 async fn write_trace_headers(mut response: Response) -> Response {
     if let Some(headers) = propagation::response_headers(&Span::current().context()) {
-        response
-            .headers_mut()
-            .extend(headers.map(|(name, value)| (HeaderName::from_static(name), value)));
+        response.headers_mut().extend(headers);
     }
     response
 }
