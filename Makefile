@@ -77,7 +77,7 @@ bench: ## Measure what tracing costs: release build, oha load, Markdown tables (
 	./target/release/mesh-bench $(BENCH_ARGS)
 
 .PHONY: soak
-soak: ## Opt-in: 5 minutes of steady traced load; zero errors, flat RSS and fds
+soak: ## Opt-in: 5 minutes of steady traced load; zero errors, no span lost, flat RSS and fds
 	@command -v oha >/dev/null 2>&1 || $(CARGO) install oha --version $(OHA_VERSION) --locked
 	$(CARGO) build --locked --release -p hello-svc -p formatter-svc -p bench
 	./target/release/mesh-bench --soak-minutes $(SOAK_MINUTES) --rate $(SOAK_RATE)

@@ -1,4 +1,5 @@
-//! `make soak`: steady traced load, with errors and RSS/fd drift reported.
+//! `make soak`: steady traced load, with errors, lost spans and RSS/fd
+//! drift reported.
 
 use test_harness::otlp_receiver::Transport;
 
@@ -27,8 +28,10 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         ..args.clone()
     };
 
-    // A first slice warms the pools and allocator; drift is measured after it.
-    oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+    // A first slice warms the pools and allocator; drift is measured after
+    // it. Its spans count like the others'.
+    let warm_up = oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
+    let (mut answered, mut cut_off) = (warm_up.ok, warm_up.cut_off);
     let mut samples: Vec<[(u64, usize); 2]> = Vec::new();
     let (mut ok, mut errors) = (0u64, 0u64);
     let slices = (minutes * 60).div_ceil(SLICE_SECONDS);
@@ -36,6 +39,8 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         let run = oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
         ok += run.ok;
         errors += run.errors;
+        answered += run.ok;
+        cut_off += run.cut_off;
         samples.push(processes.map(|(_, p)| (p.rss_kib(), p.open_fds())));
         eprintln!(
             "soak {}/{slices}: {} ok, {} errors, p99 {:.0} µs",
@@ -46,6 +51,22 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         );
     }
 
+    // SIGTERM flushes both batch processors; once the processes have exited
+    // the sink has every span it will get.
+    let (mut hello, mut formatter) = (pair.hello, pair.formatter);
+    hello.terminate();
+    formatter.terminate();
+    hello
+        .wait_for_exit(std::time::Duration::from_secs(30))
+        .await;
+    formatter
+        .wait_for_exit(std::time::Duration::from_secs(30))
+        .await;
+    let received: u64 = sink.counts().values().sum();
+    // Three spans a request; a request oha cut off at the end of a slice
+    // may have made its spans too.
+    let (expected, at_most) = (3 * answered, 3 * (answered + cut_off));
+
     println!("## make soak\n");
     println!(
         "{minutes} min at {} req/s, 4 connections, on the fully traced pair (100 % sampled, exported). Machine: {}, {} cores.\n",
@@ -54,10 +75,16 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         cores()
     );
     println!("Requests answered 200: {ok}. Errors: {errors}.\n");
+    println!(
+        "Spans: {received} received, {expected} expected for the {answered} requests answered (warm-up included; up to {at_most} counting cut-off requests).\n"
+    );
     println!("| process | RSS first (MiB) | RSS last (MiB) | RSS drift | fds first | fds last |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    let mut verdicts = vec![("zero errors", errors == 0)];
-    for (index, (name, _)) in processes.iter().enumerate() {
+    let mut verdicts = vec![
+        ("zero errors", errors == 0),
+        ("no span lost", (expected..=at_most).contains(&received)),
+    ];
+    for (index, name) in ["hello-svc", "formatter-svc"].into_iter().enumerate() {
         let (first, last) = (samples[0][index], samples[samples.len() - 1][index]);
         let drift = (last.0 as f64 - first.0 as f64) / first.0 as f64 * 100.0;
         println!(
