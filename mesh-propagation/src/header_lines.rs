@@ -53,24 +53,43 @@ fn known(key: &str) -> Option<usize> {
 
 /// An [`Extractor`] over a request's headers that keeps every line.
 ///
-/// One pass over the request's header names, made up front, finds which of
-/// the propagators' headers are there at all: asking for one that is not
-/// costs nothing, and one that is is looked up by its `HeaderName`, not
-/// parsed again from text. A request carries most of the formats' headers
-/// absent, and every propagator asks for each of its own.
+/// One pass over the request's headers, made up front, finds each of the
+/// propagators' headers that is there, with its first line and how many
+/// lines it has: asking for one that is absent costs nothing, and one that
+/// is present is answered without hashing its name again. A request carries
+/// most of the formats' headers absent, and every propagator asks for each
+/// of its own.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeaderLines<'a> {
     headers: &'a HeaderMap,
-    present: [Option<&'a HeaderName>; KNOWN.len()],
+    present: [Option<Present<'a>>; KNOWN.len()],
+}
+
+/// A known header found in the request.
+#[derive(Debug, Clone, Copy)]
+struct Present<'a> {
+    name: &'a HeaderName,
+    first: &'a HeaderValue,
+    lines: usize,
 }
 
 impl<'a> HeaderLines<'a> {
     /// The lines of `headers`.
     pub(crate) fn new(headers: &'a HeaderMap) -> Self {
-        let mut present = [None; KNOWN.len()];
-        for name in headers.keys() {
+        let mut present: [Option<Present<'a>>; KNOWN.len()] = [None; KNOWN.len()];
+        // `iter` yields each name's lines in order, its first line first.
+        for (name, value) in headers {
             if let Some(i) = known(name.as_str()) {
-                present[i] = Some(name);
+                match &mut present[i] {
+                    Some(found) => found.lines += 1,
+                    slot => {
+                        *slot = Some(Present {
+                            name,
+                            first: value,
+                            lines: 1,
+                        });
+                    }
+                }
             }
         }
         Self { headers, present }
@@ -82,7 +101,7 @@ impl Extractor for HeaderLines<'_> {
     /// wins").
     fn get(&self, key: &str) -> Option<&str> {
         match known(key) {
-            Some(i) => self.present[i].and_then(|name| self.headers.get(name)),
+            Some(i) => self.present[i].map(|found| found.first),
             None => self.headers.get(key),
         }
         .map(text)
@@ -94,11 +113,14 @@ impl Extractor for HeaderLines<'_> {
 
     /// Every line of `key`, in arrival order, unreadable ones included.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let name = match known(key) {
+        let found = match known(key) {
             Some(i) => self.present[i]?,
             None => return lines(self.headers.get_all(key)),
         };
-        lines(self.headers.get_all(name))
+        if found.lines == 1 {
+            return Some(vec![text(found.first)]);
+        }
+        lines(self.headers.get_all(found.name))
     }
 }
 
