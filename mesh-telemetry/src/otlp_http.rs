@@ -53,8 +53,11 @@ pub enum OtlpHttpError {
 /// up to 25 ms of jitter). Two quick retries ride out a collector's brief
 /// 429/503; with no collector at all, a shutdown still ends in well under a
 /// second.
-const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(50), Duration::from_millis(100)];
-const MAX_JITTER_MS: u64 = 25;
+/// The gRPC exporter's policy is built from the same figures
+/// ([`crate::telemetry`]).
+pub(crate) const RETRY_DELAYS: [Duration; 2] =
+    [Duration::from_millis(50), Duration::from_millis(100)];
+pub(crate) const MAX_JITTER: Duration = Duration::from_millis(25);
 
 /// The exporter. It runs on the batch processor's own thread, which blocks
 /// on each export, so a blocking client fits.
@@ -198,9 +201,7 @@ impl OtlpHttpExporter {
             _ => Attempt::Failed(failure),
         }
     }
-}
 
-impl OtlpHttpExporter {
     /// POSTs `body`, and again after each retryable failure while
     /// [`RETRY_DELAYS`] and the export's time last.
     fn send_with_retries(&self, body: &Bytes, started: Instant) -> OTelSdkResult {
@@ -210,12 +211,13 @@ impl OtlpHttpExporter {
             let (failure, delay) = match self.send(body.clone(), left) {
                 Attempt::Sent => return Ok(()),
                 Attempt::Failed(failure) => return Err(OTelSdkError::InternalFailure(failure)),
+                // A server's `Retry-After` may lengthen the wait, never shorten it.
                 Attempt::Retryable(failure, after) => match delays.next() {
-                    Some(delay) => (failure, after.unwrap_or(*delay).max(*delay)),
+                    Some(delay) => (failure, after.unwrap_or_default().max(*delay)),
                     None => return Err(OTelSdkError::InternalFailure(failure)),
                 },
             };
-            let delay = delay + Duration::from_millis(jitter_ms());
+            let delay = delay + jitter();
             // A wait past the export's time would only end in its failure.
             if started.elapsed() + delay >= self.timeout {
                 return Err(OTelSdkError::InternalFailure(failure));
@@ -247,10 +249,11 @@ impl SpanExporter for OtlpHttpExporter {
     }
 }
 
-/// Up to [`MAX_JITTER_MS`], so services that lost the same collector do not
+/// Up to [`MAX_JITTER`], so services that lost the same collector do not
 /// retry in step.
-fn jitter_ms() -> u64 {
-    RandomState::new().hash_one(Instant::now()) % (MAX_JITTER_MS + 1)
+fn jitter() -> Duration {
+    let max_ms = MAX_JITTER.as_millis() as u64;
+    Duration::from_millis(RandomState::new().hash_one(Instant::now()) % (max_ms + 1))
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use crate::{
     config::{LogFormat, OtlpCompression, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::{ShortLine, WithTraceIds},
-    otlp_http::{OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
+    otlp_http::{self, OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
     sampling::MeshSampler,
 };
 
@@ -137,17 +137,19 @@ pub(crate) fn instrumentation_scope() -> InstrumentationScope {
         .build()
 }
 
-/// How the OTLP/gRPC exporter retries a failed batch, as the OTLP/HTTP one
-/// does ([`crate::otlp_http`]). Since 0.33 the SDK retries by default (3
+/// How the OTLP/gRPC exporter retries a failed batch: as the OTLP/HTTP one
+/// does, from the same figures ([`otlp_http::RETRY_DELAYS`],
+/// [`otlp_http::MAX_JITTER`]). Since 0.33 the SDK retries by default (3
 /// times, from 100 ms to 1.6 s): with no collector, a shutdown then waits
 /// about 0.9 s for a batch nobody will take. Two quick retries still ride
 /// out a collector's brief outage, and keep that under 0.2 s.
 fn otlp_retry_policy() -> RetryPolicy {
+    let delays = otlp_http::RETRY_DELAYS;
     RetryPolicy::recommended()
-        .with_max_retries(2)
-        .with_initial_delay(Duration::from_millis(50))
-        .with_max_delay(Duration::from_millis(100))
-        .with_max_jitter(Duration::from_millis(25))
+        .with_max_retries(delays.len())
+        .with_initial_delay(delays[0])
+        .with_max_delay(delays[delays.len() - 1])
+        .with_max_jitter(otlp_http::MAX_JITTER)
 }
 
 /// Builds the tracer provider: resource, sampler and exporter from `args`.
