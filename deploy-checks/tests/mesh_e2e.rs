@@ -300,6 +300,9 @@ fn downloads(system: &str, machine: &str, env: &[(&str, &str)]) -> Vec<String> {
         "uname",
         &format!("case \"$1\" in -s) echo {system} ;; -m) echo {machine} ;; esac"),
     );
+    // A curl that records each download it is asked for and fails it with
+    // curl's exit code 7, "Failed to connect to host" (curl/curl,
+    // include/curl/curl.h, CURLE_COULDNT_CONNECT), as curl does offline.
     fake(
         "curl",
         "for a in \"$@\"; do case \"$a\" in https://*) echo \"curl $a\" >>\"$STAND_IN_LOG\" ;; esac; done; exit 7",

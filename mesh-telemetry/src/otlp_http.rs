@@ -53,6 +53,7 @@ pub enum OtlpHttpError {
 /// up to 25 ms of jitter). Two quick retries ride out a collector's brief
 /// 429/503; with no collector at all, a shutdown still ends in well under a
 /// second.
+///
 /// The gRPC exporter's policy is built from the same figures
 /// ([`crate::telemetry`]).
 pub(crate) const RETRY_DELAYS: [Duration; 2] =

@@ -239,13 +239,10 @@ proptest! {
     }
 }
 
-#[test]
-fn a_server_span_with_the_services_attributes_encodes_as_the_reference_does() {
-    let resource = Resource::builder()
-        .with_service_name("hello-svc")
-        .with_attribute(KeyValue::new("service.version", "v1"))
-        .build();
-    let span = SpanData {
+/// hello-svc's SERVER span for a request whose formatter timed out: every
+/// scalar value kind, an empty string, a remote parent and an error status.
+fn server_span() -> SpanData {
+    SpanData {
         span_context: SpanContext::new(
             TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736),
             SpanId::from(0x00f067aa0ba902b7),
@@ -271,7 +268,16 @@ fn a_server_span_with_the_services_attributes_encodes_as_the_reference_does() {
         links: SpanLinks::default(),
         status: Status::error("formatter timed out"),
         instrumentation_scope: InstrumentationScope::builder("hello-svc").build(),
-    };
+    }
+}
+
+#[test]
+fn a_server_span_with_the_services_attributes_encodes_as_the_reference_does() {
+    let resource = Resource::builder()
+        .with_service_name("hello-svc")
+        .with_attribute(KeyValue::new("service.version", "v1"))
+        .build();
+    let span = server_span();
     let spans = [span];
     let mut encoder = Encoder::default();
     assert_eq!(
@@ -290,30 +296,7 @@ fn a_buffer_given_back_is_written_again_without_a_new_allocation() {
     let resource = Resource::builder_empty()
         .with_service_name("hello-svc")
         .build();
-    let span = SpanData {
-        span_context: SpanContext::new(
-            TraceId::from(1),
-            SpanId::from(2),
-            TraceFlags::SAMPLED,
-            false,
-            TraceState::NONE,
-        ),
-        parent_span_id: SpanId::INVALID,
-        parent_span_is_remote: false,
-        span_kind: SpanKind::Client,
-        name: "GET".into(),
-        start_time: UNIX_EPOCH,
-        end_time: UNIX_EPOCH,
-        attributes: vec![KeyValue::new(
-            "url.full",
-            "http://formatter/formatGreeting?name=Brian",
-        )],
-        dropped_attributes_count: 0,
-        events: SpanEvents::default(),
-        links: SpanLinks::default(),
-        status: Status::Unset,
-        instrumentation_scope: InstrumentationScope::builder("hello-svc").build(),
-    };
+    let span = server_span();
     let spans = vec![span; 50];
     let mut encoder = Encoder::default();
     let first = encoder.take_request(&resource, &spans);
