@@ -8,9 +8,8 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use mesh_propagation::{
-    MESH_TRACE_HEADERS, PropagatorKind, composite, conformance::grammar_errors, mesh_headers,
-};
+use mesh_propagation::{MESH_TRACE_HEADERS, PropagatorKind, composite, mesh_headers};
+use propagation_conformance::grammar::grammar_errors;
 use opentelemetry::propagation::TextMapPropagator;
 
 fuzz_target!(|data: &[u8]| {
