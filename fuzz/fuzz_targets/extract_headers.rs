@@ -9,8 +9,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 use mesh_propagation::{MESH_TRACE_HEADERS, PropagatorKind, composite, mesh_headers};
-use propagation_conformance::grammar::grammar_errors;
 use opentelemetry::propagation::TextMapPropagator;
+use propagation_conformance::grammar::grammar_errors;
 
 fuzz_target!(|data: &[u8]| {
     use PropagatorKind::*;

@@ -5,7 +5,7 @@
 //! - [`grammar`]: the oracle. The ABNF of W3C Trace Context and W3C Baggage
 //!   and B3's header formats, written here as regular expressions, decide
 //!   whether what went out is well-formed and within the limits;
-//! - [`judge`]: a case's outbound headers against its expectation.
+//! - [`mod@judge`]: a case's outbound headers against its expectation.
 //!
 //! This crate shares no code with `mesh-propagation`, the crate it judges:
 //! no parser or writer of it is used to grade its own output, so a bug that
