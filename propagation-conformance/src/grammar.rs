@@ -74,7 +74,7 @@ static B3_TRACE_ID: LazyLock<Regex> = LazyLock::new(|| regex("^(?:[0-9a-f]{16}|[
 /// B3 `X-B3-SpanId` and `X-B3-ParentSpanId`: 16 lower-hex digits.
 static B3_SPAN_ID: LazyLock<Regex> = LazyLock::new(|| regex("^[0-9a-f]{16}$"));
 
-/// A `traceparent` as a sender writes it, read by [`TRACEPARENT`].
+/// A `traceparent` as a sender writes it, read by [`traceparent()`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Traceparent<'a> {
     /// 32 lower-hex digits, not all zero.
