@@ -8,7 +8,10 @@
 //! ```
 //!
 //! No sidecar: ztunnel makes no span and passes the app's HTTP headers on
-//! as bytes inside its HBONE tunnel, so it is no hop here. The waypoint is
+//! as bytes inside its HBONE tunnel, so it is no hop here (istio/ztunnel
+//! `1.30.3`: `Cargo.toml` has no OTLP or Zipkin exporter, and `traceparent`
+//! and `baggage` are read only from its own HBONE CONNECT request,
+//! `src/proxy/inbound.rs` `extract_traceparent`). The waypoint is
 //! one Envoy span, read and written as an inbound sidecar's
 //! ([`tests::envoy_tracing::Proxy::Waypoint`], which cites Istio's source).
 //! formatter-svc's SERVER span must be the waypoint's child, hello-svc's the
