@@ -36,6 +36,7 @@ use std::{
 
 use serde::Deserialize;
 use serde_json::Value;
+use span_tree::{MAX_INDENT_DEPTH, Mark, Node, Placed};
 
 /// A query API answer: one trace, or a search's many.
 #[derive(Debug, Clone, Deserialize)]
@@ -253,65 +254,36 @@ impl Trace {
             .collect()
     }
 
-    /// The trace walked depth-first, each span once, children by start
-    /// time: first down from the roots, then, from its earliest span, each
-    /// group no root reaches. Returns the walk and how many of its spans hang
-    /// under a root. The walk keeps its own stack and a visited set, so no
-    /// chain of parents, however long or circular, can hang or overflow it.
-    fn walk(&self) -> (Vec<Placed>, usize) {
-        let spans = &self.spans;
-        let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| spans[i].start_time);
-        let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-        let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut roots = Vec::new();
-        for (index, span) in spans.iter().enumerate() {
-            match Self::parent_id(span) {
-                Some(parent) if ids.contains(parent) => {
-                    children.entry(parent).or_default().push(index);
-                }
-                _ => roots.push(index),
-            }
-        }
-        children.values_mut().for_each(by_start);
-        by_start(&mut roots);
-
-        let mut seen = vec![false; spans.len()];
-        let mut walk = Vec::with_capacity(spans.len());
-        let mut walk_from = |top: usize, walk: &mut Vec<Placed>| {
-            let mut stack = vec![(top, 0)];
-            while let Some((index, depth)) = stack.pop() {
-                if std::mem::replace(&mut seen[index], true) {
-                    continue;
-                }
-                walk.push(Placed { index, depth });
-                let id = spans[index].span_id.as_str();
-                // Pushed in reverse, so they pop in start order.
-                for &child in children.get(id).into_iter().flatten().rev() {
-                    stack.push((child, depth + 1));
-                }
-            }
-        };
-        for root in roots {
-            walk_from(root, &mut walk);
-        }
-        let under_roots = walk.len();
-        let mut rest: Vec<usize> = (0..spans.len()).collect();
-        by_start(&mut rest);
-        for index in rest {
-            walk_from(index, &mut walk);
-        }
-        (walk, under_roots)
+    /// The trace as [`span_tree::walk`] places it: down from the roots, then
+    /// each span no root reaches, marked.
+    fn walk(&self) -> Vec<Placed> {
+        let nodes: Vec<Node> = self
+            .spans
+            .iter()
+            .map(|span| Node {
+                span_id: &span.span_id,
+                parent_span_id: Self::parent_id(span),
+                start: span.start_time,
+            })
+            .collect();
+        span_tree::walk(&nodes)
     }
 
     /// Spans no walk down from a root reaches: their parents go round in a
     /// circle (a span naming itself as parent is the smallest), or hang
     /// under one that does.
     pub fn circular(&self) -> Vec<&Span> {
-        let (walk, under_roots) = self.walk();
-        walk[under_roots..]
-            .iter()
-            .map(|placed| &self.spans[placed.index])
-            .collect()
+        let mut in_circle = false;
+        let mut circular = Vec::new();
+        for placed in self.walk() {
+            if let Some(mark) = placed.mark {
+                in_circle = matches!(mark, Mark::Cycle | Mark::OwnParent);
+            }
+            if in_circle {
+                circular.push(&self.spans[placed.index]);
+            }
+        }
+        circular
     }
 
     /// The trace as an indented tree, children by start time, for a person
@@ -320,19 +292,21 @@ impl Trace {
     /// indent stops growing and the depth is written out.
     pub fn render(&self) -> String {
         let mut out = format!("trace {} ({} spans)\n", self.trace_id, self.spans.len());
-        let (walk, under_roots) = self.walk();
-        for (position, placed) in walk.iter().enumerate() {
+        for placed in self.walk() {
             let span = &self.spans[placed.index];
-            if placed.depth == 0 {
-                if position >= under_roots {
-                    let _ = writeln!(
-                        out,
-                        "  (no root above: its parents go round in a circle through {})",
-                        Self::parent_id(span).unwrap_or_default()
-                    );
-                } else if let Some(missing) = Self::parent_id(span) {
-                    let _ = writeln!(out, "  (parent {missing} is not in the trace)");
+            let parent = Self::parent_id(span).unwrap_or_default();
+            let why = match placed.mark {
+                Some(Mark::Cycle | Mark::OwnParent) => {
+                    format!("no root above: its parents go round in a circle through {parent}")
                 }
+                Some(Mark::Orphan) => format!("parent {parent} is not in the trace"),
+                Some(Mark::DuplicateId) => {
+                    format!("an earlier span has the same id {}", span.span_id)
+                }
+                Some(Mark::Root) | None => String::new(),
+            };
+            if !why.is_empty() {
+                let _ = writeln!(out, "  ({why})");
             }
             self.render_span(span, placed.depth + 1, &mut out);
         }
@@ -350,11 +324,7 @@ impl Trace {
             .resource(span, "service.version")
             .map(|v| format!(" service.version={v}"))
             .unwrap_or_default();
-        let deep = if depth > MAX_INDENT_DEPTH {
-            format!("[depth {depth}] ")
-        } else {
-            String::new()
-        };
+        let deep = span_tree::depth_label(depth);
         let _ = writeln!(
             out,
             "{:indent$}{deep}{} {:?} [{}] {} {}µs{version}",
@@ -367,17 +337,6 @@ impl Trace {
             indent = depth.min(MAX_INDENT_DEPTH) * 2
         );
     }
-}
-
-/// Indentation grows with depth up to here in [`Trace::render`].
-pub const MAX_INDENT_DEPTH: usize = 24;
-
-/// One span's place in a walk of a trace.
-struct Placed {
-    /// Its index in the trace's spans.
-    index: usize,
-    /// 0 for where the walk started (a root, or the top of a circle).
-    depth: usize,
 }
 
 impl Response {

@@ -289,7 +289,7 @@ fn a_five_thousand_span_chain_renders_with_its_depth_written_out() {
         .find(|l| l.contains("[depth 5001] "))
         .expect("the last span of the chain, under the root, shows its depth");
     let indent = deepest.len() - deepest.trim_start().len();
-    assert_eq!(indent, 2 * jaeger_check::MAX_INDENT_DEPTH);
+    assert_eq!(indent, 2 * span_tree::MAX_INDENT_DEPTH);
 }
 
 const AMBIENT: Dataplane = Dataplane::Ambient;
