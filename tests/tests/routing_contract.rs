@@ -6,7 +6,7 @@ use deploy_checks::{
     istio_routing::{Destination, HttpRequest, VirtualService},
     manifests::load,
 };
-use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
+use hello_contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{w3c_baggage::baggage_header, with_member_first};
 use opentelemetry::baggage::Baggage;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
