@@ -1,7 +1,8 @@
 //! What formatter-svc agrees on with its callers and with the mesh, defined
 //! once: hello-svc refuses a name the formatter would refuse, and Istio
 //! routes each call to v1 or v2 on the baggage member hello-svc sets
-//! (`k8s/routing.yaml`'s regex is tested against what this key produces).
+//! (the regex that `k8s/sidecar/routing.yaml` and `k8s/ambient/routing.yaml`
+//! share is tested against what this key produces).
 
 /// The longest name accepted, in bytes once percent-decoded, by both
 /// services.

@@ -52,7 +52,7 @@ fn as_envoy_sees_it(app: &TestApp) -> HttpRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
 
     let netscape = formatter_request("/sayHello/Brian", &[("user-agent", NETSCAPE)]).await;
     assert_eq!(
@@ -73,7 +73,7 @@ async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let with_baggage = formatter_request(
         "/sayHello/Brian",
         &[
@@ -110,7 +110,7 @@ async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_agent_or_with_a_full_one()
  {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let route = |request: &HttpRequest| subset(routing.route(request)).map(str::to_owned);
     let sent_baggage = |request: &HttpRequest| {
         request
@@ -170,7 +170,7 @@ async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_ag
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_and_routed_to_v1() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let app = TestApp::builder()
         .exporting_over(Transport::HttpProtobuf)
         .start()
@@ -235,7 +235,7 @@ async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_an
 
 #[tokio::test(flavor = "multi_thread")]
 async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let request = formatter_request("/sayHello2/Brian", &[("user-agent", NETSCAPE)]).await;
     assert_eq!(
         subset(routing.route(&request)),
@@ -247,7 +247,7 @@ async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
 
 #[test]
 fn the_regex_needs_the_user_agent_key_not_just_the_word() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let with_baggage = |baggage: &str| HttpRequest {
         path: "/formatGreeting".into(),
         headers: vec![("baggage".into(), baggage.into())],
@@ -272,7 +272,7 @@ fn the_regex_needs_the_user_agent_key_not_just_the_word() {
 
 #[test]
 fn the_routing_regex_matches_the_member_the_shared_key_produces() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = virtual_service("sidecar/routing.yaml", "formatter-svc");
     let route = |user_agent: &str| {
         let (baggage, left_out) =
             with_member_first(&Baggage::new(), USER_AGENT_BAGGAGE_KEY, Some(user_agent));
@@ -290,7 +290,7 @@ fn the_routing_regex_matches_the_member_the_shared_key_produces() {
 
 #[test]
 fn the_gateway_sends_both_hello_paths_to_hello_svc_and_nothing_else() {
-    let gateway = virtual_service("gateway.yaml", "hello");
+    let gateway = virtual_service("sidecar/gateway.yaml", "hello");
     let at = |path: &str| HttpRequest {
         path: path.into(),
         headers: Vec::new(),
