@@ -112,9 +112,15 @@ async fn walk(provider: Provider, client: Client, path: &str) {
 
     // client → gateway → hello's inbound sidecar → hello-svc.
     let mut headers = client.headers();
-    let gateway = provider.hop(&mut headers, GATEWAY_SERVER, GATEWAY_TRACE);
-    provider.hop(&mut headers, GATEWAY_CLIENT, GATEWAY_TRACE);
-    let hello_inbound = provider.hop(&mut headers, HELLO_INBOUND, GATEWAY_TRACE);
+    let gateway = provider
+        .hop(&mut headers, GATEWAY_SERVER, GATEWAY_TRACE)
+        .span();
+    provider
+        .hop(&mut headers, GATEWAY_CLIENT, GATEWAY_TRACE)
+        .span();
+    let hello_inbound = provider
+        .hop(&mut headers, HELLO_INBOUND, GATEWAY_TRACE)
+        .span();
     let trace_id = gateway.trace_id.clone();
     let answer = app.get(path, &as_pairs(&headers)).await;
     assert_eq!(answer.status(), 200, "{what}");
@@ -127,8 +133,12 @@ async fn walk(provider: Provider, client: Client, path: &str) {
         .filter(|(n, _)| n != "host")
         .cloned()
         .collect();
-    let hello_outbound = provider.hop(&mut headers, HELLO_OUTBOUND, GATEWAY_TRACE);
-    let formatter_inbound = provider.hop(&mut headers, FORMATTER_INBOUND, GATEWAY_TRACE);
+    let hello_outbound = provider
+        .hop(&mut headers, HELLO_OUTBOUND, GATEWAY_TRACE)
+        .span();
+    let formatter_inbound = provider
+        .hop(&mut headers, FORMATTER_INBOUND, GATEWAY_TRACE)
+        .span();
     let answer = reqwest::Client::new()
         .get(format!(
             "{}/{}",
