@@ -151,7 +151,7 @@ cleanup() {
                 kubectl logs -l "app=$app" --all-containers --tail=100 --prefix
             done
             if [ "$DATAPLANE" = ambient ]; then
-                kubectl get gateways,httproutes -o yaml
+                kubectl get gateways.gateway.networking.k8s.io,httproutes -o yaml
                 kubectl logs -l gateway.networking.k8s.io/gateway-name=waypoint --tail=100 --prefix
                 kubectl -n istio-system logs -l app=ztunnel --tail=100 --prefix
             fi
@@ -220,8 +220,11 @@ done
 # "All waypoints resolved", or why not). kubectl wait keeps waiting while a
 # JSONPath is missing (kubernetes/kubectl v0.34.1, the staging copy of
 # kubectl v1.34.1: pkg/cmd/wait/wait.go, AllowMissingKeys).
+# Gateways by their full resource name: Istio's CRDs have a `gateway` kind too
+# (gateways.networking.istio.io beside gateways.gateway.networking.k8s.io).
+gtw=gateways.gateway.networking.k8s.io
 if [ "$DATAPLANE" = ambient ]; then
-    kubectl wait --for=condition=Programmed gateway/hello-gateway gateway/waypoint --timeout=300s ||
+    kubectl wait --for=condition=Programmed "$gtw/hello-gateway" "$gtw/waypoint" --timeout=300s ||
         fail "the Gateways were not Programmed within 300 s (see $out/cluster-state.txt)"
     for route in hello formatter-svc; do
         for condition in Accepted ResolvedRefs; do

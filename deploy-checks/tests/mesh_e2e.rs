@@ -319,8 +319,8 @@ fn the_live_test_passes_on_a_good_ambient_mesh_under_either_provider() {
             "kubectl apply -f k8s/ambient/namespace.yaml".to_owned(),
             "kubectl apply -f k8s/app.yaml".to_owned(),
             "kubectl apply -k k8s/ambient".to_owned(),
-            "kubectl wait --for=condition=Programmed gateway/hello-gateway gateway/waypoint \
-             --timeout=300s"
+            "kubectl wait --for=condition=Programmed gateways.gateway.networking.k8s.io/hello-gateway \
+             gateways.gateway.networking.k8s.io/waypoint --timeout=300s"
                 .to_owned(),
         ];
         let mut from = 0;
