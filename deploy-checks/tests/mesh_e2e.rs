@@ -282,6 +282,36 @@ fn assert_kind_and_images(run: &StandInRun) {
     assert!(!archive.exists(), "the archive is removed once loaded");
 }
 
+/// The ambient install, rollouts, deploy and Gateway wait, in this order.
+fn assert_ambient_install_and_deploy_in_order(run: &StandInRun, provider: &str) {
+    let expected_in_order = [
+        "kubectl apply --server-side -f k8s/gateway-api/standard-install.yaml".to_owned(),
+        format!("istioctl install -y -f k8s/istio/tracing-{provider}.yaml --set profile=ambient"),
+        "kubectl -n istio-system rollout status daemonset/istio-cni-node --timeout=300s".to_owned(),
+        "kubectl -n istio-system rollout status daemonset/ztunnel --timeout=300s".to_owned(),
+        "kubectl -n istio-system get daemonset ztunnel --ignore-not-found -o name".to_owned(),
+        "kubectl apply -f k8s/ambient/namespace.yaml".to_owned(),
+        "kubectl apply -f k8s/app.yaml".to_owned(),
+        "kubectl apply -k k8s/ambient".to_owned(),
+        "kubectl wait --for=condition=Programmed gateways.gateway.networking.k8s.io/hello-gateway \
+         gateways.gateway.networking.k8s.io/waypoint --timeout=300s"
+            .to_owned(),
+    ];
+    let mut from = 0;
+    for call in &expected_in_order {
+        let at = run.calls[from..]
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{provider}: no {call:?} after call {from}: {:#?}",
+                    run.calls
+                )
+            });
+        from += at + 1;
+    }
+}
+
 #[test]
 fn the_live_test_passes_on_a_good_ambient_mesh_under_either_provider() {
     if !stand_ins_can_run("the_live_test_passes_on_a_good_ambient_mesh_under_either_provider") {
@@ -307,35 +337,7 @@ fn the_live_test_passes_on_a_good_ambient_mesh_under_either_provider() {
             run.output
         );
         assert_kind_and_images(&run);
-        let expected_in_order = [
-            "kubectl apply --server-side -f k8s/gateway-api/standard-install.yaml".to_owned(),
-            format!(
-                "istioctl install -y -f k8s/istio/tracing-{provider}.yaml --set profile=ambient"
-            ),
-            "kubectl -n istio-system rollout status daemonset/istio-cni-node --timeout=300s"
-                .to_owned(),
-            "kubectl -n istio-system rollout status daemonset/ztunnel --timeout=300s".to_owned(),
-            "kubectl -n istio-system get daemonset ztunnel --ignore-not-found -o name".to_owned(),
-            "kubectl apply -f k8s/ambient/namespace.yaml".to_owned(),
-            "kubectl apply -f k8s/app.yaml".to_owned(),
-            "kubectl apply -k k8s/ambient".to_owned(),
-            "kubectl wait --for=condition=Programmed gateways.gateway.networking.k8s.io/hello-gateway \
-             gateways.gateway.networking.k8s.io/waypoint --timeout=300s"
-                .to_owned(),
-        ];
-        let mut from = 0;
-        for call in &expected_in_order {
-            let at = run.calls[from..]
-                .iter()
-                .position(|c| c == call)
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{provider}: no {call:?} after call {from}: {:#?}",
-                        run.calls
-                    )
-                });
-            from += at + 1;
-        }
+        assert_ambient_install_and_deploy_in_order(&run, provider);
         for route in ["hello", "formatter-svc"] {
             for condition in ["Accepted", "ResolvedRefs"] {
                 let wait = format!(
