@@ -216,11 +216,14 @@ mesh-e2e: ## The live mesh test on a throwaway kind cluster (Docker, internet); 
 	TRACING=$(TRACING) DATAPLANE=$(DATAPLANE) ./scripts/mesh-e2e.sh
 
 # Ambient: the Gateway API CRDs first (waypoints and the ingress are Gateway
-# API Gateways; Istio does not install them), server-side because the
-# HTTPRoute CRD is too large for client-side apply's annotation. Then the
-# ambient profile: istioctl applies --set flags after the files
-# (istio/istio 1.30.3, operator/pkg/render/manifest.go, MergeInputs), so it
-# replaces the file's `profile: demo` and keeps its tracing providers.
+# API Gateways; Istio does not install them), server-side as the Gateway
+# API's getting-started guide applies them (kubernetes-sigs/gateway-api
+# v1.5.1, site-src/guides/getting-started/index.md): client-side apply would
+# copy each CRD into an annotation, and the HTTPRoute CRD's 244 KB is close
+# to the API server's 256 KiB limit on annotations. Then the ambient profile:
+# istioctl applies --set flags after the files (istio/istio 1.30.3,
+# operator/pkg/render/manifest.go, MergeInputs), so it replaces the file's
+# `profile: demo` and keeps its tracing providers.
 .PHONY: install-istio
 install-istio: ## Istio ISTIO_VERSION with the TRACING provider (zipkin|otel) and Jaeger v2; DATAPLANE=sidecar (demo profile) or ambient
 	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make install-istio: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
