@@ -5,7 +5,7 @@
 #
 #   make mesh-e2e TRACING=zipkin|otel DATAPLANE=sidecar|ambient
 #
-# Needs Docker (with BuildKit), curl, tar, sha256sum, Rust and internet
+# Needs Docker 28 or later (with BuildKit), curl, tar, sha256sum, Rust and internet
 # access. kind, kubectl and istioctl are downloaded at the pinned versions
 # below into target/mesh-e2e/bin, each checked against the SHA-256 its
 # project publishes, unless the ones on PATH are those versions. The cluster
@@ -61,6 +61,13 @@ for tool in docker curl tar sha256sum cargo; do
     command -v "$tool" >/dev/null || fail "\`$tool\` is required"
 done
 docker info >/dev/null 2>&1 || fail "Docker is not running, or this user cannot reach it"
+# `docker save --platform` (below) needs the daemon's API 1.48 (Docker 28):
+# docs.docker.com, reference/cli/docker/image/save.
+docker_api=$(docker version -f '{{.Server.APIVersion}}' 2>/dev/null || true)
+case "$docker_api" in
+1.4[89]* | 1.[5-9][0-9]* | [2-9].*) ;;
+*) fail "Docker's API is ${docker_api:-unknown}; \`docker save --platform\` needs 1.48 (Docker 28) or later" ;;
+esac
 
 mkdir -p "$out" "$bin"
 export PATH="$bin:$PATH"
@@ -180,10 +187,16 @@ kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --wait 180s
 
 say "building the images and loading them into the cluster"
 make build-app
-# Through an archive: `kind load docker-image` fails on Docker's containerd
-# image store, which newer Docker installs use (kubernetes-sigs/kind#3795);
-# `kind load image-archive` reads a `docker save` file either way.
-docker save -o "$out/images.tar" hello-svc:latest formatter-svc:latest
+# For this machine's platform only: under Docker's containerd image store
+# (the default of newer Docker installs) a plain `docker save` writes an
+# image's whole multi-platform index, and kind's import (`ctr images import
+# --all-platforms`) fails on the platforms whose blobs were never stored
+# (kubernetes-sigs/kind#3795). `kind load docker-image` runs that plain
+# `docker save` itself (kubernetes-sigs/kind v0.30.0,
+# pkg/cmd/kind/load/docker-image/docker-image.go, save; the import in
+# pkg/cluster/nodeutils/util.go, LoadImageArchive), so the archive is made
+# here and handed to `kind load image-archive`.
+docker save --platform "linux/$arch" -o "$out/images.tar" hello-svc:latest formatter-svc:latest
 kind load image-archive --name "$CLUSTER" "$out/images.tar"
 rm -f "$out/images.tar"
 

@@ -250,7 +250,8 @@ fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
 }
 
 /// The node image by kind v0.30.0's digest, and the images loaded through
-/// a `docker save` archive (kubernetes-sigs/kind#3795).
+/// a `docker save` archive of this machine's platform only
+/// (kubernetes-sigs/kind#3795).
 fn assert_kind_and_images(run: &StandInRun) {
     let position = |call: &str| {
         run.calls
@@ -264,8 +265,14 @@ fn assert_kind_and_images(run: &StandInRun) {
     );
     position("docker build --target hello-svc -t hello-svc:latest .");
     let archive = run.out.join("images.tar");
+    // The script's names for this machine's architecture (uname -m).
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("the live test has no builds for {other}"),
+    };
     let saved = position(&format!(
-        "docker save -o {} hello-svc:latest formatter-svc:latest",
+        "docker save --platform linux/{arch} -o {} hello-svc:latest formatter-svc:latest",
         archive.display()
     ));
     let loaded = position(&format!(
@@ -455,6 +462,29 @@ fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster(
         run.calls.last().map(String::as_str),
         Some("kind delete cluster --name stand-in"),
         "the cluster is deleted on failure too"
+    );
+}
+
+#[test]
+fn the_live_test_refuses_a_docker_too_old_for_save_platform_before_any_cluster() {
+    if !stand_ins_can_run(
+        "the_live_test_refuses_a_docker_too_old_for_save_platform_before_any_cluster",
+    ) {
+        return;
+    }
+    let run = run_against_stand_ins("sidecar", "zipkin", &[("STAND_IN_DOCKER_API", "1.47")]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains(
+            "mesh-e2e: Docker's API is 1.47; `docker save --platform` needs 1.48 (Docker 28) or later"
+        ),
+        "{}",
+        run.output
+    );
+    assert!(
+        !run.calls.iter().any(|c| c.starts_with("kind create")),
+        "{:#?}",
+        run.calls
     );
 }
 
