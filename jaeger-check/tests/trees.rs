@@ -187,7 +187,10 @@ fn the_fixtures_are_what_their_cited_model_writes() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        Err(e) => eprintln!("SKIPPED the_fixtures_are_what_their_cited_model_writes: python3: {e}"),
+        Err(e) => test_harness::skipped_unless_ci(
+            "the_fixtures_are_what_their_cited_model_writes",
+            &format!("python3 cannot run: {e}"),
+        ),
     }
 }
 
@@ -470,4 +473,54 @@ fn a_client_span_from_the_waypoint_is_reported() {
                 .to_owned()
         ]
     );
+}
+
+#[test]
+fn envoy_s_spans_carry_the_names_and_tags_envoy_gives_them() {
+    for name in [
+        "say-hello-v1-zipkin.json",
+        "say-hello-v2-otel.json",
+        "ambient-say-hello-v1-zipkin.json",
+        "ambient-say-hello-v2-otel.json",
+    ] {
+        let trace = trace(name);
+        let text = |span: &jaeger_check::Span, key: &str| {
+            span.tags
+                .iter()
+                .find(|t| t.key == key)
+                .map(|t| t.value.as_str().unwrap_or_default().to_owned())
+        };
+        let router = trace.find(&Maker::Gateway, Kind::Client);
+        assert_eq!(router.len(), 1, "{name}");
+        assert_eq!(
+            router[0].operation_name,
+            "router outbound|8080||hello-svc.default.svc.cluster.local; egress",
+            "{name}"
+        );
+        assert_eq!(
+            text(router[0], "http.url"),
+            None,
+            "{name}: an upstream span"
+        );
+        assert_eq!(
+            text(router[0], "upstream_cluster.name").as_deref(),
+            Some("outbound|8080||hello-svc.default.svc.cluster.local;"),
+            "{name}"
+        );
+        let server = trace.find(&Maker::Gateway, Kind::Server);
+        assert_eq!(
+            text(server[0], "http.url").as_deref(),
+            Some("http://127.0.0.1:18080/sayHello/Brian"),
+            "{name}: built from the client's Host"
+        );
+        for span in &trace.spans {
+            let envoy = !matches!(trace.maker(span), Maker::App(_));
+            assert_eq!(
+                envoy,
+                text(span, "otel.scope.name").is_none(),
+                "{name}: `{}` has a scope exactly when an app made it",
+                span.operation_name
+            );
+        }
+    }
 }
