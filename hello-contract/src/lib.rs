@@ -2,7 +2,8 @@
 //! depend on it and neither depends on the other: hello-svc refuses a name
 //! the formatter would refuse, and Istio routes each call to v1 or v2 on the
 //! baggage member hello-svc sets (the routing rules of both data planes are
-//! tested against what this key produces: `tests/tests/routing_contract.rs`).
+//! tested against what this key produces: `tests/tests/routing_contract.rs`;
+//! `k8s/sidecar/routing.yaml` and `k8s/ambient/routing.yaml` share the regex).
 
 /// The longest name accepted, in bytes once percent-decoded, by both
 /// services.
