@@ -94,6 +94,16 @@ fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
         }
         (_, _, parent) => errors.push(format!("traceparent out: {parent:?}")),
     }
+    errors.extend(tracestate_and_baggage_errors(case, mode, out));
+    errors
+}
+
+/// Every way the `tracestate` and `baggage` sent for `case` differ from what
+/// it expects (hello-svc vouches for `user-agent`, so the caller's is not
+/// expected through it).
+fn tracestate_and_baggage_errors(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
+    let mut errors = Vec::new();
+    let expect = &case.expect;
     if header(out, "tracestate") != expect.tracestate {
         errors.push(format!(
             "tracestate {:?}, expected {:?}",
