@@ -24,29 +24,18 @@ fn free_address() -> SocketAddr {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
-    let address = free_address();
-    let listen = address.to_string();
-    let formatter_env = [
-        ("LISTEN_ADDR", listen.as_str()),
-        ("OTEL_TRACES_EXPORTER", "none"),
-    ];
-    let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env).await;
-    let mut app = TestApp::builder()
-        .formatter(Formatter::At(format!("http://{address}")))
-        .env("FORMATTER_TIMEOUT_MS", "500")
-        .start()
-        .await;
+/// Steady load on one URL for as long as it lives, every status recorded
+/// with the time it came back (0 for no answer).
+struct SteadyLoad {
+    statuses: Arc<Mutex<Vec<(Instant, u16)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
 
-    // Steady load for the whole test, recording every status with its time.
-    let statuses = Arc::new(Mutex::new(Vec::new()));
-    let load = {
-        let (url, statuses) = (
-            format!("{}/sayHello/Brian", app.hello.url()),
-            statuses.clone(),
-        );
-        tokio::spawn(async move {
+impl SteadyLoad {
+    fn start(url: String) -> Self {
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let record = statuses.clone();
+        let task = tokio::spawn(async move {
             let client = reqwest::Client::new();
             loop {
                 let status = client
@@ -55,59 +44,85 @@ async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
                     .await
                     .map(|r| r.status().as_u16())
                     .unwrap_or(0);
-                statuses.lock().unwrap().push((Instant::now(), status));
+                record.lock().unwrap().push((Instant::now(), status));
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        })
-    };
+        });
+        Self { statuses, task }
+    }
 
-    // Each phase lasts until enough answers of it have arrived: no phase is
-    // a fixed stretch of time.
-    let answered = |after: Instant, status: u16| {
+    /// The statuses that came back after `after`, in order.
+    fn after(&self, after: Instant) -> Vec<(Instant, u16)> {
+        let statuses = self.statuses.lock().unwrap();
         statuses
-            .lock()
-            .unwrap()
             .iter()
-            .filter(|(t, s)| *t > after && *s == status)
+            .filter(|(t, _)| *t > after)
+            .copied()
+            .collect()
+    }
+
+    /// How many `status` answers came back after `after`.
+    fn answered(&self, after: Instant, status: u16) -> usize {
+        self.after(after)
+            .iter()
+            .filter(|(_, s)| *s == status)
             .count()
-    };
-    let started = Instant::now();
-    eventually("10 greetings before the kill", || {
-        answered(started, 200) >= 10
-    })
-    .await;
+    }
+
+    /// Waits until `count` answers of `status` came back after `after`, and
+    /// gives the time of the first: each phase of a test lasts until enough
+    /// answers of it arrived, never a fixed stretch of time.
+    async fn until(&self, what: &str, after: Instant, status: u16, count: usize) -> Instant {
+        eventually(what, || self.answered(after, status) >= count).await;
+        self.after(after)
+            .iter()
+            .find(|(_, s)| *s == status)
+            .map(|(t, _)| *t)
+            .unwrap()
+    }
+
+    /// Stops the load and gives every status recorded.
+    fn stop(self) -> Vec<(Instant, u16)> {
+        self.task.abort();
+        self.statuses.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_formatter_restart_gives_502s_then_hello_recovers_by_itself() {
+    let address = free_address();
+    let listen = address.to_string();
+    let formatter_env = [
+        ("LISTEN_ADDR", listen.as_str()),
+        ("OTEL_TRACES_EXPORTER", "none"),
+    ];
+    // Spawned here rather than by TestApp: it must die and come back on the
+    // same port.
+    let formatter = ServiceProcess::spawn("formatter-svc", &formatter_env).await;
+    let mut app = TestApp::builder()
+        .formatter(Formatter::At(format!("http://{address}")))
+        .env("FORMATTER_TIMEOUT_MS", "500")
+        .start()
+        .await;
+    let load = SteadyLoad::start(format!("{}/sayHello/Brian", app.hello.url()));
+
+    load.until("10 greetings before the kill", Instant::now(), 200, 10)
+        .await;
     drop(formatter); // killed
     let killed = Instant::now();
-    eventually("10 answers while the formatter is down", || {
-        answered(killed, 502) >= 10
-    })
-    .await;
+    load.until("10 answers while the formatter is down", killed, 502, 10)
+        .await;
     let _formatter = ServiceProcess::spawn("formatter-svc", &formatter_env).await;
     let restarted = Instant::now();
-    eventually("a greeting after the restart", || {
-        answered(restarted, 200) >= 1
-    })
-    .await;
-    let recovered_at = statuses
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|(t, s)| *t > restarted && *s == 200)
-        .map(|(t, _)| *t)
-        .unwrap();
+    let recovered_at = load
+        .until("a greeting after the restart", restarted, 200, 1)
+        .await;
     eventually("20 answers after recovering", || {
-        statuses
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(t, _)| *t > recovered_at)
-            .count()
-            >= 20
+        load.after(recovered_at).len() >= 20
     })
     .await;
-    load.abort();
+    let statuses = load.stop();
 
-    let statuses = statuses.lock().unwrap().clone();
     assert!(
         statuses.iter().all(|(_, s)| matches!(s, 200 | 502 | 504)),
         "{statuses:?}"

@@ -51,6 +51,13 @@ fn assert_joined_tree(
         "the formatter continues hello's CLIENT span"
     );
 
+    assert_hello_attributes(&hello_server, &hello_client, user_agent);
+    assert_formatter_attributes(&formatter_server, user_agent);
+    assert_eq!(
+        hello_server.attr("url.query"),
+        None,
+        "no query, no url.query"
+    );
     for span in [&hello_server, &hello_client, &formatter_server] {
         assert_eq!(
             span.scope,
@@ -58,6 +65,16 @@ fn assert_joined_tree(
             "the scope names the instrumenting library, not the service"
         );
     }
+    (hello_server, hello_client, formatter_server)
+}
+
+/// hello-svc's SERVER and CLIENT spans carry the semantic conventions'
+/// attributes, with their types.
+fn assert_hello_attributes(
+    hello_server: &ReceivedSpan,
+    hello_client: &ReceivedSpan,
+    user_agent: &str,
+) {
     assert_eq!(hello_server.name, "GET /sayHello/{name}");
     assert_eq!(hello_server.attr("http.request.method"), Some("GET"));
     assert_eq!(hello_server.attr("http.route"), Some("/sayHello/{name}"));
@@ -90,13 +107,16 @@ fn assert_joined_tree(
         url.ends_with("/formatGreeting?name=Brian"),
         "url.full = {url}"
     );
+}
 
+/// formatter-svc's SERVER span carries the conventions' attributes, the
+/// query it received, and the baggage hello-svc set.
+fn assert_formatter_attributes(formatter_server: &ReceivedSpan, user_agent: &str) {
     assert_eq!(formatter_server.name, "GET /formatGreeting");
     assert_eq!(formatter_server.attr("http.request.method"), Some("GET"));
     assert_eq!(formatter_server.attr("http.route"), Some("/formatGreeting"));
     // Conditionally required when a query was received, and only then.
     assert_eq!(formatter_server.attr("url.query"), Some("name=Brian"));
-    assert_eq!(hello_server.attr("url.query"), None);
     assert_eq!(
         formatter_server.int_attr("http.response.status_code"),
         Some(200)
@@ -113,7 +133,6 @@ fn assert_joined_tree(
             .map(String::as_str),
         Some("v1")
     );
-    (hello_server, hello_client, formatter_server)
 }
 
 /// The pair as `make run` runs it, exporting over `transport`.
