@@ -1,7 +1,7 @@
 //! [`TestApp`]: hello-svc as a real process, with the formatter and the
 //! OTLP receiver a test asks for, and request helpers. How the end-to-end
 //! tests start the pair; a test that must kill, restart or signal a service
-//! itself spawns that one with [`ServiceProcess`](crate::service_process::ServiceProcess).
+//! itself spawns that one with [`ServiceProcess`].
 
 use crate::{
     fake_formatter::{Behaviour, FakeFormatter, RecordedRequest},
