@@ -7,16 +7,26 @@
 //! - [`telemetry`]: tracer provider and `tracing` subscriber.
 //! - [`otlp_http`]: the OTLP/HTTP exporter, protobuf written straight from
 //!   the spans.
+//! - [`otlp_grpc`]: the OTLP/gRPC exporter's connections (TCP, TLS) and
+//!   retries.
+//! - [`collector_tls`]: TLS to the collector (trusted CAs, the client
+//!   certificate), checked at start-up.
+//! - [`export_failure`]: why an export failed, from the error's source
+//!   chain, and whether to retry.
 //! - [`export_health`]: one log line per collector outage, and a fast
 //!   shutdown when the collector is down.
 //! - [`log_format`]: log lines that carry the trace and span ids.
 
+mod collector_tls;
 pub mod config;
+mod export_failure;
 mod export_health;
 mod log_format;
+mod otlp_grpc;
 mod otlp_http;
 mod sampling;
 mod telemetry;
 
+pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;
 pub use telemetry::{Telemetry, TelemetryError, init};

@@ -17,13 +17,15 @@ use std::{
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, header};
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
 use otlp_spans::encode::Encoder;
+
+use crate::export_failure::{TransportFailure, http_status_is_retryable};
 
 /// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
 #[derive(Debug, Clone)]
@@ -36,6 +38,8 @@ pub(crate) struct OtlpHttpSettings {
     pub(crate) timeout: Duration,
     /// Whether bodies are gzipped.
     pub(crate) gzip: bool,
+    /// TLS for an `https` endpoint ([`crate::collector_tls`]).
+    pub(crate) tls: rustls::ClientConfig,
 }
 
 /// Why the exporter could not be built.
@@ -54,8 +58,8 @@ pub enum OtlpHttpError {
 /// 429/503; with no collector at all, a shutdown still ends in well under a
 /// second.
 ///
-/// The gRPC exporter's policy is built from the same figures
-/// ([`crate::telemetry`]).
+/// The gRPC exporter retries with the same figures
+/// ([`crate::otlp_grpc::GrpcExporter`]).
 pub(crate) const RETRY_DELAYS: [Duration; 2] =
     [Duration::from_millis(50), Duration::from_millis(100)];
 pub(crate) const MAX_JITTER: Duration = Duration::from_millis(25);
@@ -101,11 +105,18 @@ impl OtlpHttpExporter {
             headers.insert(name, value.clone());
         }
         // reqwest's blocking client runs its own runtime, which must not be
-        // started from inside tokio's: build it on a thread of its own.
-        let client = std::thread::spawn(|| reqwest::blocking::Client::builder().build())
-            .join()
-            .map_err(|_| OtlpHttpError::Client("the client's thread panicked".into()))?
-            .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
+        // started from inside tokio's: build it on a thread of its own. It
+        // is given our rustls configuration (ring, our roots, our client
+        // certificate), so reqwest never picks a provider of its own.
+        let tls = settings.tls;
+        let client = std::thread::spawn(move || {
+            reqwest::blocking::Client::builder()
+                .tls_backend_preconfigured(tls)
+                .build()
+        })
+        .join()
+        .map_err(|_| OtlpHttpError::Client("the client's thread panicked".into()))?
+        .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
         Ok(Self {
             client,
             url,
@@ -161,13 +172,7 @@ impl OtlpHttpExporter {
             .send();
         let response = match response {
             Ok(response) => response,
-            Err(error) if error.is_timeout() => {
-                return Attempt::Retryable("timed out".into(), None);
-            }
-            Err(error) if error.is_connect() => {
-                return Attempt::Retryable("cannot connect".into(), None);
-            }
-            Err(_) => return Attempt::Retryable("the request failed".into(), None),
+            Err(error) => return Attempt::of_request_error(&error),
         };
         let status = response.status();
         if status.is_success() {
@@ -185,22 +190,17 @@ impl OtlpHttpExporter {
             return Attempt::Sent;
         }
         let failure = format!("HTTP {}", status.as_u16());
-        match status {
-            // OTLP/HTTP's throttling answers may say when to come back.
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                let after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.trim().parse().ok())
-                    .map(Duration::from_secs);
-                Attempt::Retryable(failure, after)
-            }
-            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
-                Attempt::Retryable(failure, None)
-            }
-            _ => Attempt::Failed(failure),
+        if !http_status_is_retryable(status) {
+            return Attempt::Failed(failure);
         }
+        // OTLP/HTTP's throttling answers may say when to come back.
+        let after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok())
+            .map(Duration::from_secs);
+        Attempt::Retryable(failure, after)
     }
 
     /// POSTs `body`, and again after each retryable failure while
@@ -236,6 +236,22 @@ enum Attempt {
     Failed(String),
 }
 
+impl Attempt {
+    /// A request that got no answer, named by its cause
+    /// ([`TransportFailure`]): a TLS verification failure or a refused
+    /// handshake is not retried. reqwest's own text is not used, as it
+    /// holds the URL and says little of the cause.
+    fn of_request_error(error: &reqwest::Error) -> Self {
+        match TransportFailure::of(error) {
+            Some(failure) if failure.is_retryable() => Self::Retryable(failure.to_string(), None),
+            Some(failure) => Self::Failed(failure.to_string()),
+            None if error.is_timeout() => Self::Retryable("timed out".into(), None),
+            None if error.is_connect() => Self::Retryable("cannot connect".into(), None),
+            None => Self::Retryable("the request failed".into(), None),
+        }
+    }
+}
+
 impl SpanExporter for OtlpHttpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let started = Instant::now();
@@ -252,7 +268,7 @@ impl SpanExporter for OtlpHttpExporter {
 
 /// Up to [`MAX_JITTER`], so services that lost the same collector do not
 /// retry in step.
-fn jitter() -> Duration {
+pub(crate) fn jitter() -> Duration {
     let max_ms = MAX_JITTER.as_millis() as u64;
     Duration::from_millis(RandomState::new().hash_one(Instant::now()) % (max_ms + 1))
 }
@@ -330,6 +346,7 @@ mod tests {
             headers,
             timeout: Duration::from_millis(timeout_ms),
             gzip,
+            tls: no_tls(),
         })
         .unwrap();
         exporter.set_resource(
@@ -338,6 +355,10 @@ mod tests {
                 .build(),
         );
         exporter
+    }
+
+    fn no_tls() -> rustls::ClientConfig {
+        crate::collector_tls::client_config(&Default::default(), false).unwrap()
     }
 
     fn span() -> SpanData {
@@ -536,7 +557,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/v1/traces");
         assert_eq!(
             error_text(export(&exporter(&url, false, 2_000))),
-            "cannot connect"
+            "connection refused"
         );
     }
 
@@ -547,6 +568,7 @@ mod tests {
             headers: HeaderMap::new(),
             timeout: Duration::from_secs(1),
             gzip: false,
+            tls: no_tls(),
         };
         for endpoint in ["localhost:4318", "ftp://collector/v1/traces", ""] {
             let error = OtlpHttpExporter::new(settings(endpoint)).unwrap_err();
