@@ -150,6 +150,9 @@ pub enum TlsError {
 /// ALPN for OTLP/gRPC: HTTP/2, which gRPC servers require TLS to negotiate.
 pub(crate) const ALPN_H2: &[u8] = b"h2";
 
+/// ALPN for OTLP/HTTP: HTTP/1.1, the one version its client speaks.
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
+
 /// The rustls configuration for exports, from `files`.
 ///
 /// Every file is checked, whatever the endpoint. The trusted CAs are the CA

@@ -11,12 +11,15 @@
 //!   retries.
 //! - [`collector_tls`]: TLS to the collector (trusted CAs, the client
 //!   certificate), checked at start-up.
+//! - [`collector_connection`]: connections to the collector, recording
+//!   the cause of each failure.
 //! - [`export_failure`]: why an export failed, from the error's source
 //!   chain, and whether to retry.
 //! - [`export_health`]: one log line per collector outage, and a fast
 //!   shutdown when the collector is down.
 //! - [`log_format`]: log lines that carry the trace and span ids.
 
+mod collector_connection;
 mod collector_tls;
 pub mod config;
 mod export_failure;

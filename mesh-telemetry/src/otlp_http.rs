@@ -11,13 +11,16 @@
 use std::{
     hash::{BuildHasher, RandomState},
     io::Write,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
+use http::Uri;
 use http::{HeaderMap, HeaderValue, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
@@ -25,7 +28,11 @@ use opentelemetry_sdk::{
 };
 use otlp_spans::encode::Encoder;
 
-use crate::export_failure::{TransportFailure, http_status_is_retryable};
+use crate::{
+    collector_connection::{Connector, LastFailure},
+    collector_tls::ALPN_HTTP1,
+    export_failure::http_status_is_retryable,
+};
 
 /// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
 #[derive(Debug, Clone)]
@@ -65,11 +72,13 @@ pub(crate) const RETRY_DELAYS: [Duration; 2] =
 pub(crate) const MAX_JITTER: Duration = Duration::from_millis(25);
 
 /// The exporter. It runs on the batch processor's own thread, which blocks
-/// on each export, so a blocking client fits.
-#[derive(Debug)]
+/// on each export: each POST runs to its end on the exporter's own
+/// single-threaded runtime, over [`Connector`]'s connections.
 pub(crate) struct OtlpHttpExporter {
-    client: reqwest::blocking::Client,
-    url: reqwest::Url,
+    client: Client<Connector, Full<Bytes>>,
+    runtime: tokio::runtime::Runtime,
+    failures: Arc<LastFailure>,
+    url: Uri,
     headers: HeaderMap,
     timeout: Duration,
     gzip: bool,
@@ -81,9 +90,13 @@ impl OtlpHttpExporter {
     /// An exporter for `settings`, reporting `resource` (the provider sets
     /// its own through [`SpanExporter::set_resource`]).
     pub(crate) fn new(settings: OtlpHttpSettings) -> Result<Self, OtlpHttpError> {
-        let url = reqwest::Url::parse(&settings.endpoint)
+        let url = settings
+            .endpoint
+            .parse::<Uri>()
             .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .filter(|url| {
+                matches!(url.scheme_str(), Some("http" | "https")) && url.host().is_some()
+            })
             .ok_or_else(|| OtlpHttpError::Endpoint(settings.endpoint.clone()))?;
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -104,21 +117,17 @@ impl OtlpHttpExporter {
         for (name, value) in &settings.headers {
             headers.insert(name, value.clone());
         }
-        // reqwest's blocking client runs its own runtime, which must not be
-        // started from inside tokio's: build it on a thread of its own. It
-        // is given our rustls configuration (ring, our roots, our client
-        // certificate), so reqwest never picks a provider of its own.
-        let tls = settings.tls;
-        let client = std::thread::spawn(move || {
-            reqwest::blocking::Client::builder()
-                .tls_backend_preconfigured(tls)
-                .build()
-        })
-        .join()
-        .map_err(|_| OtlpHttpError::Client("the client's thread panicked".into()))?
-        .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
+        let failures = Arc::new(LastFailure::default());
+        let connector = Connector::new(settings.tls, ALPN_HTTP1, failures.clone());
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
             client,
+            runtime,
+            failures,
             url,
             headers,
             timeout: settings.timeout,
@@ -163,22 +172,35 @@ impl OtlpHttpExporter {
 
     /// One POST, bounded by what is left of the export's time.
     fn send(&self, body: Bytes, left: Duration) -> Attempt {
-        let response = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .timeout(left)
-            .body(body)
-            .send();
-        let response = match response {
-            Ok(response) => response,
-            Err(error) => return Attempt::of_request_error(&error),
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.url.clone();
+        *request.headers_mut() = self.headers.clone();
+        self.failures.take();
+        let answer = self.runtime.block_on(async {
+            let response = tokio::time::timeout(left, self.client.request(request)).await?;
+            let Ok(response) = response else {
+                return Ok(Err(()));
+            };
+            let (head, body) = response.into_parts();
+            // Only a success's body says something: a partial success.
+            let body = match head.status.is_success() {
+                true => tokio::time::timeout(left, body.collect()).await?.ok(),
+                false => None,
+            };
+            Ok(Ok((head, body)))
+        });
+        let (head, body) = match answer {
+            Ok(Ok(answered)) => answered,
+            Ok(Err(())) => return Attempt::of_transport(self.failures.take()),
+            Err(tokio::time::error::Elapsed { .. }) => {
+                return Attempt::Retryable("timed out".into(), None);
+            }
         };
-        let status = response.status();
+        let status = head.status;
         if status.is_success() {
-            if let Some((rejected_spans, message)) = response
-                .bytes()
-                .ok()
+            if let Some((rejected_spans, message)) = body
+                .map(|body| body.to_bytes())
                 .and_then(|body| otlp_spans::partial_success(&body))
             {
                 tracing::warn!(
@@ -194,8 +216,8 @@ impl OtlpHttpExporter {
             return Attempt::Failed(failure);
         }
         // OTLP/HTTP's throttling answers may say when to come back.
-        let after = response
-            .headers()
+        let after = head
+            .headers
             .get(header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.trim().parse().ok())
@@ -237,18 +259,27 @@ enum Attempt {
 }
 
 impl Attempt {
-    /// A request that got no answer, named by its cause
-    /// ([`TransportFailure`]): a TLS verification failure or a refused
-    /// handshake is not retried. reqwest's own text is not used, as it
-    /// holds the URL and says little of the cause.
-    fn of_request_error(error: &reqwest::Error) -> Self {
-        match TransportFailure::of(error) {
+    /// A request that got no answer, named by the cause its connection
+    /// recorded ([`crate::export_failure::TransportFailure`]): a TLS
+    /// verification failure or a refused handshake is not retried. The
+    /// client's own error is not used: its text says little of the cause.
+    fn of_transport(cause: Option<crate::export_failure::TransportFailure>) -> Self {
+        match cause {
             Some(failure) if failure.is_retryable() => Self::Retryable(failure.to_string(), None),
             Some(failure) => Self::Failed(failure.to_string()),
-            None if error.is_timeout() => Self::Retryable("timed out".into(), None),
-            None if error.is_connect() => Self::Retryable("cannot connect".into(), None),
             None => Self::Retryable("the request failed".into(), None),
         }
+    }
+}
+
+impl std::fmt::Debug for OtlpHttpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The headers are left out: they often hold credentials.
+        f.debug_struct("OtlpHttpExporter")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
     }
 }
 
@@ -475,7 +506,7 @@ mod tests {
     fn a_refused_batch_is_not_retried() {
         let (url, seen) = collector(vec![("HTTP/1.1 400 Bad Request", vec![])]);
         // The collector closes after one answer: a retry would end in
-        // "cannot connect", not in the 400.
+        // "connection refused", not in the 400.
         assert_eq!(
             error_text(export(&exporter(&url, false, 2_000))),
             "HTTP 400"

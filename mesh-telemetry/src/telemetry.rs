@@ -29,11 +29,12 @@ use tracing_subscriber::{
 };
 
 use crate::{
+    collector_connection::LastFailure,
     collector_tls::{self, TlsError, TlsFiles},
     config::{LogFormat, OtlpCompression, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::{ShortLine, WithTraceIds},
-    otlp_grpc::{self, GrpcExporter, LastFailure},
+    otlp_grpc::{self, GrpcExporter},
     otlp_http::{OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
     sampling::MeshSampler,
 };
