@@ -18,6 +18,8 @@
 //! - [`export_health`]: one log line per collector outage, and a fast
 //!   shutdown when the collector is down.
 //! - [`log_format`]: log lines that carry the trace and span ids.
+//! - [`span_parent`]: parenting a span on the incoming context, saying so
+//!   when that fails.
 
 mod collector_connection;
 mod collector_tls;
@@ -28,7 +30,10 @@ mod log_format;
 mod otlp_grpc;
 mod otlp_http;
 mod sampling;
+pub mod span_parent;
 mod telemetry;
+#[cfg(test)]
+mod test_log;
 
 pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;

@@ -546,16 +546,9 @@ mod tests {
         }
         .encode_to_vec();
         let (url, _seen) = collector(vec![("HTTP/1.1 200 OK", body)]);
-        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || LogWriter(writer.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let log = crate::test_log::captured(|| {
             export(&exporter(&url, false, 2_000)).unwrap();
         });
-        let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
         assert!(
             log.contains("WARN")
                 && log.contains("the collector accepted the export in part")
@@ -563,19 +556,6 @@ mod tests {
                 && log.contains("collector_message=span too old"),
             "{log}"
         );
-    }
-
-    /// Log lines written into a shared buffer.
-    struct LogWriter(std::sync::Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for LogWriter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
     }
 
     #[test]

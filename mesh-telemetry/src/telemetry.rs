@@ -56,6 +56,13 @@ pub enum TelemetryError {
     /// The OTLP/gRPC endpoint is not a URL.
     #[error("{0}")]
     GrpcEndpoint(String),
+    /// The process-wide propagators were fixed before `init` ran, so
+    /// `OTEL_PROPAGATORS` cannot apply (a second `init`, or context read
+    /// before the first).
+    #[error(
+        "the propagators were fixed before telemetry started, so OTEL_PROPAGATORS cannot apply"
+    )]
+    PropagatorsFixed,
     /// Another global `tracing` subscriber was installed first.
     #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] TryInitError),
@@ -65,7 +72,7 @@ impl TelemetryError {
     /// Whether the configuration is at fault (not the process): a service
     /// refuses it with the usage-error exit code, as it does a bad flag.
     pub fn is_configuration(&self) -> bool {
-        !matches!(self, Self::Subscriber(_))
+        !matches!(self, Self::Subscriber(_) | Self::PropagatorsFixed)
     }
 }
 
@@ -117,8 +124,12 @@ pub fn init(
     default_service_name: &str,
     service_version: &str,
 ) -> Result<Telemetry, TelemetryError> {
-    // Once per process; a second `init` fails below on the subscriber.
-    let _ = mesh_propagation::install(&args.otel_propagators);
+    // Once per process. `false` means the propagators were fixed before:
+    // by an earlier `init`, or by an `extract`/`inject` that ran first and
+    // took the defaults; either way `OTEL_PROPAGATORS` would not apply.
+    if !mesh_propagation::install(&args.otel_propagators) {
+        return Err(TelemetryError::PropagatorsFixed);
+    }
     let log_format = args.log_format.unwrap_or_else(default_log_format);
     if args.otel_sdk_disabled {
         // The no-op tracer still carries the incoming span context, so the
