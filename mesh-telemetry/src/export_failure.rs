@@ -44,6 +44,14 @@ impl TransportFailure {
             if let Some(tls) = error.downcast_ref::<rustls::Error>() {
                 return Some(Self::from_tls(tls));
             }
+            // The peer closed the connection before answering: no I/O
+            // error, just an end the HTTP client did not expect.
+            if error
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_incomplete_message)
+            {
+                return Some(Self::ConnectionLost);
+            }
             if let Some(io) = error.downcast_ref::<io::Error>() {
                 if let Some(found) = io.get_ref().and_then(|inner| Self::of(inner)) {
                     return Some(found);

@@ -33,7 +33,7 @@ mod sampling;
 pub mod span_parent;
 mod telemetry;
 #[cfg(test)]
-mod test_log;
+mod test_support;
 
 pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;

@@ -119,3 +119,69 @@ impl SpanExporter for GrpcExporter {
         self.inner.set_resource(resource);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use test_harness::{
+        otlp_receiver::{OtlpReceiver, Transport},
+        throwaway_pki::ThrowawayPki,
+    };
+
+    use super::*;
+    use crate::{
+        otlp_http::OtlpHttpSettings,
+        telemetry::grpc_exporter,
+        test_support::{span, trusting},
+    };
+
+    /// Exports one span to `receiver`, trusting `tls`, and returns the
+    /// failure's text.
+    async fn failure(receiver: &OtlpReceiver, tls: ClientConfig) -> String {
+        let exporter = grpc_exporter(OtlpHttpSettings {
+            endpoint: receiver.endpoint(),
+            headers: Default::default(),
+            timeout: Duration::from_secs(2),
+            gzip: false,
+            tls,
+        })
+        .unwrap();
+        match exporter.export(vec![span()]).await {
+            Err(OTelSdkError::InternalFailure(text)) => text,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// After the export returned, a retry would already have been counted
+    /// (it comes 50 ms after the first try).
+    async fn assert_tried_once(receiver: &OtlpReceiver) {
+        test_harness::eventually("the handshake", || receiver.failed_handshakes() > 0).await;
+        assert_eq!(receiver.failed_handshakes(), 1, "tried once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_untrusted_collector_is_named_and_tried_once() {
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver = OtlpReceiver::start_tls(Transport::Grpc, collector.server_config(false))
+            .await
+            .unwrap();
+        let tls = trusting(&ThrowawayPki::new("another CA"));
+        assert_eq!(
+            failure(&receiver, tls).await,
+            "the collector's certificate is not trusted (unknown issuer)"
+        );
+        assert_tried_once(&receiver).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_collector_that_wants_a_client_certificate_is_named_and_tried_once() {
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver = OtlpReceiver::start_tls(Transport::Grpc, collector.server_config(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            failure(&receiver, trusting(&collector)).await,
+            "the collector refused the TLS handshake: it requires a client certificate"
+        );
+        assert_tried_once(&receiver).await;
+    }
+}

@@ -31,7 +31,7 @@ use otlp_spans::encode::Encoder;
 use crate::{
     collector_connection::{Connector, LastFailure},
     collector_tls::ALPN_HTTP1,
-    export_failure::http_status_is_retryable,
+    export_failure::{TransportFailure, http_status_is_retryable},
 };
 
 /// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
@@ -178,9 +178,9 @@ impl OtlpHttpExporter {
         *request.headers_mut() = self.headers.clone();
         self.failures.take();
         let answer = self.runtime.block_on(async {
-            let response = tokio::time::timeout(left, self.client.request(request)).await?;
-            let Ok(response) = response else {
-                return Ok(Err(()));
+            let response = match tokio::time::timeout(left, self.client.request(request)).await? {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(TransportFailure::of(&error))),
             };
             let (head, body) = response.into_parts();
             // Only a success's body says something: a partial success.
@@ -192,7 +192,8 @@ impl OtlpHttpExporter {
         });
         let (head, body) = match answer {
             Ok(Ok(answered)) => answered,
-            Ok(Err(())) => return Attempt::of_transport(self.failures.take()),
+            // The connection's record first: it holds the TLS cause.
+            Ok(Err(cause)) => return Attempt::of_transport(self.failures.take().or(cause)),
             Err(tokio::time::error::Elapsed { .. }) => {
                 return Attempt::Retryable("timed out".into(), None);
             }
@@ -260,10 +261,10 @@ enum Attempt {
 
 impl Attempt {
     /// A request that got no answer, named by the cause its connection
-    /// recorded ([`crate::export_failure::TransportFailure`]): a TLS
+    /// recorded, or the client's error says ([`TransportFailure`]): a TLS
     /// verification failure or a refused handshake is not retried. The
     /// client's own error is not used: its text says little of the cause.
-    fn of_transport(cause: Option<crate::export_failure::TransportFailure>) -> Self {
+    fn of_transport(cause: Option<TransportFailure>) -> Self {
         match cause {
             Some(failure) if failure.is_retryable() => Self::Retryable(failure.to_string(), None),
             Some(failure) => Self::Failed(failure.to_string()),
@@ -315,12 +316,8 @@ mod tests {
         task::{Context, Poll, Waker},
     };
 
-    use opentelemetry::trace::{
-        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-    };
-    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
-
     use super::*;
+    use crate::test_support::span;
 
     /// One request as the collector saw it.
     struct Seen {
@@ -370,6 +367,15 @@ mod tests {
     }
 
     fn exporter(endpoint: &str, gzip: bool, timeout_ms: u64) -> OtlpHttpExporter {
+        exporter_with_tls(endpoint, gzip, timeout_ms, no_tls())
+    }
+
+    fn exporter_with_tls(
+        endpoint: &str,
+        gzip: bool,
+        timeout_ms: u64,
+        tls: rustls::ClientConfig,
+    ) -> OtlpHttpExporter {
         let mut headers = HeaderMap::new();
         headers.insert("api-key", HeaderValue::from_static("s3cret"));
         let mut exporter = OtlpHttpExporter::new(OtlpHttpSettings {
@@ -377,7 +383,7 @@ mod tests {
             headers,
             timeout: Duration::from_millis(timeout_ms),
             gzip,
-            tls: no_tls(),
+            tls,
         })
         .unwrap();
         exporter.set_resource(
@@ -390,30 +396,6 @@ mod tests {
 
     fn no_tls() -> rustls::ClientConfig {
         crate::collector_tls::client_config(&Default::default(), false).unwrap()
-    }
-
-    fn span() -> SpanData {
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(7),
-                SpanId::from(8),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::NONE,
-            ),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Server,
-            name: "GET /sayHello/{name}".into(),
-            start_time: std::time::UNIX_EPOCH,
-            end_time: std::time::UNIX_EPOCH,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: Default::default(),
-        }
     }
 
     /// The export runs to its end without awaiting (it blocks, as on the
@@ -546,7 +528,7 @@ mod tests {
         }
         .encode_to_vec();
         let (url, _seen) = collector(vec![("HTTP/1.1 200 OK", body)]);
-        let log = crate::test_log::captured(|| {
+        let log = crate::test_support::captured(|| {
             export(&exporter(&url, false, 2_000)).unwrap();
         });
         assert!(
@@ -556,6 +538,56 @@ mod tests {
                 && log.contains("collector_message=span too old"),
             "{log}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_untrusted_collector_is_named_and_tried_once() {
+        use test_harness::{
+            otlp_receiver::{OtlpReceiver, Transport},
+            throwaway_pki::ThrowawayPki,
+        };
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver =
+            OtlpReceiver::start_tls(Transport::HttpProtobuf, collector.server_config(false))
+                .await
+                .unwrap();
+        let tls = crate::test_support::trusting(&ThrowawayPki::new("another CA"));
+        let url = format!("{}/v1/traces", receiver.endpoint());
+        // The exporter blocks on its own runtime, as on the batch thread.
+        let result = tokio::task::spawn_blocking(move || {
+            export(&exporter_with_tls(&url, false, 2_000, tls))
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            error_text(result),
+            "the collector's certificate is not trusted (unknown issuer)"
+        );
+        // A retry would have come 50 ms after the first handshake, well
+        // before the export returned.
+        test_harness::eventually("the handshake", || receiver.failed_handshakes() > 0).await;
+        assert_eq!(receiver.failed_handshakes(), 1, "tried once");
+    }
+
+    #[test]
+    fn a_collector_that_drops_the_connection_is_tried_three_times() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let (accepted, accepts) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                // Counted before the close the exporter then sees.
+                if accepted.send(()).is_err() {
+                    return;
+                }
+                drop(stream);
+            }
+        });
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "the connection was lost"
+        );
+        assert_eq!(accepts.try_iter().count(), 3);
     }
 
     #[test]

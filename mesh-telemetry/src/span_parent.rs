@@ -140,7 +140,7 @@ mod tests {
     #[test]
     fn without_the_opentelemetry_layer_it_fails_and_warns_once() {
         let warned = AtomicBool::new(false);
-        let log = crate::test_log::captured(|| {
+        let log = crate::test_support::captured(|| {
             for _ in 0..2 {
                 let span = tracing::info_span!("request");
                 assert!(!set_parent_warning_once(&span, remote_parent(), &warned));

@@ -171,7 +171,7 @@ pub(crate) fn instrumentation_scope() -> InstrumentationScope {
 /// [`GrpcExporter`] retries from the typed cause of a failure. (Since 0.33
 /// the SDK retries by default, 3 times from 100 ms, and would retry a
 /// certificate that is not trusted like any `Unavailable`.)
-fn grpc_exporter(settings: OtlpHttpSettings) -> Result<GrpcExporter, TelemetryError> {
+pub(crate) fn grpc_exporter(settings: OtlpHttpSettings) -> Result<GrpcExporter, TelemetryError> {
     let failures = Arc::new(LastFailure::default());
     let channel = otlp_grpc::channel(
         &settings.endpoint,
