@@ -3,7 +3,11 @@
 //! one that also requires a client certificate. When they cannot, requests
 //! are still answered and the log line names the cause.
 
-use test_harness::{Formatter, TestApp, otlp_receiver::Transport, throwaway_pki::ThrowawayPki};
+use test_harness::{
+    Formatter, TestApp,
+    otlp_receiver::{OtlpReceiver, Transport},
+    throwaway_pki::ThrowawayPki,
+};
 
 const TRANSPORTS: [Transport; 2] = [Transport::HttpProtobuf, Transport::Grpc];
 
@@ -65,21 +69,21 @@ async fn with_the_collectors_ca_trusted_every_span_arrives_over_both_transports(
 
 #[tokio::test]
 async fn an_untrusted_collector_is_named_in_the_log_and_requests_are_still_answered() {
-    for transport in TRANSPORTS {
+    let other = ThrowawayPki::new("some other CA");
+    let other_ca = other.ca_file();
+    // Trusting another CA's file, and trusting the system's CAs.
+    let trusts: [&[(&str, &str)]; 2] = [&[("OTEL_EXPORTER_OTLP_CERTIFICATE", &other_ca)], &[]];
+    for (transport, trust) in TRANSPORTS
+        .into_iter()
+        .flat_map(|t| trusts.map(|trust| (t, trust)))
+    {
         let collector = ThrowawayPki::new("collector CA");
-        let other = ThrowawayPki::new("some other CA");
-        let trusted = other.ca_file();
-        let app = app(
-            transport,
-            collector.server_config(false),
-            &[("OTEL_EXPORTER_OTLP_CERTIFICATE", &trusted)],
-        )
-        .await;
+        let app = app(transport, collector.server_config(false), trust).await;
         app.say_hello_ok(&[]).await;
         assert_eq!(
             export_failure(&app).await,
             "the collector's certificate is not trusted (unknown issuer)",
-            "{transport:?}"
+            "{transport:?} {trust:?}"
         );
         app.say_hello_ok(&[]).await;
         assert!(app.receiver().spans().is_empty(), "{transport:?}");
@@ -130,5 +134,54 @@ async fn without_a_client_certificate_the_log_says_the_collector_refused_the_han
             "{transport:?}"
         );
         assert!(app.receiver().spans().is_empty(), "{transport:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_grpc_endpoint_without_a_scheme_is_tls_unless_insecure_says_otherwise() {
+    let pki = ThrowawayPki::new("collector CA");
+    let ca = pki.ca_file();
+    let tls = OtlpReceiver::start_tls(Transport::Grpc, pki.server_config(false))
+        .await
+        .expect("the receiver binds");
+    let plain = OtlpReceiver::start(Transport::Grpc)
+        .await
+        .expect("the receiver binds");
+    let tls_address = tls.endpoint().replace("https://", "");
+    let plain_address = plain.endpoint().replace("http://", "");
+    let cases = [
+        (
+            &tls,
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", tls_address.as_str()),
+                ("OTEL_EXPORTER_OTLP_CERTIFICATE", &ca),
+            ],
+        ),
+        (
+            &plain,
+            vec![
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", plain_address.as_str()),
+                ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true"),
+            ],
+        ),
+    ];
+    for (receiver, env) in cases {
+        let app = env
+            .iter()
+            .fold(
+                TestApp::builder()
+                    .env("OTEL_TRACES_EXPORTER", "otlp")
+                    .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+                |builder, (name, value)| builder.env(name, value),
+            )
+            .start()
+            .await;
+        let trace_id = app.say_hello_ok(&[]).await;
+        let spans = receiver.wait_for_trace(&trace_id, 2).await;
+        assert_eq!(
+            spans.len(),
+            2,
+            "hello's SERVER and CLIENT spans, {env:?}: {spans:#?}"
+        );
     }
 }
