@@ -7,6 +7,10 @@
 //! users is kept: the headers, timeout and gzip of `OTEL_EXPORTER_OTLP_*`,
 //! retries of the failures the OTLP specification calls retryable, and a
 //! warning for a partial success. gRPC stays on `opentelemetry-otlp`.
+//!
+//! The POST goes out on hyper's HTTP/1.1 client over
+//! [`crate::collector_connection`]'s connections (TLS for `https`), so a
+//! failure is named by its cause and a TLS one is not retried.
 
 use std::{
     hash::{BuildHasher, RandomState},
@@ -184,9 +188,10 @@ impl OtlpHttpExporter {
             };
             let (head, body) = response.into_parts();
             // Only a success's body says something: a partial success.
-            let body = match head.status.is_success() {
-                true => tokio::time::timeout(left, body.collect()).await?.ok(),
-                false => None,
+            let body = if head.status.is_success() {
+                tokio::time::timeout(left, body.collect()).await?.ok()
+            } else {
+                None
             };
             Ok(Ok((head, body)))
         });
