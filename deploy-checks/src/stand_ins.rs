@@ -17,10 +17,15 @@ pub(crate) fn folder() -> PathBuf {
 
 /// `program args…` run in the repository with `dirs` and then the
 /// stand-ins first on `PATH`; each stand-in appends the call it took to
-/// `log` (which is emptied first). No `TRACING`, and none of an outer
+/// `log` (which is emptied first, and the data plane the istioctl stand-in
+/// records beside it, `<log>.dataplane`, removed). No `TRACING` or `DATAPLANE`, and none of an outer
 /// make's variables, come from the caller.
 pub fn command(program: &str, args: &[&str], dirs: &[&Path], log: &Path) -> Command {
     std::fs::write(log, "").expect("the stand-ins' log is writable");
+    // No data plane is installed until the istioctl stand-in installs one.
+    let mut state = log.as_os_str().to_owned();
+    state.push(".dataplane");
+    let _ = std::fs::remove_file(state);
     let mut path: Vec<PathBuf> = dirs.iter().map(|d| d.to_path_buf()).collect();
     path.push(folder());
     path.extend(std::env::split_paths(
@@ -33,6 +38,7 @@ pub fn command(program: &str, args: &[&str], dirs: &[&Path], log: &Path) -> Comm
         .env("PATH", std::env::join_paths(path).expect("a valid PATH"))
         .env("STAND_IN_LOG", log)
         .env_remove("TRACING")
+        .env_remove("DATAPLANE")
         // A `make` under `make test` would otherwise inherit its job flags.
         .env_remove("MAKEFLAGS")
         .env_remove("MFLAGS")

@@ -1,5 +1,5 @@
 //! The Dockerfile, the Makefile and `k8s/` agree with each other and with the
-//! code, checked without a cluster.
+//! code, checked without a cluster, for both data planes.
 
 use std::{collections::BTreeMap, net::SocketAddr, process::Command};
 
@@ -7,32 +7,23 @@ use clap::CommandFactory;
 use deploy_checks::{
     istio_routing::VirtualService,
     manifests::{
-        Manifest, container_env as env, containers, deployment_name as name, deployments, load,
-        load_all, repo_root,
+        Dataplane, Manifest, container_env as env, containers, deployment_name as name,
+        deployments, load, load_all, load_kustomization, make_plan, of_kind, pod_labels, repo_root,
+        selects,
     },
-    openapi_schema::{istio_schemas, validate_resource},
+    openapi_schema::{crd_schema, validate_resource},
 };
 use k8s_openapi::{
     api::{
         apps::v1::Deployment,
-        core::v1::{Service, ServiceAccount},
+        core::v1::{Namespace, Service, ServiceAccount},
     },
     apimachinery::pkg::util::intstr::IntOrString,
 };
 
-fn services() -> Vec<Service> {
-    of_kind(&load_all(), "Service")
-}
-
-fn of_kind<T: serde::de::DeserializeOwned + serde::Serialize>(
-    manifests: &[Manifest],
-    kind: &str,
-) -> Vec<T> {
-    manifests
-        .iter()
-        .filter(|m| m.kind() == kind)
-        .map(|m| m.typed().unwrap_or_else(|e| panic!("{e}")))
-        .collect()
+/// The Services `make deploy-app DATAPLANE=…` applies.
+fn services(dataplane: Dataplane) -> Vec<Service> {
+    of_kind(&dataplane.deployed(), "Service")
 }
 
 fn virtual_services() -> Vec<VirtualService> {
@@ -46,24 +37,26 @@ fn virtual_services() -> Vec<VirtualService> {
         .collect()
 }
 
-fn pod_labels(deployment: &Deployment) -> BTreeMap<String, String> {
-    let template = &deployment.spec.as_ref().unwrap().template;
-    template
-        .metadata
+fn service_selector(service: &Service) -> BTreeMap<String, String> {
+    service
+        .spec
         .as_ref()
-        .and_then(|m| m.labels.clone())
+        .and_then(|spec| spec.selector.clone())
         .unwrap_or_default()
 }
 
-fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 #[test]
-fn every_manifest_parses_into_its_typed_kubernetes_object() {
-    let manifests = load_all();
+fn every_manifest_of_both_data_planes_parses_into_its_typed_kubernetes_object() {
+    let manifests: Vec<Manifest> = Dataplane::ALL
+        .iter()
+        .flat_map(|dataplane| {
+            let mut all = dataplane.deployed();
+            all.extend(dataplane.hardening());
+            all
+        })
+        .collect();
     assert!(
-        manifests.len() >= 10,
+        manifests.len() >= 30,
         "found only {} objects",
         manifests.len()
     );
@@ -73,7 +66,8 @@ fn every_manifest_parses_into_its_typed_kubernetes_object() {
             "Deployment" => manifest.typed::<Deployment>().map(drop),
             "Service" => manifest.typed::<Service>().map(drop),
             "ServiceAccount" => manifest.typed::<ServiceAccount>().map(drop),
-            _ => match istio_schemas().get(&schema_key) {
+            "Namespace" => manifest.typed::<Namespace>().map(drop),
+            _ => match crd_schema(&schema_key) {
                 Some(schema) => {
                     let errors = validate_resource(&manifest.value, schema);
                     if errors.is_empty() {
@@ -96,6 +90,12 @@ fn every_manifest_parses_into_its_typed_kubernetes_object() {
 
 #[test]
 fn services_select_the_pods_of_their_deployments_and_every_deployment_is_served() {
+    for dataplane in Dataplane::ALL {
+        services_select_pods_and_every_deployment_is_served(dataplane);
+    }
+}
+
+fn services_select_pods_and_every_deployment_is_served(dataplane: Dataplane) {
     let deployments = deployments();
     for deployment in &deployments {
         let selector = deployment
@@ -118,35 +118,22 @@ fn services_select_the_pods_of_their_deployments_and_every_deployment_is_served(
             name(deployment)
         );
     }
-    let services = services();
+    let services = services(dataplane);
     for service in &services {
-        let selector = service
-            .spec
-            .as_ref()
-            .unwrap()
-            .selector
-            .clone()
-            .unwrap_or_default();
         assert!(
             deployments
                 .iter()
-                .any(|d| selects(&selector, &pod_labels(d))),
-            "Service {:?} selects no pods",
+                .any(|d| selects(&service_selector(service), &pod_labels(d))),
+            "{dataplane:?}: Service {:?} selects no pods",
             service.metadata.name
         );
     }
     for deployment in &deployments {
         assert!(
-            services.iter().any(|s| selects(
-                &s.spec
-                    .as_ref()
-                    .unwrap()
-                    .selector
-                    .clone()
-                    .unwrap_or_default(),
-                &pod_labels(deployment)
-            )),
-            "no Service reaches {}",
+            services
+                .iter()
+                .any(|s| selects(&service_selector(s), &pod_labels(deployment))),
+            "{dataplane:?}: no Service reaches {}",
             name(deployment)
         );
     }
@@ -155,7 +142,7 @@ fn services_select_the_pods_of_their_deployments_and_every_deployment_is_served(
 #[test]
 fn service_target_ports_reach_container_ports_that_the_binaries_listen_on() {
     let deployments = deployments();
-    for service in services() {
+    for service in Dataplane::ALL.into_iter().flat_map(services) {
         let spec = service.spec.as_ref().unwrap();
         let selector = spec.selector.clone().unwrap_or_default();
         for port in spec.ports.iter().flatten() {
@@ -200,21 +187,36 @@ fn service_target_ports_reach_container_ports_that_the_binaries_listen_on() {
 }
 
 #[test]
-fn destination_rule_subsets_match_the_deployments_version_labels() {
-    let manifests = load_all();
+fn destination_rules_name_a_service_and_their_subsets_match_the_version_labels() {
+    for dataplane in Dataplane::ALL {
+        destination_rules_match_services_and_versions(dataplane);
+    }
+}
+
+/// Every DestinationRule's host is a Service the data plane deploys; its
+/// subsets (the sidecar path's) split exactly the Deployments it selects.
+fn destination_rules_match_services_and_versions(dataplane: Dataplane) {
+    let manifests = dataplane.deployed();
     let deployments = deployments();
+    let services = services(dataplane);
     let rules: Vec<_> = manifests
         .iter()
         .filter(|m| m.kind() == "DestinationRule")
         .collect();
-    assert!(!rules.is_empty());
+    assert!(!rules.is_empty(), "{dataplane:?}: no DestinationRule");
     for rule in rules {
         let host = rule.value["spec"]["host"].as_str().unwrap();
+        let service = services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some(host))
+            .unwrap_or_else(|| panic!("{}: host {host} is no Service", rule.describe()));
         let workloads: Vec<_> = deployments
             .iter()
-            .filter(|d| pod_labels(d).get("app").map(String::as_str) == Some(host))
+            .filter(|d| selects(&service_selector(service), &pod_labels(d)))
             .collect();
-        let subsets = rule.value["spec"]["subsets"].as_array().unwrap();
+        let Some(subsets) = rule.value["spec"]["subsets"].as_array() else {
+            continue;
+        };
         for subset in subsets {
             let labels: BTreeMap<String, String> =
                 serde_json::from_value(subset["labels"].clone()).unwrap();
@@ -238,7 +240,7 @@ fn destination_rule_subsets_match_the_deployments_version_labels() {
 #[test]
 fn virtual_services_name_existing_gateways_services_subsets_and_ports() {
     let manifests = load_all();
-    let services = services();
+    let services = services(Dataplane::Sidecar);
     let gateways: Vec<&str> = manifests
         .iter()
         .filter(|m| m.kind() == "Gateway")
@@ -489,64 +491,193 @@ fn images_match_what_make_build_app_tags_and_the_dockerfile_builds() {
     );
 }
 
+/// `kind/name` of every document, sorted.
+fn kinds_and_names(manifests: &[Manifest]) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = manifests
+        .iter()
+        .map(|m| (m.kind().to_owned(), m.name().to_owned()))
+        .collect();
+    found.sort();
+    found
+}
+
 #[test]
-fn kustomize_renders_every_manifest() {
+fn kustomize_renders_every_manifest_each_kustomization_lists() {
     if Command::new("kubectl")
         .arg("version")
         .arg("--client")
         .output()
         .is_err()
     {
-        test_harness::skipped(
-            "kustomize_renders_every_manifest",
+        test_harness::skipped_unless_ci(
+            "kustomize_renders_every_manifest_each_kustomization_lists",
             "kubectl is not installed (make test installs it where it can)",
         );
         return;
     }
-    let output = Command::new("kubectl")
-        .args(["kustomize", "k8s"])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let rendered: Vec<(String, String)> =
-        serde_norway::Deserializer::from_str(&String::from_utf8_lossy(&output.stdout))
-            .map(|doc| {
-                let value: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
-                (
-                    value["kind"].as_str().unwrap().to_owned(),
-                    value["metadata"]["name"].as_str().unwrap().to_owned(),
-                )
-            })
-            .collect();
-    let mut expected: Vec<(String, String)> = load_all()
+    for folder in [
+        "",
+        "sidecar",
+        "sidecar/hardening",
+        "ambient",
+        "ambient/hardening",
+    ] {
+        let output = Command::new("kubectl")
+            .args(["kustomize", &format!("k8s/{folder}")])
+            .current_dir(repo_root())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "k8s/{folder}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let rendered: Vec<Manifest> =
+            serde_norway::Deserializer::from_str(&String::from_utf8_lossy(&output.stdout))
+                .map(|doc| Manifest {
+                    file: format!("{folder} (rendered)"),
+                    value: serde::Deserialize::deserialize(doc).unwrap(),
+                })
+                .collect();
+        assert_eq!(
+            kinds_and_names(&rendered),
+            kinds_and_names(&load_kustomization(folder)),
+            "k8s/{folder}"
+        );
+    }
+}
+
+/// What the sidecar path deployed before `k8s/` held two data planes:
+/// `make deploy-app` must still apply exactly these objects.
+const SIDECAR_OBJECTS: [(&str, &str); 11] = [
+    ("Deployment", "formatter-svc-v1"),
+    ("Deployment", "formatter-svc-v2"),
+    ("Deployment", "hello-svc"),
+    ("DestinationRule", "formatter-svc"),
+    ("Gateway", "hello-gateway"),
+    ("Service", "formatter-svc"),
+    ("Service", "hello-svc"),
+    ("ServiceAccount", "formatter-svc"),
+    ("ServiceAccount", "hello-svc"),
+    ("VirtualService", "formatter-svc"),
+    ("VirtualService", "hello"),
+];
+
+#[test]
+fn the_sidecar_path_deploys_the_same_objects_as_before_and_k8s_kustomization_is_it() {
+    let expected: Vec<(String, String)> = SIDECAR_OBJECTS
         .iter()
-        .map(|m| (m.kind().to_owned(), m.name().to_owned()))
+        .map(|(kind, name)| ((*kind).to_owned(), (*name).to_owned()))
         .collect();
-    let mut rendered_sorted = rendered.clone();
-    rendered_sorted.sort();
-    expected.sort();
-    assert_eq!(rendered_sorted, expected);
+    assert_eq!(kinds_and_names(&Dataplane::Sidecar.deployed()), expected);
+    assert_eq!(kinds_and_names(&load_all()), expected);
+    let hardening = kinds_and_names(&Dataplane::Sidecar.hardening());
+    assert_eq!(
+        hardening,
+        [
+            (
+                "AuthorizationPolicy".to_owned(),
+                "formatter-svc-callers".to_owned()
+            ),
+            ("PeerAuthentication".to_owned(), "default".to_owned()),
+        ]
+    );
+}
+
+/// The `kubectl apply`/`istioctl kube-inject` lines of `make -n ARGS`.
+fn applies(args: &[&str]) -> Vec<String> {
+    let plan = make_plan(args);
+    assert!(plan.status.success(), "{args:?}: {plan:?}");
+    String::from_utf8_lossy(&plan.stdout)
+        .lines()
+        .filter(|l| l.starts_with("kubectl apply") || l.starts_with("istioctl kube-inject"))
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
-fn the_optional_hardening_manifests_validate_and_name_real_workloads() {
-    let hardening: Vec<Manifest> = [
-        "hardening/peer-authentication.yaml",
-        "hardening/authorization-policy.yaml",
-    ]
-    .iter()
-    .flat_map(|file| load(file))
-    .collect();
+fn make_deploy_app_applies_what_the_checks_load_for_each_data_plane() {
+    assert_eq!(
+        applies(&["deploy-app"]),
+        [
+            "istioctl kube-inject -f k8s/app.yaml | kubectl apply -f -",
+            "kubectl apply -k k8s/sidecar",
+        ]
+    );
+    assert_eq!(
+        applies(&["deploy-app", "DATAPLANE=ambient"]),
+        [
+            "kubectl apply -f k8s/ambient/namespace.yaml",
+            "kubectl apply -f k8s/app.yaml",
+            "kubectl apply -k k8s/ambient",
+        ]
+    );
+    for dataplane in Dataplane::ALL {
+        let name = dataplane.name();
+        assert_eq!(
+            applies(&["deploy-hardening", &format!("DATAPLANE={name}")]),
+            [format!("kubectl apply -k k8s/{name}/hardening")]
+        );
+    }
+    for target in [
+        "install-istio",
+        "deploy-app",
+        "delete-app",
+        "deploy-hardening",
+        "hostport",
+        "mesh-e2e",
+    ] {
+        let refused = make_plan(&[target, "DATAPLANE=sidecars"]);
+        assert!(!refused.status.success(), "{target}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{target}: one line: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "make {target}: DATAPLANE=sidecars is not one of: sidecar ambient"
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn make_delete_app_removes_what_deploy_app_made_but_never_the_namespace() {
+    for dataplane in Dataplane::ALL {
+        let name = dataplane.name();
+        let plan = make_plan(&["delete-app", &format!("DATAPLANE={name}")]);
+        assert!(plan.status.success(), "{plan:?}");
+        let commands: Vec<String> = String::from_utf8_lossy(&plan.stdout)
+            .lines()
+            .filter(|l| l.starts_with("kubectl"))
+            .map(str::to_owned)
+            .collect();
+        let mut expected = vec![
+            format!("kubectl delete --ignore-not-found -k k8s/{name}/hardening"),
+            format!("kubectl delete --ignore-not-found -k k8s/{name}"),
+            "kubectl delete --ignore-not-found -f k8s/app.yaml".to_owned(),
+        ];
+        if dataplane == Dataplane::Ambient {
+            expected.push("kubectl label namespace default istio.io/dataplane-mode-".to_owned());
+        }
+        assert_eq!(commands, expected, "{name}");
+        // Nothing deleted is a Namespace: `default` is labelled, not owned.
+        for folder in [name.to_owned(), format!("{name}/hardening")] {
+            assert!(
+                load_kustomization(&folder)
+                    .iter()
+                    .all(|m| m.kind() != "Namespace"),
+                "k8s/{folder}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_optional_sidecar_hardening_manifests_validate_and_name_real_workloads() {
+    let hardening = Dataplane::Sidecar.hardening();
     for manifest in &hardening {
         let key = format!("{}/{}", manifest.api_version(), manifest.kind());
-        let schema = istio_schemas()
-            .get(&key)
-            .unwrap_or_else(|| panic!("no schema for {key}"));
+        let schema = crd_schema(&key).unwrap_or_else(|| panic!("no schema for {key}"));
         let errors = validate_resource(&manifest.value, schema);
         assert!(errors.is_empty(), "{}: {errors:#?}", manifest.describe());
     }
@@ -593,7 +724,7 @@ fn the_optional_hardening_manifests_validate_and_name_real_workloads() {
         "{principal} is the identity of exactly one workload"
     );
     assert_eq!(name(callers[0]), "hello-svc");
-    let accounts: Vec<ServiceAccount> = of_kind(&load_all(), "ServiceAccount");
+    let accounts: Vec<ServiceAccount> = of_kind(&load("app.yaml"), "ServiceAccount");
     assert!(
         accounts
             .iter()

@@ -23,7 +23,7 @@ fn workflow(name: &str) -> Value {
 }
 
 #[test]
-fn the_workflow_runs_the_live_test_for_both_providers_on_main_and_by_hand() {
+fn the_workflow_runs_the_live_test_for_both_data_planes_and_providers_on_main_and_by_hand() {
     let mesh = workflow("mesh-e2e.yml");
     assert!(
         mesh["on"]["push"]["branches"]
@@ -32,20 +32,41 @@ fn the_workflow_runs_the_live_test_for_both_providers_on_main_and_by_hand() {
     );
     assert!(mesh["on"].get("workflow_dispatch").is_some());
     let job = &mesh["jobs"]["mesh-e2e"];
-    let matrix: Vec<&str> = job["strategy"]["matrix"]["tracing"]
-        .as_array()
-        .expect("a tracing matrix")
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(matrix, ["zipkin", "otel"]);
-    assert!(
-        job["steps"]
+    let axis = |name: &str| -> Vec<&str> {
+        job["strategy"]["matrix"][name]
             .as_array()
-            .unwrap()
+            .unwrap_or_else(|| panic!("a {name} matrix"))
             .iter()
-            .any(|s| s["run"].as_str() == Some("make mesh-e2e TRACING=\"$TRACING\"")),
-        "a step runs make mesh-e2e with the matrix's provider"
+            .map(|v| v.as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(axis("dataplane"), ["sidecar", "ambient"]);
+    assert_eq!(axis("tracing"), ["zipkin", "otel"]);
+    let steps = job["steps"].as_array().unwrap();
+    let run = steps
+        .iter()
+        .find(|s| {
+            s["run"].as_str() == Some("make mesh-e2e TRACING=\"$TRACING\" DATAPLANE=\"$DATAPLANE\"")
+        })
+        .expect("a step runs make mesh-e2e with the matrix's provider and data plane");
+    assert_eq!(run["env"]["TRACING"], "${{ matrix.tracing }}");
+    assert_eq!(run["env"]["DATAPLANE"], "${{ matrix.dataplane }}");
+    // What each job keeps is where the script writes it.
+    let kept = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/upload-artifact"))
+        })
+        .expect("an artifact step");
+    assert_eq!(
+        kept["with"]["path"],
+        "target/mesh-e2e/${{ matrix.dataplane }}-${{ matrix.tracing }}"
+    );
+    assert!(
+        read("scripts/mesh-e2e.sh")
+            .contains(r#"out=${MESH_E2E_OUT:-"$root/target/mesh-e2e/$DATAPLANE-$TRACING"}"#)
     );
 
     let ci = workflow("ci.yml");
@@ -60,13 +81,25 @@ fn the_workflow_runs_the_live_test_for_both_providers_on_main_and_by_hand() {
 }
 
 #[test]
-fn make_mesh_e2e_takes_either_provider_and_refuses_another() {
+fn make_mesh_e2e_takes_either_provider_and_data_plane_and_refuses_another() {
     for provider in ["zipkin", "otel"] {
         let plan = make_plan(&["mesh-e2e", &format!("TRACING={provider}")]);
         assert!(plan.status.success());
         assert!(
-            String::from_utf8_lossy(&plan.stdout)
-                .contains(&format!("TRACING={provider} ./scripts/mesh-e2e.sh")),
+            String::from_utf8_lossy(&plan.stdout).contains(&format!(
+                "TRACING={provider} DATAPLANE=sidecar ./scripts/mesh-e2e.sh"
+            )),
+            "sidecar by default: {plan:?}"
+        );
+        let plan = make_plan(&[
+            "mesh-e2e",
+            &format!("TRACING={provider}"),
+            "DATAPLANE=ambient",
+        ]);
+        assert!(
+            String::from_utf8_lossy(&plan.stdout).contains(&format!(
+                "TRACING={provider} DATAPLANE=ambient ./scripts/mesh-e2e.sh"
+            )),
             "{plan:?}"
         );
     }
@@ -92,9 +125,16 @@ struct StandInRun {
 /// first on `PATH`: docker, kind, kubectl and istioctl that answer as the
 /// pinned versions would, and port-forwards that serve a gateway and Jaeger's
 /// query API from `jaeger-check`'s fixtures.
-fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInRun {
+fn run_against_stand_ins(
+    dataplane: &str,
+    provider: &str,
+    extra_env: &[(&str, &str)],
+) -> StandInRun {
+    // Tests run in parallel in one process: each run gets a folder of its own.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let work = std::env::temp_dir().join(format!(
-        "mesh-e2e-stand-in-{provider}-{}",
+        "mesh-e2e-stand-in-{dataplane}-{provider}-{}-{run}",
         std::process::id()
     ));
     let _ = std::fs::remove_dir_all(&work);
@@ -109,6 +149,7 @@ fn run_against_stand_ins(provider: &str, extra_env: &[(&str, &str)]) -> StandInR
     };
     let output = stand_ins::command("bash", &["scripts/mesh-e2e.sh"], &[], &log)
         .env("TRACING", provider)
+        .env("DATAPLANE", dataplane)
         .env("MESH_E2E_CLUSTER", "stand-in")
         .env("MESH_E2E_OUT", work.join("out"))
         .env(
@@ -144,7 +185,7 @@ fn stand_ins_can_run(test: &str) -> bool {
     };
     let ok = present("python3") && present("curl");
     if !ok {
-        test_harness::skipped(test, "python3 or curl is not installed");
+        test_harness::skipped_unless_ci(test, "python3 or curl is not installed");
     }
     ok
 }
@@ -154,11 +195,11 @@ fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
     if !stand_ins_can_run("the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster") {
         return;
     }
-    let run = run_against_stand_ins("zipkin", &[]);
+    let run = run_against_stand_ins("sidecar", "zipkin", &[]);
     assert!(run.status.success(), "{}", run.output);
     assert!(
         run.output
-            .contains("mesh-e2e passed with the zipkin provider")
+            .contains("mesh-e2e passed on the sidecar data plane with the zipkin provider")
     );
     // The trees it read are printed: v2 reached with the Netscape agent.
     assert!(
@@ -169,17 +210,13 @@ fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
         run.output
     );
     let called = |prefix: &str| run.calls.iter().any(|c| c.starts_with(prefix));
+    assert_kind_and_images(&run);
+    assert!(
+        run.calls
+            .contains(&"istioctl install -y -f k8s/istio/tracing-zipkin.yaml".to_owned())
+    );
     assert!(called(
-        "kind create cluster --name stand-in --image kindest/node:v1.34.0"
-    ));
-    assert!(called(
-        "docker build --target hello-svc -t hello-svc:latest ."
-    ));
-    assert!(called(
-        "kind load docker-image --name stand-in hello-svc:latest formatter-svc:latest"
-    ));
-    assert!(called(
-        "istioctl install -y -f k8s/istio/tracing-zipkin.yaml"
+        "kubectl -n istio-system port-forward service/istio-ingressgateway"
     ));
     assert!(called("kubectl apply -f k8s/istio/telemetry-zipkin.yaml"));
     assert!(called("istioctl kube-inject -f k8s/app.yaml"));
@@ -212,6 +249,179 @@ fn the_live_test_passes_on_a_good_mesh_and_always_deletes_its_cluster() {
     }
 }
 
+/// The node image by kind v0.30.0's digest, and the images loaded through
+/// a `docker save` archive of this machine's platform only
+/// (kubernetes-sigs/kind#3795).
+fn assert_kind_and_images(run: &StandInRun) {
+    let position = |call: &str| {
+        run.calls
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| panic!("no call {call:?} in {:#?}", run.calls))
+    };
+    position(
+        "kind create cluster --name stand-in --image kindest/node:v1.34.0@sha256:\
+         7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a --wait 180s",
+    );
+    position("docker build --target hello-svc -t hello-svc:latest .");
+    let archive = run.out.join("images.tar");
+    // The script's names for this machine's architecture (uname -m).
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => panic!("the live test has no builds for {other}"),
+    };
+    let saved = position(&format!(
+        "docker save --platform linux/{arch} -o {} hello-svc:latest formatter-svc:latest",
+        archive.display()
+    ));
+    let loaded = position(&format!(
+        "kind load image-archive --name stand-in {}",
+        archive.display()
+    ));
+    assert!(saved < loaded, "saved before it is loaded");
+    assert!(
+        !run.calls
+            .iter()
+            .any(|c| c.starts_with("kind load docker-image")),
+        "kind load docker-image fails on the containerd image store"
+    );
+    assert!(!archive.exists(), "the archive is removed once loaded");
+}
+
+/// The ambient install, rollouts, deploy and Gateway wait, in this order.
+fn assert_ambient_install_and_deploy_in_order(run: &StandInRun, provider: &str) {
+    let expected_in_order = [
+        "kubectl apply --server-side -f k8s/gateway-api/standard-install.yaml".to_owned(),
+        format!("istioctl install -y -f k8s/istio/tracing-{provider}.yaml --set profile=ambient"),
+        "kubectl -n istio-system rollout status daemonset/istio-cni-node --timeout=300s".to_owned(),
+        "kubectl -n istio-system rollout status daemonset/ztunnel --timeout=300s".to_owned(),
+        "kubectl -n istio-system get daemonset ztunnel --ignore-not-found -o name".to_owned(),
+        "kubectl apply -f k8s/ambient/namespace.yaml".to_owned(),
+        "kubectl apply -f k8s/app.yaml".to_owned(),
+        "kubectl apply -k k8s/ambient".to_owned(),
+        "kubectl wait --for=condition=Programmed gateways.gateway.networking.k8s.io/hello-gateway \
+         gateways.gateway.networking.k8s.io/waypoint --timeout=300s"
+            .to_owned(),
+    ];
+    let mut from = 0;
+    for call in &expected_in_order {
+        let at = run.calls[from..]
+            .iter()
+            .position(|c| c == call)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{provider}: no {call:?} after call {from}: {:#?}",
+                    run.calls
+                )
+            });
+        from += at + 1;
+    }
+}
+
+#[test]
+fn the_live_test_passes_on_a_good_ambient_mesh_under_either_provider() {
+    if !stand_ins_can_run("the_live_test_passes_on_a_good_ambient_mesh_under_either_provider") {
+        return;
+    }
+    for provider in ["zipkin", "otel"] {
+        let run = run_against_stand_ins("ambient", provider, &[]);
+        assert!(run.status.success(), "{provider}: {}", run.output);
+        assert!(
+            run.output.contains(&format!(
+                "mesh-e2e passed on the ambient data plane with the {provider} provider"
+            )),
+            "{}",
+            run.output
+        );
+        // The ambient tree it read is printed: the waypoint's span, and the
+        // Netscape agent's request reaching v2 through it.
+        assert!(
+            run.output.contains(
+                "waypoint.default Server [waypoint] formatter-svc-v2.default.svc.cluster.local:8080/*"
+            ),
+            "{}",
+            run.output
+        );
+        assert_kind_and_images(&run);
+        assert_ambient_install_and_deploy_in_order(&run, provider);
+        for route in ["hello", "formatter-svc"] {
+            for condition in ["Accepted", "ResolvedRefs"] {
+                let wait = format!(
+                    "kubectl wait --timeout=120s httproute/{route} --for=jsonpath={{.status.parents[0]\
+                     .conditions[?(@.type==\"{condition}\")].status}}=True"
+                );
+                assert!(run.calls.contains(&wait), "{wait}: {:#?}", run.calls);
+            }
+        }
+        assert!(
+            run.output
+                .contains("HTTPRoute formatter-svc: All waypoints resolved"),
+            "{}",
+            run.output
+        );
+        assert!(run.calls.iter().any(|c| {
+            c.starts_with("kubectl -n default port-forward service/hello-gateway-istio ")
+        }));
+        assert!(
+            !run.calls.iter().any(|c| c.contains("istio-ingressgateway")),
+            "the ambient profile has no istio-ingressgateway"
+        );
+        assert_eq!(
+            run.calls.last().map(String::as_str),
+            Some("kind delete cluster --name stand-in")
+        );
+    }
+}
+
+#[test]
+fn the_ambient_live_test_fails_when_no_waypoint_enforces_the_route_or_the_trace_lacks_it() {
+    if !stand_ins_can_run(
+        "the_ambient_live_test_fails_when_no_waypoint_enforces_the_route_or_the_trace_lacks_it",
+    ) {
+        return;
+    }
+    // ResolvedWaypoints is True either way; its message is what differs.
+    let run = run_against_stand_ins(
+        "ambient",
+        "zipkin",
+        &[
+            ("STAND_IN_NO_USE_WAYPOINT", "1"),
+            ("MESH_E2E_ROUTE_WAIT", "3"),
+        ],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains(
+            "mesh-e2e: HTTPRoute formatter-svc: no waypoint enforces it after 3 s: \"istio.io/use-waypoint \
+             label missing from parent and parent namespace; in ambient mode, route will not be \
+             respected\""
+        ),
+        "{}",
+        run.output
+    );
+    assert!(
+        !run.calls.iter().any(|c| c.contains("port-forward")),
+        "no request is sent to a mesh that does not route"
+    );
+
+    let run = run_against_stand_ins(
+        "ambient",
+        "otel",
+        &[("STAND_IN_BROKEN", "1"), ("MESH_E2E_TRACE_WAIT", "3")],
+    );
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains("FAILED: no waypoint SERVER span"),
+        "{}",
+        run.output
+    );
+    assert_eq!(
+        run.calls.last().map(String::as_str),
+        Some("kind delete cluster --name stand-in")
+    );
+}
+
 #[test]
 fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster() {
     if !stand_ins_can_run(
@@ -220,6 +430,7 @@ fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster(
         return;
     }
     let run = run_against_stand_ins(
+        "sidecar",
         "otel",
         &[("STAND_IN_BROKEN", "1"), ("MESH_E2E_TRACE_WAIT", "3")],
     );
@@ -255,6 +466,29 @@ fn the_live_test_fails_on_a_broken_trace_says_why_and_still_deletes_its_cluster(
 }
 
 #[test]
+fn the_live_test_refuses_a_docker_too_old_for_save_platform_before_any_cluster() {
+    if !stand_ins_can_run(
+        "the_live_test_refuses_a_docker_too_old_for_save_platform_before_any_cluster",
+    ) {
+        return;
+    }
+    let run = run_against_stand_ins("sidecar", "zipkin", &[("STAND_IN_DOCKER_API", "1.47")]);
+    assert_eq!(run.status.code(), Some(1), "{}", run.output);
+    assert!(
+        run.output.contains(
+            "mesh-e2e: Docker's API is 1.47; `docker save --platform` needs 1.48 (Docker 28) or later"
+        ),
+        "{}",
+        run.output
+    );
+    assert!(
+        !run.calls.iter().any(|c| c.starts_with("kind create")),
+        "{:#?}",
+        run.calls
+    );
+}
+
+#[test]
 fn the_live_test_compares_the_answers_with_the_greetings_the_formatter_makes() {
     if !stand_ins_can_run(
         "the_live_test_compares_the_answers_with_the_greetings_the_formatter_makes",
@@ -263,7 +497,11 @@ fn the_live_test_compares_the_answers_with_the_greetings_the_formatter_makes() {
     }
     // The good run passes with the formatter's own words (above); a gateway
     // that answers other words for the Netscape agent fails it.
-    let run = run_against_stand_ins("zipkin", &[("STAND_IN_V2_GREETING", "Good news, Brian!")]);
+    let run = run_against_stand_ins(
+        "sidecar",
+        "zipkin",
+        &[("STAND_IN_V2_GREETING", "Good news, Brian!")],
+    );
     assert_eq!(run.status.code(), Some(1), "{}", run.output);
     assert!(
         run.output.contains(&format!(

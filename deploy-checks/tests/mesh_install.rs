@@ -1,6 +1,8 @@
 //! The Istio install the project ships, checked without a cluster: both
-//! tracing providers, the Telemetry that names each, the vendored Jaeger v2
-//! addon they report to, and our own OTLP export kept out of the sidecars.
+//! tracing providers on both data planes, the Telemetry that names each, the
+//! vendored Jaeger v2 addon they report to, our own OTLP export kept out of
+//! the sidecars, and `make deploy-app` refusing a data plane that is not the
+//! one installed.
 
 use std::collections::BTreeSet;
 
@@ -320,14 +322,15 @@ fn every_pod_sends_its_otlp_export_around_its_sidecar_on_the_port_it_exports_to(
     }
 }
 
-/// `make install-istio TRACING=provider`, run for real with the stand-ins
-/// on `PATH` and istioctl answering as `istioctl_version`.
+/// `make install-istio TRACING=provider DATAPLANE=dataplane`, run for real
+/// with the stand-ins on `PATH` and istioctl answering as `istioctl_version`.
 fn install_with_stand_ins(
     provider: &str,
+    dataplane: &str,
     istioctl_version: &str,
 ) -> (std::process::Output, Vec<String>) {
     let log = std::env::temp_dir().join(format!(
-        "install-istio-{provider}-{istioctl_version}-{}.log",
+        "install-istio-{provider}-{dataplane}-{istioctl_version}-{}.log",
         std::process::id()
     ));
     let output = stand_ins::command(
@@ -336,6 +339,7 @@ fn install_with_stand_ins(
             "--no-print-directory",
             "install-istio",
             &format!("TRACING={provider}"),
+            &format!("DATAPLANE={dataplane}"),
         ],
         &[],
         &log,
@@ -349,7 +353,7 @@ fn install_with_stand_ins(
 #[test]
 fn make_install_istio_gets_past_the_version_gate_with_istioctl_1_30_3s_real_output() {
     for provider in PROVIDERS {
-        let (output, calls) = install_with_stand_ins(provider, "1.30.3");
+        let (output, calls) = install_with_stand_ins(provider, "sidecar", "1.30.3");
         assert!(
             output.status.success(),
             "{provider}: {}",
@@ -370,7 +374,7 @@ fn make_install_istio_gets_past_the_version_gate_with_istioctl_1_30_3s_real_outp
 
 #[test]
 fn make_install_istio_refuses_another_istio_minor_in_one_line() {
-    let (output, calls) = install_with_stand_ins("zipkin", "1.29.2");
+    let (output, calls) = install_with_stand_ins("zipkin", "ambient", "1.29.2");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     let ours: Vec<&str> = stderr
@@ -390,4 +394,106 @@ fn make_install_istio_refuses_another_istio_minor_in_one_line() {
         ["istioctl version --remote=false --short"],
         "nothing installed"
     );
+}
+
+/// What `make install-istio DATAPLANE=ambient TRACING=provider` runs: the
+/// Gateway API CRDs, then the ambient profile over the provider's file.
+fn ambient_install(provider: &str) -> Vec<String> {
+    vec![
+        "kubectl apply --server-side -f k8s/gateway-api/standard-install.yaml".to_owned(),
+        format!("istioctl install -y -f k8s/istio/tracing-{provider}.yaml --set profile=ambient"),
+        format!("kubectl apply -f k8s/{ADDON}"),
+        format!("kubectl apply -f k8s/istio/telemetry-{provider}.yaml"),
+    ]
+}
+
+#[test]
+fn make_install_istio_ambient_applies_the_gateway_api_crds_then_the_ambient_profile() {
+    for provider in PROVIDERS {
+        let output = make_plan(&[
+            "install-istio",
+            &format!("TRACING={provider}"),
+            "DATAPLANE=ambient",
+        ]);
+        assert!(output.status.success(), "{provider}");
+        let plan = String::from_utf8_lossy(&output.stdout);
+        let commands: Vec<&str> = plan
+            .lines()
+            .filter(|l| l.starts_with("istioctl install") || l.starts_with("kubectl apply"))
+            .collect();
+        assert_eq!(commands, ambient_install(provider), "{provider}");
+
+        let (output, calls) = install_with_stand_ins(provider, "ambient", "1.30.3");
+        assert!(
+            output.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut expected = vec!["istioctl version --remote=false --short".to_owned()];
+        expected.extend(ambient_install(provider));
+        assert_eq!(calls, expected, "{provider}");
+    }
+}
+
+/// `make install-istio DATAPLANE=installed`, then `make deploy-app
+/// DATAPLANE=deployed`, against the stand-ins (whose cluster keeps what was
+/// installed).
+fn install_then_deploy(installed: &str, deployed: &str) -> (std::process::Output, Vec<String>) {
+    let log = std::env::temp_dir().join(format!(
+        "deploy-app-{installed}-{deployed}-{}.log",
+        std::process::id()
+    ));
+    let script = format!(
+        "make --no-print-directory install-istio DATAPLANE={installed} >/dev/null && \
+         make --no-print-directory deploy-app DATAPLANE={deployed}"
+    );
+    let output = stand_ins::command("bash", &["-c", &script], &[], &log)
+        .output()
+        .expect("bash runs");
+    (output, stand_ins::calls(&log))
+}
+
+#[test]
+fn make_deploy_app_deploys_on_the_installed_data_plane_and_refuses_the_other_in_one_line() {
+    for dataplane in ["sidecar", "ambient"] {
+        let (output, calls) = install_then_deploy(dataplane, dataplane);
+        assert!(
+            output.status.success(),
+            "{dataplane}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let applied = if dataplane == "sidecar" {
+            "kubectl apply -k k8s/sidecar"
+        } else {
+            "kubectl apply -k k8s/ambient"
+        };
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some(applied),
+            "{calls:#?}"
+        );
+    }
+    for (installed, deployed) in [("sidecar", "ambient"), ("ambient", "sidecar")] {
+        let (output, calls) = install_then_deploy(installed, deployed);
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let ours: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("make: ***"))
+            .collect();
+        assert_eq!(
+            ours,
+            [format!(
+                "make deploy-app: DATAPLANE={deployed}, but Istio in this cluster is installed for \
+                 {installed}; use make deploy-app DATAPLANE={installed}, or reinstall with make \
+                 install-istio DATAPLANE={deployed}"
+            )],
+            "{stderr}"
+        );
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some("kubectl -n istio-system get daemonset ztunnel --ignore-not-found -o name"),
+            "nothing applied"
+        );
+    }
 }

@@ -5,7 +5,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::contract::MAX_NAME_BYTES;
+use hello_contract::MAX_NAME_BYTES;
 
 /// A request the formatter refuses. Each variant's doc names its status.
 #[derive(Debug, thiserror::Error)]

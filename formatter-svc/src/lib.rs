@@ -5,7 +5,6 @@
 //! that Istio used to route the call here.
 
 pub mod config;
-pub mod contract;
 mod error;
 pub mod greeting;
 pub mod routes;

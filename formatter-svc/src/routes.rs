@@ -6,6 +6,7 @@ use axum::{
     http::HeaderMap,
     routing::get,
 };
+use hello_contract::{MAX_NAME_BYTES, USER_AGENT_BAGGAGE_KEY};
 use mesh_server::{
     RequestLimits,
     access_log::RedactedHeaders,
@@ -16,11 +17,7 @@ use opentelemetry::baggage::BaggageExt;
 use serde::Deserialize;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{
-    contract::{MAX_NAME_BYTES, USER_AGENT_BAGGAGE_KEY},
-    error::AppError,
-    greeting::FormatterVersion,
-};
+use crate::{error::AppError, greeting::FormatterVersion};
 
 /// What every handler shares.
 #[derive(Debug, Clone)]

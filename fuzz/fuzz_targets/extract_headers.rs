@@ -8,10 +8,9 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use mesh_propagation::{
-    MESH_TRACE_HEADERS, PropagatorKind, composite, conformance::grammar_errors, mesh_headers,
-};
+use mesh_propagation::{MESH_TRACE_HEADERS, PropagatorKind, composite, mesh_headers};
 use opentelemetry::propagation::TextMapPropagator;
+use propagation_conformance::grammar::grammar_errors;
 
 fuzz_target!(|data: &[u8]| {
     use PropagatorKind::*;

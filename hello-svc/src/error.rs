@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use formatter_svc::contract::MAX_NAME_BYTES;
+use hello_contract::MAX_NAME_BYTES;
 
 /// A failed hello request. Each variant's doc names its status. The body is
 /// the `Display` text alone: causes are logged, never sent to the caller.

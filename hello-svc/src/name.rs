@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, rejection::PathRejection};
 
-use formatter_svc::contract::MAX_NAME_BYTES;
+use hello_contract::MAX_NAME_BYTES;
 
 use crate::error::AppError;
 

@@ -10,7 +10,7 @@ use opentelemetry::baggage::BaggageExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{error::AppError, formatter_client::FormatterClient, name::valid_name};
-use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
+use hello_contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{
     LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
 };

@@ -8,10 +8,25 @@
 //! `spans` (with `references` to their parents and `tags`) and `processes`
 //! (the `serviceName` and resource tags a span's `processID` points at).
 //!
-//! Who made a span is read from its service name, as Istio names them:
-//! - the ingress gateway's Envoy: `istio-ingressgateway.<namespace>`;
-//! - a sidecar's Envoy: `<app label>.<namespace>` (Istio's default,
-//!   `APP_LABEL_AND_NAMESPACE`), or any span tagged `component=proxy`;
+//! Who made a span is read from its service name. Istio gives every Envoy's
+//! tracer the node's service cluster (`configureFromProviderConfig` in
+//! istio/istio 1.30.3 `pilot/pkg/networking/core/tracing.go` passes
+//! `proxy.XdsNode.Cluster`), which `serviceClusterOrDefault`
+//! (`pkg/bootstrap/config.go`) makes `<app>.<namespace>`, `<app>` being the
+//! pod's `app`, else `app.kubernetes.io/name`, else
+//! `service.istio.io/canonical-name` label (`pkg/kube/labels/labels.go`):
+//! - the sidecar data plane's ingress gateway: `istio-ingressgateway.<namespace>`;
+//! - the ambient data plane's Gateway API ingress: its Deployment is
+//!   `<Gateway name>-<class>` (`GetDefaultName`,
+//!   `pilot/pkg/config/kube/gatewaycommon/gateway_utils.go`), so
+//!   `hello-gateway-istio`, and its pods carry only the canonical-name label
+//!   (`manifests/charts/istio-control/istio-discovery/files/kube-gateway.yaml`):
+//!   `hello-gateway-istio.<namespace>`;
+//! - the ambient waypoint: the `istio-waypoint` class adds no suffix
+//!   (`DisableNameSuffix`, `gatewaycommon/classinfo.go`), so the Gateway
+//!   `waypoint` makes `waypoint.<namespace>` (`files/waypoint.yaml`);
+//! - a sidecar's Envoy: `<app label>.<namespace>`, or any span tagged
+//!   `component=proxy`;
 //! - the application: its `OTEL_SERVICE_NAME`, which has no dot.
 
 use std::{
@@ -21,6 +36,7 @@ use std::{
 
 use serde::Deserialize;
 use serde_json::Value;
+use span_tree::{MAX_INDENT_DEPTH, Mark, Node, Placed};
 
 /// A query API answer: one trace, or a search's many.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,11 +116,33 @@ pub struct Process {
     pub tags: Vec<Tag>,
 }
 
+/// Which data plane carried the request: what spans the mesh adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dataplane {
+    /// An Envoy sidecar beside every pod: each hop has a CLIENT span on the
+    /// caller's side and a SERVER span on the callee's.
+    #[default]
+    Sidecar,
+    /// ztunnel (no spans) and a waypoint in front of formatter-svc: one
+    /// SERVER span per request there, none on the caller's side.
+    Ambient,
+}
+
+/// The app part of the ambient ingress's service name (see the crate docs).
+pub const AMBIENT_GATEWAY: &str = "hello-gateway-istio";
+/// The app part of the ambient waypoint's service name (see the crate docs).
+pub const WAYPOINT: &str = "waypoint";
+/// The app part of the sidecar data plane's ingress gateway's service name.
+pub const SIDECAR_GATEWAY: &str = "istio-ingressgateway";
+
 /// Who made a span.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Maker {
-    /// The ingress gateway's Envoy.
+    /// The ingress gateway's Envoy: `istio-ingressgateway` with sidecars,
+    /// the Gateway API Gateway's `hello-gateway-istio` in ambient.
     Gateway,
+    /// The ambient waypoint's Envoy.
+    Waypoint,
     /// The Envoy sidecar of the workload with this `app` label.
     Sidecar(String),
     /// The application with this `service.name`.
@@ -156,10 +194,14 @@ impl Trace {
     pub fn maker(&self, span: &Span) -> Maker {
         let service = self.service(span);
         let proxy = tag_text(&span.tags, "component").as_deref() == Some("proxy");
-        if service.starts_with("istio-ingressgateway") {
+        if service.starts_with(SIDECAR_GATEWAY) {
             Maker::Gateway
         } else if let Some((app, _namespace)) = service.split_once('.') {
-            Maker::Sidecar(app.to_owned())
+            match app {
+                AMBIENT_GATEWAY => Maker::Gateway,
+                WAYPOINT => Maker::Waypoint,
+                _ => Maker::Sidecar(app.to_owned()),
+            }
         } else if proxy {
             Maker::Sidecar(service.to_owned())
         } else {
@@ -212,65 +254,36 @@ impl Trace {
             .collect()
     }
 
-    /// The trace walked depth-first, each span once, children by start
-    /// time: first down from the roots, then, from its earliest span, each
-    /// group no root reaches. Returns the walk and how many of its spans hang
-    /// under a root. The walk keeps its own stack and a visited set, so no
-    /// chain of parents, however long or circular, can hang or overflow it.
-    fn walk(&self) -> (Vec<Placed>, usize) {
-        let spans = &self.spans;
-        let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| spans[i].start_time);
-        let ids: HashSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
-        let mut children: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut roots = Vec::new();
-        for (index, span) in spans.iter().enumerate() {
-            match Self::parent_id(span) {
-                Some(parent) if ids.contains(parent) => {
-                    children.entry(parent).or_default().push(index);
-                }
-                _ => roots.push(index),
-            }
-        }
-        children.values_mut().for_each(by_start);
-        by_start(&mut roots);
-
-        let mut seen = vec![false; spans.len()];
-        let mut walk = Vec::with_capacity(spans.len());
-        let mut walk_from = |top: usize, walk: &mut Vec<Placed>| {
-            let mut stack = vec![(top, 0)];
-            while let Some((index, depth)) = stack.pop() {
-                if std::mem::replace(&mut seen[index], true) {
-                    continue;
-                }
-                walk.push(Placed { index, depth });
-                let id = spans[index].span_id.as_str();
-                // Pushed in reverse, so they pop in start order.
-                for &child in children.get(id).into_iter().flatten().rev() {
-                    stack.push((child, depth + 1));
-                }
-            }
-        };
-        for root in roots {
-            walk_from(root, &mut walk);
-        }
-        let under_roots = walk.len();
-        let mut rest: Vec<usize> = (0..spans.len()).collect();
-        by_start(&mut rest);
-        for index in rest {
-            walk_from(index, &mut walk);
-        }
-        (walk, under_roots)
+    /// The trace as [`span_tree::walk`] places it: down from the roots, then
+    /// each span no root reaches, marked.
+    fn walk(&self) -> Vec<Placed> {
+        let nodes: Vec<Node> = self
+            .spans
+            .iter()
+            .map(|span| Node {
+                span_id: &span.span_id,
+                parent_span_id: Self::parent_id(span),
+                start: span.start_time,
+            })
+            .collect();
+        span_tree::walk(&nodes)
     }
 
     /// Spans no walk down from a root reaches: their parents go round in a
     /// circle (a span naming itself as parent is the smallest), or hang
     /// under one that does.
     pub fn circular(&self) -> Vec<&Span> {
-        let (walk, under_roots) = self.walk();
-        walk[under_roots..]
-            .iter()
-            .map(|placed| &self.spans[placed.index])
-            .collect()
+        let mut in_circle = false;
+        let mut circular = Vec::new();
+        for placed in self.walk() {
+            if let Some(mark) = placed.mark {
+                in_circle = matches!(mark, Mark::Cycle | Mark::OwnParent);
+            }
+            if in_circle {
+                circular.push(&self.spans[placed.index]);
+            }
+        }
+        circular
     }
 
     /// The trace as an indented tree, children by start time, for a person
@@ -279,19 +292,21 @@ impl Trace {
     /// indent stops growing and the depth is written out.
     pub fn render(&self) -> String {
         let mut out = format!("trace {} ({} spans)\n", self.trace_id, self.spans.len());
-        let (walk, under_roots) = self.walk();
-        for (position, placed) in walk.iter().enumerate() {
+        for placed in self.walk() {
             let span = &self.spans[placed.index];
-            if placed.depth == 0 {
-                if position >= under_roots {
-                    let _ = writeln!(
-                        out,
-                        "  (no root above: its parents go round in a circle through {})",
-                        Self::parent_id(span).unwrap_or_default()
-                    );
-                } else if let Some(missing) = Self::parent_id(span) {
-                    let _ = writeln!(out, "  (parent {missing} is not in the trace)");
+            let parent = Self::parent_id(span).unwrap_or_default();
+            let why = match placed.mark {
+                Some(Mark::Cycle | Mark::OwnParent) => {
+                    format!("no root above: its parents go round in a circle through {parent}")
                 }
+                Some(Mark::Orphan) => format!("parent {parent} is not in the trace"),
+                Some(Mark::DuplicateId) => {
+                    format!("an earlier span has the same id {}", span.span_id)
+                }
+                Some(Mark::Root) | None => String::new(),
+            };
+            if !why.is_empty() {
+                let _ = writeln!(out, "  ({why})");
             }
             self.render_span(span, placed.depth + 1, &mut out);
         }
@@ -301,6 +316,7 @@ impl Trace {
     fn render_span(&self, span: &Span, depth: usize, out: &mut String) {
         let maker = match self.maker(span) {
             Maker::Gateway => "gateway".to_owned(),
+            Maker::Waypoint => "waypoint".to_owned(),
             Maker::Sidecar(app) => format!("sidecar of {app}"),
             Maker::App(service) => format!("app {service}"),
         };
@@ -308,11 +324,7 @@ impl Trace {
             .resource(span, "service.version")
             .map(|v| format!(" service.version={v}"))
             .unwrap_or_default();
-        let deep = if depth > MAX_INDENT_DEPTH {
-            format!("[depth {depth}] ")
-        } else {
-            String::new()
-        };
+        let deep = span_tree::depth_label(depth);
         let _ = writeln!(
             out,
             "{:indent$}{deep}{} {:?} [{}] {} {}µs{version}",
@@ -325,17 +337,6 @@ impl Trace {
             indent = depth.min(MAX_INDENT_DEPTH) * 2
         );
     }
-}
-
-/// Indentation grows with depth up to here in [`Trace::render`].
-pub const MAX_INDENT_DEPTH: usize = 24;
-
-/// One span's place in a walk of a trace.
-struct Placed {
-    /// Its index in the trace's spans.
-    index: usize,
-    /// 0 for where the walk started (a root, or the top of a circle).
-    depth: usize,
 }
 
 impl Response {
@@ -470,16 +471,19 @@ fn gateway_spans(trace: &Trace) -> Vec<&Span> {
         .collect()
 }
 
-/// The spans a `/sayHello` request makes below the gateway, each the parent
-/// of the next.
-fn say_hello_path() -> [Step; 6] {
+/// The spans a `/sayHello` request makes, each the parent of the next.
+///
+/// With sidecars, below any of the gateway's spans: hello's sidecar
+/// (inbound), hello-svc's SERVER and CLIENT spans, hello's sidecar
+/// (outbound), formatter's sidecar (inbound), formatter-svc's SERVER span.
+///
+/// In ambient, from the root: the gateway's SERVER and CLIENT spans (a
+/// Router proxy spawns the upstream span), hello-svc's SERVER and CLIENT
+/// spans, the waypoint's one SERVER span, formatter-svc's SERVER span.
+/// ztunnel makes none.
+fn say_hello_path(dataplane: Dataplane) -> Vec<Step> {
     let (hello, formatter) = (HELLO.to_owned(), FORMATTER.to_owned());
-    [
-        (
-            Maker::Sidecar(hello.clone()),
-            Kind::Server,
-            "hello's sidecar inbound span",
-        ),
+    let app_spans = [
         (
             Maker::App(hello.clone()),
             Kind::Server,
@@ -490,40 +494,132 @@ fn say_hello_path() -> [Step; 6] {
             Kind::Client,
             "hello-svc CLIENT span",
         ),
-        (
-            Maker::Sidecar(hello),
-            Kind::Client,
-            "hello's sidecar outbound span",
-        ),
-        (
-            Maker::Sidecar(formatter.clone()),
-            Kind::Server,
-            "formatter's sidecar inbound span",
-        ),
-        (
-            Maker::App(formatter),
-            Kind::Server,
-            "formatter-svc SERVER span",
-        ),
-    ]
+    ];
+    let formatter_server = (
+        Maker::App(formatter.clone()),
+        Kind::Server,
+        "formatter-svc SERVER span",
+    );
+    match dataplane {
+        Dataplane::Sidecar => vec![
+            (
+                Maker::Sidecar(hello.clone()),
+                Kind::Server,
+                "hello's sidecar inbound span",
+            ),
+            app_spans[0].clone(),
+            app_spans[1].clone(),
+            (
+                Maker::Sidecar(hello),
+                Kind::Client,
+                "hello's sidecar outbound span",
+            ),
+            (
+                Maker::Sidecar(formatter),
+                Kind::Server,
+                "formatter's sidecar inbound span",
+            ),
+            formatter_server,
+        ],
+        Dataplane::Ambient => vec![
+            (Maker::Gateway, Kind::Server, "gateway SERVER span"),
+            (Maker::Gateway, Kind::Client, "gateway CLIENT span"),
+            app_spans[0].clone(),
+            app_spans[1].clone(),
+            (Maker::Waypoint, Kind::Server, "waypoint SERVER span"),
+            formatter_server,
+        ],
+    }
 }
 
-/// A `/sayHello` trace: the gateway's spans at the root, and below them, each
-/// the parent of the next, hello's sidecar (inbound), hello's SERVER span,
-/// hello's CLIENT span, hello's sidecar (outbound), formatter's sidecar
-/// (inbound) and formatter's SERVER span, whose `service.version` is
-/// `version`.
-pub fn check_say_hello(trace: &Trace, version: &str) -> Findings {
-    let mut findings = Findings::new();
-    let gateway = gateway_spans(trace);
-    if gateway.is_empty() {
-        findings.push("no span from the ingress gateway".to_owned());
+/// Checks `path` (see [`say_hello_path`]): with sidecars its first span
+/// must hang under a gateway span; in ambient the path starts at the gateway.
+fn check_path_on<'a>(
+    trace: &'a Trace,
+    path: &[Step],
+    dataplane: Dataplane,
+    findings: &mut Findings,
+) -> Vec<Option<&'a Span>> {
+    match dataplane {
+        Dataplane::Sidecar => {
+            let gateway = gateway_spans(trace);
+            if gateway.is_empty() {
+                findings.push("no span from the ingress gateway".to_owned());
+            }
+            check_path(trace, path, &gateway, findings)
+        }
+        Dataplane::Ambient => check_path(trace, path, &[], findings),
     }
+}
+
+/// The waypoint's operation name when it routes to formatter-svc `version`:
+/// the route decorator `<host>:<port><path>` of the rule's one backend, the
+/// Service `formatter-svc-<version>`, with `/*` for a rule with no path
+/// match (`GetRouteOperation`, istio/istio 1.30.3
+/// `pilot/pkg/networking/core/route/route.go`).
+pub fn waypoint_operation(version: &str) -> String {
+    format!("{FORMATTER}-{version}.default.svc.cluster.local:8080/*")
+}
+
+/// What only the ambient data plane must show: no sidecar span anywhere, no
+/// CLIENT span from the waypoint (Istio spawns the upstream span for Router
+/// proxies only), and the waypoint's operation naming the `version` the
+/// request reached.
+fn check_ambient(
+    trace: &Trace,
+    waypoint: Option<&Span>,
+    version: Option<&str>,
+    findings: &mut Findings,
+) {
+    let sidecars: Vec<String> = trace
+        .spans
+        .iter()
+        .filter(|s| matches!(trace.maker(s), Maker::Sidecar(_)))
+        .map(|s| format!("{} `{}`", trace.service(s), s.operation_name))
+        .collect();
+    if !sidecars.is_empty() {
+        findings.push(format!(
+            "{} span(s) from sidecars, which the ambient data plane has none of: {}",
+            sidecars.len(),
+            sidecars.join(", ")
+        ));
+    }
+    let clients = trace.find(&Maker::Waypoint, Kind::Client).len();
+    if clients > 0 {
+        findings.push(format!(
+            "the waypoint made {clients} CLIENT span(s): only a Router proxy (the ingress) spawns one"
+        ));
+    }
+    if let (Some(span), Some(version)) = (waypoint, version) {
+        let expected = waypoint_operation(version);
+        if span.operation_name != expected {
+            findings.push(format!(
+                "waypoint SERVER span is named `{}`, expected `{expected}`: the route chose another version",
+                span.operation_name
+            ));
+        }
+    }
+}
+
+/// The span of `found` (as [`check_path`] returns) made by `maker`.
+fn found_by<'a>(path: &[Step], found: &[Option<&'a Span>], maker: &Maker) -> Option<&'a Span> {
+    path.iter()
+        .zip(found)
+        .find(|((m, _, _), _)| m == maker)
+        .and_then(|(_, span)| *span)
+}
+
+/// A `/sayHello` trace through `dataplane`: joined up under one root, each
+/// span of [`say_hello_path`] the parent of the next, and formatter-svc's
+/// `service.version` is `version`. In ambient, also no sidecar span, no
+/// CLIENT span from the waypoint, and the waypoint's operation names
+/// `formatter-svc-<version>` ([`waypoint_operation`]).
+pub fn check_say_hello(trace: &Trace, version: &str, dataplane: Dataplane) -> Findings {
+    let mut findings = Findings::new();
     joined_up(trace, &mut findings);
-    let path = say_hello_path();
-    let found = check_path(trace, &path, &gateway, &mut findings);
-    let formatter_server = found[path.len() - 1];
-    if let Some(span) = formatter_server {
+    let path = say_hello_path(dataplane);
+    let found = check_path_on(trace, &path, dataplane, &mut findings);
+    if let Some(span) = found_by(&path, &found, &Maker::App(FORMATTER.to_owned())) {
         match trace.resource(span, "service.version") {
             Some(v) if v == version => {}
             Some(v) => findings.push(format!(
@@ -532,21 +628,25 @@ pub fn check_say_hello(trace: &Trace, version: &str) -> Findings {
             None => findings.push("formatter-svc's spans have no service.version".to_owned()),
         }
     }
+    if dataplane == Dataplane::Ambient {
+        let waypoint = found_by(&path, &found, &Maker::Waypoint);
+        check_ambient(trace, waypoint, Some(version), &mut findings);
+    }
     findings
 }
 
-/// A `/sayHello2` trace: joined up, hello's sidecar inbound then outbound,
-/// formatter's sidecar inbound, formatter-svc's SERVER span, each the parent
-/// of the next, and no span of hello-svc's application (only its sidecar's).
-pub fn check_say_hello2(trace: &Trace) -> Findings {
+/// A `/sayHello2` trace through `dataplane`: the path of
+/// [`check_say_hello`] without hello-svc's own two spans (it only copies
+/// headers), and no span of hello-svc's application at all. In ambient, the
+/// waypoint's operation must name the version formatter-svc reports.
+pub fn check_say_hello2(trace: &Trace, dataplane: Dataplane) -> Findings {
     let mut findings = Findings::new();
     joined_up(trace, &mut findings);
-    // The same path as /sayHello's, without hello-svc's own two spans.
-    let path: Vec<Step> = say_hello_path()
+    let path: Vec<Step> = say_hello_path(dataplane)
         .into_iter()
         .filter(|(maker, _, _)| !matches!(maker, Maker::App(app) if app == HELLO))
         .collect();
-    check_path(trace, &path, &gateway_spans(trace), &mut findings);
+    let found = check_path_on(trace, &path, dataplane, &mut findings);
     let hello_app = trace
         .spans
         .iter()
@@ -556,6 +656,12 @@ pub fn check_say_hello2(trace: &Trace) -> Findings {
         findings.push(format!(
             "{hello_app} span(s) of hello-svc's application: /sayHello2 only copies headers"
         ));
+    }
+    if dataplane == Dataplane::Ambient {
+        let formatter = found_by(&path, &found, &Maker::App(FORMATTER.to_owned()));
+        let version = formatter.and_then(|span| trace.resource(span, "service.version"));
+        let waypoint = found_by(&path, &found, &Maker::Waypoint);
+        check_ambient(trace, waypoint, version.as_deref(), &mut findings);
     }
     findings
 }

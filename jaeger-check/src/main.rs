@@ -9,7 +9,7 @@ use std::{
 
 use clap::{Parser, Subcommand};
 use jaeger_check::{
-    Findings, Response, Trace, check_no_export_traces, check_say_hello, check_say_hello2,
+    Dataplane, Findings, Response, Trace, check_no_export_traces, check_say_hello, check_say_hello2,
 };
 
 /// Checks traces read from Jaeger's query API (`/api/traces…`) against what
@@ -23,17 +23,24 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Check {
-    /// One `/sayHello` trace (`GET /api/traces/{id}`): gateway, sidecars and
-    /// both services' spans in one tree, formatter at `--version`.
+    /// One `/sayHello` trace (`GET /api/traces/{id}`): gateway, the mesh's
+    /// proxies and both services' spans in one tree, formatter at `--version`.
     SayHello {
         /// The formatter version the request must have reached.
         #[arg(long)]
         version: String,
+        /// The data plane that carried the request: sidecars, or ztunnel and a waypoint.
+        #[arg(long, value_enum, default_value_t)]
+        dataplane: Dataplane,
         /// The query API's answer.
         file: PathBuf,
     },
-    /// One `/sayHello2` trace: sidecars and formatter-svc, no hello-svc app spans.
+    /// One `/sayHello2` trace: the mesh's proxies and formatter-svc, no
+    /// hello-svc app spans.
     SayHello2 {
+        /// The data plane that carried the request: sidecars, or ztunnel and a waypoint.
+        #[arg(long, value_enum, default_value_t)]
+        dataplane: Dataplane,
         /// The query API's answer.
         file: PathBuf,
     },
@@ -52,15 +59,19 @@ fn read(path: &Path) -> Result<String, String> {
 
 fn run(check: &Check) -> Result<Findings, String> {
     Ok(match check {
-        Check::SayHello { version, file } => {
+        Check::SayHello {
+            version,
+            dataplane,
+            file,
+        } => {
             let trace = Trace::from_json(&read(file)?)?;
             print!("{}", trace.render());
-            check_say_hello(&trace, version)
+            check_say_hello(&trace, version, *dataplane)
         }
-        Check::SayHello2 { file } => {
+        Check::SayHello2 { dataplane, file } => {
             let trace = Trace::from_json(&read(file)?)?;
             print!("{}", trace.render());
-            check_say_hello2(&trace)
+            check_say_hello2(&trace, *dataplane)
         }
         Check::NoExportTraces { files } => {
             let mut traces = Vec::new();

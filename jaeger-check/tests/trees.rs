@@ -2,7 +2,7 @@
 //! a good and a broken mesh produce.
 
 use jaeger_check::{
-    Kind, Maker, Reference, Response, Trace, check_no_export_traces, check_say_hello,
+    Dataplane, Kind, Maker, Reference, Response, Trace, check_no_export_traces, check_say_hello,
     check_say_hello2,
 };
 
@@ -18,11 +18,11 @@ fn trace(name: &str) -> Trace {
 #[test]
 fn a_joined_up_say_hello_trace_passes_with_either_provider() {
     assert_eq!(
-        check_say_hello(&trace("say-hello-v1-zipkin.json"), "v1"),
+        check_say_hello(&trace("say-hello-v1-zipkin.json"), "v1", Dataplane::Sidecar),
         Vec::<String>::new()
     );
     assert_eq!(
-        check_say_hello(&trace("say-hello-v2-otel.json"), "v2"),
+        check_say_hello(&trace("say-hello-v2-otel.json"), "v2", Dataplane::Sidecar),
         Vec::<String>::new()
     );
 }
@@ -52,7 +52,11 @@ fn spans_are_told_apart_by_who_made_them() {
 
 #[test]
 fn a_missing_join_is_reported_with_the_parent_that_is_not_there() {
-    let findings = check_say_hello(&trace("say-hello-missing-join.json"), "v1");
+    let findings = check_say_hello(
+        &trace("say-hello-missing-join.json"),
+        "v1",
+        Dataplane::Sidecar,
+    );
     assert!(
         findings
             .iter()
@@ -73,7 +77,7 @@ fn a_missing_join_is_reported_with_the_parent_that_is_not_there() {
 
 #[test]
 fn the_wrong_formatter_version_is_reported() {
-    let findings = check_say_hello(&trace("say-hello-v1-zipkin.json"), "v2");
+    let findings = check_say_hello(&trace("say-hello-v1-zipkin.json"), "v2", Dataplane::Sidecar);
     assert_eq!(
         findings,
         vec!["formatter-svc's service.version is v1, expected v2".to_owned()]
@@ -83,12 +87,12 @@ fn the_wrong_formatter_version_is_reported() {
 #[test]
 fn say_hello2_has_sidecars_and_the_formatter_but_no_hello_application_span() {
     assert_eq!(
-        check_say_hello2(&trace("say-hello2-zipkin.json")),
+        check_say_hello2(&trace("say-hello2-zipkin.json"), Dataplane::Sidecar),
         Vec::<String>::new()
     );
     // A /sayHello trace read as /sayHello2's: hello's application sits
     // between its sidecar's spans.
-    let findings = check_say_hello2(&trace("say-hello-v1-zipkin.json"));
+    let findings = check_say_hello2(&trace("say-hello-v1-zipkin.json"), Dataplane::Sidecar);
     assert_eq!(
         findings,
         vec![
@@ -102,7 +106,7 @@ fn say_hello2_has_sidecars_and_the_formatter_but_no_hello_application_span() {
 
 #[test]
 fn a_say_hello2_trace_is_not_a_say_hello_trace() {
-    let findings = check_say_hello(&trace("say-hello2-zipkin.json"), "v1");
+    let findings = check_say_hello(&trace("say-hello2-zipkin.json"), "v1", Dataplane::Sidecar);
     assert!(
         findings.contains(&"no hello-svc SERVER span".to_owned()),
         "{findings:#?}"
@@ -183,7 +187,10 @@ fn the_fixtures_are_what_their_cited_model_writes() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         ),
-        Err(e) => eprintln!("SKIPPED the_fixtures_are_what_their_cited_model_writes: python3: {e}"),
+        Err(e) => test_harness::skipped_unless_ci(
+            "the_fixtures_are_what_their_cited_model_writes",
+            &format!("python3 cannot run: {e}"),
+        ),
     }
 }
 
@@ -244,7 +251,7 @@ fn spans_whose_parents_form_a_circle_are_drawn_and_reported_as_a_finding() {
             span.references[0].span_id = app.clone();
         }
     }
-    let findings = check_say_hello(&trace, "v1");
+    let findings = check_say_hello(&trace, "v1", Dataplane::Sidecar);
     assert!(
         findings.iter().any(|f| f
             .starts_with("2 span(s) never reach a root, their parents going round in a circle: ")
@@ -282,5 +289,238 @@ fn a_five_thousand_span_chain_renders_with_its_depth_written_out() {
         .find(|l| l.contains("[depth 5001] "))
         .expect("the last span of the chain, under the root, shows its depth");
     let indent = deepest.len() - deepest.trim_start().len();
-    assert_eq!(indent, 2 * jaeger_check::MAX_INDENT_DEPTH);
+    assert_eq!(indent, 2 * span_tree::MAX_INDENT_DEPTH);
+}
+
+const AMBIENT: Dataplane = Dataplane::Ambient;
+
+#[test]
+fn joined_up_ambient_traces_pass_with_either_provider() {
+    let none = Vec::<String>::new();
+    let v1 = trace("ambient-say-hello-v1-zipkin.json");
+    assert_eq!(check_say_hello(&v1, "v1", AMBIENT), none);
+    let v2 = trace("ambient-say-hello-v2-otel.json");
+    assert_eq!(check_say_hello(&v2, "v2", AMBIENT), none);
+    let hello2 = trace("ambient-say-hello2-zipkin.json");
+    assert_eq!(check_say_hello2(&hello2, AMBIENT), none);
+    // Six spans for /sayHello against eight with sidecars; four for /sayHello2.
+    assert_eq!(
+        (v1.spans.len(), hello2.spans.len()),
+        (6, 4),
+        "{}",
+        v1.render()
+    );
+}
+
+#[test]
+fn the_ambient_gateway_and_waypoint_are_told_apart_by_their_service_names() {
+    let trace = trace("ambient-say-hello-v1-zipkin.json");
+    let made = |service: &str| {
+        trace
+            .spans
+            .iter()
+            .filter(|s| trace.service(s) == service)
+            .map(|s| (trace.maker(s), Trace::kind(s)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        made("hello-gateway-istio.default"),
+        [
+            (Maker::Gateway, Kind::Server),
+            (Maker::Gateway, Kind::Client)
+        ]
+    );
+    assert_eq!(made("waypoint.default"), [(Maker::Waypoint, Kind::Server)]);
+    assert!(trace.render().contains(
+        "waypoint.default Server [waypoint] formatter-svc-v1.default.svc.cluster.local:8080/*"
+    ));
+}
+
+#[test]
+fn an_ambient_trace_without_the_waypoint_span_is_reported() {
+    assert_eq!(
+        check_say_hello(&trace("ambient-say-hello-no-waypoint.json"), "v1", AMBIENT),
+        vec![
+            "the trace has 2 roots, expected one (the gateway's): hello-gateway-istio.default \
+             `hello-svc.default.svc.cluster.local:8080/*`, formatter-svc `GET /formatGreeting`"
+                .to_owned(),
+            "no waypoint SERVER span".to_owned(),
+            "formatter-svc SERVER span should be a child of waypoint SERVER span, but its parent \
+             9000000000000001 is not in the trace (the join is missing)"
+                .to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn formatter_directly_under_hello_s_client_span_is_reported_in_ambient() {
+    assert_eq!(
+        check_say_hello(
+            &trace("ambient-say-hello-formatter-under-hello.json"),
+            "v1",
+            AMBIENT
+        ),
+        vec![
+            "no waypoint SERVER span".to_owned(),
+            "formatter-svc SERVER span should be a child of waypoint SERVER span, but its parent \
+             is hello-svc Client `GET`"
+                .to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_waypoint_naming_another_version_than_formatter_reached_is_reported() {
+    let broken = trace("ambient-say-hello-waypoint-wrong-version.json");
+    assert_eq!(
+        check_say_hello(&broken, "v2", AMBIENT),
+        vec![
+            "waypoint SERVER span is named `formatter-svc-v1.default.svc.cluster.local:8080/*`, \
+             expected `formatter-svc-v2.default.svc.cluster.local:8080/*`: the route chose \
+             another version"
+                .to_owned()
+        ]
+    );
+    assert_eq!(
+        jaeger_check::waypoint_operation("v2"),
+        "formatter-svc-v2.default.svc.cluster.local:8080/*"
+    );
+}
+
+#[test]
+fn hello_under_no_gateway_span_is_reported_in_ambient() {
+    assert_eq!(
+        check_say_hello(
+            &trace("ambient-say-hello-no-gateway-parent.json"),
+            "v1",
+            AMBIENT
+        ),
+        vec![
+            "the trace has 2 roots, expected one (the gateway's): hello-gateway-istio.default \
+             `hello-svc.default.svc.cluster.local:8080/*`, hello-svc `GET /sayHello/{name}`"
+                .to_owned(),
+            "hello-svc SERVER span should be a child of gateway CLIENT span, but it is a root"
+                .to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn each_data_plane_s_trace_fails_the_other_s_check() {
+    // Sidecar spans are no part of an ambient trace.
+    let sidecar = check_say_hello(&trace("say-hello-v1-zipkin.json"), "v1", AMBIENT);
+    assert!(
+        sidecar.contains(&"no waypoint SERVER span".to_owned()),
+        "{sidecar:#?}"
+    );
+    assert!(
+        sidecar.iter().any(|f| f
+            .starts_with("3 span(s) from sidecars, which the ambient data plane has none of: ")),
+        "{sidecar:#?}"
+    );
+    // An ambient trace lacks the sidecar spans the sidecar check expects.
+    let ambient = check_say_hello(
+        &trace("ambient-say-hello-v1-zipkin.json"),
+        "v1",
+        Dataplane::Sidecar,
+    );
+    assert!(
+        ambient.contains(&"no hello's sidecar inbound span".to_owned()),
+        "{ambient:#?}"
+    );
+    let ambient2 = check_say_hello2(&trace("ambient-say-hello2-zipkin.json"), Dataplane::Sidecar);
+    assert!(
+        ambient2.contains(&"no formatter's sidecar inbound span".to_owned()),
+        "{ambient2:#?}"
+    );
+}
+
+#[test]
+fn say_hello2_in_ambient_has_no_hello_application_span() {
+    let findings = check_say_hello2(&trace("ambient-say-hello-v1-zipkin.json"), AMBIENT);
+    assert_eq!(
+        findings,
+        vec![
+            "waypoint SERVER span should be a child of gateway CLIENT span, but its parent is \
+             hello-svc Client `GET`"
+                .to_owned(),
+            "2 span(s) of hello-svc's application: /sayHello2 only copies headers".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn a_client_span_from_the_waypoint_is_reported() {
+    let mut trace = trace("ambient-say-hello-v1-zipkin.json");
+    let waypoint = trace
+        .spans
+        .iter()
+        .find(|s| trace.maker(s) == Maker::Waypoint)
+        .unwrap()
+        .clone();
+    let mut client = waypoint.clone();
+    client.span_id = "9000000000000002".to_owned();
+    client.tags.retain(|t| t.key != "span.kind");
+    client.tags.push(jaeger_check::Tag {
+        key: "span.kind".to_owned(),
+        value: "client".into(),
+    });
+    trace.spans.push(client);
+    assert_eq!(
+        check_say_hello(&trace, "v1", AMBIENT),
+        vec![
+            "the waypoint made 1 CLIENT span(s): only a Router proxy (the ingress) spawns one"
+                .to_owned()
+        ]
+    );
+}
+
+#[test]
+fn envoy_s_spans_carry_the_names_and_tags_envoy_gives_them() {
+    for name in [
+        "say-hello-v1-zipkin.json",
+        "say-hello-v2-otel.json",
+        "ambient-say-hello-v1-zipkin.json",
+        "ambient-say-hello-v2-otel.json",
+    ] {
+        let trace = trace(name);
+        let text = |span: &jaeger_check::Span, key: &str| {
+            span.tags
+                .iter()
+                .find(|t| t.key == key)
+                .map(|t| t.value.as_str().unwrap_or_default().to_owned())
+        };
+        let router = trace.find(&Maker::Gateway, Kind::Client);
+        assert_eq!(router.len(), 1, "{name}");
+        assert_eq!(
+            router[0].operation_name,
+            "router outbound|8080||hello-svc.default.svc.cluster.local; egress",
+            "{name}"
+        );
+        assert_eq!(
+            text(router[0], "http.url"),
+            None,
+            "{name}: an upstream span"
+        );
+        assert_eq!(
+            text(router[0], "upstream_cluster.name").as_deref(),
+            Some("outbound|8080||hello-svc.default.svc.cluster.local;"),
+            "{name}"
+        );
+        let server = trace.find(&Maker::Gateway, Kind::Server);
+        assert_eq!(
+            text(server[0], "http.url").as_deref(),
+            Some("http://127.0.0.1:18080/sayHello/Brian"),
+            "{name}: built from the client's Host"
+        );
+        for span in &trace.spans {
+            let envoy = !matches!(trace.maker(span), Maker::App(_));
+            assert_eq!(
+                envoy,
+                text(span, "otel.scope.name").is_none(),
+                "{name}: `{}` has a scope exactly when an app made it",
+                span.operation_name
+            );
+        }
+    }
 }

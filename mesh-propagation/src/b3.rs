@@ -35,7 +35,7 @@ static MULTI_FIELDS: LazyLock<[String; 5]> = LazyLock::new(|| MULTI_HEADERS.map(
 /// Which B3 form is written; both are always read, `b3` first (the
 /// specification: "the single-header variant takes precedence").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum B3Encoding {
+pub(crate) enum B3Encoding {
     /// `b3: {TraceId}-{SpanId}-{SamplingState}`.
     Single,
     /// `X-B3-TraceId`, `X-B3-SpanId`, and `X-B3-Sampled` or `X-B3-Flags`.
@@ -44,13 +44,13 @@ pub enum B3Encoding {
 
 /// The B3 propagator.
 #[derive(Debug, Clone, Copy)]
-pub struct B3 {
+pub(crate) struct B3 {
     encoding: B3Encoding,
 }
 
 impl B3 {
     /// A propagator writing `encoding`.
-    pub fn new(encoding: B3Encoding) -> Self {
+    pub(crate) fn new(encoding: B3Encoding) -> Self {
         Self { encoding }
     }
 }

@@ -55,14 +55,14 @@ pub(crate) fn push_span_id(out: &mut String, id: SpanId) {
 }
 
 /// `id` as 32 lower-case hex digits.
-pub fn trace_id(id: TraceId) -> String {
+pub(crate) fn trace_id(id: TraceId) -> String {
     let mut out = String::with_capacity(32);
     push_trace_id(&mut out, id);
     out
 }
 
 /// `id` as 16 lower-case hex digits.
-pub fn span_id(id: SpanId) -> String {
+pub(crate) fn span_id(id: SpanId) -> String {
     let mut out = String::with_capacity(16);
     push_span_id(&mut out, id);
     out

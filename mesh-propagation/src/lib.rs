@@ -32,8 +32,6 @@
 
 mod b3;
 pub mod caller_trace;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 mod header_lines;
 mod hex;
 mod mesh_headers;

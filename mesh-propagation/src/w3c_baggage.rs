@@ -160,7 +160,7 @@ pub(crate) struct BaggageBuilder {
 impl BaggageBuilder {
     /// Adds `key=value;properties` if it fits and `key` is not there yet;
     /// says whether it was added.
-    pub fn push(&mut self, key: &str, value: &str, properties: &str) -> bool {
+    pub(crate) fn push(&mut self, key: &str, value: &str, properties: &str) -> bool {
         let len = member_len(key, value, properties);
         let with_comma = len + usize::from(!self.baggage.is_empty());
         if len > MAX_MEMBER_BYTES
@@ -181,7 +181,7 @@ impl BaggageBuilder {
     }
 
     /// The baggage built so far.
-    pub fn build(self) -> Baggage {
+    pub(crate) fn build(self) -> Baggage {
         self.baggage
     }
 }

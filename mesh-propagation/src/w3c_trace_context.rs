@@ -57,30 +57,53 @@ pub(crate) struct Traceparent {
     pub flags: u8,
 }
 
+/// Where each field of a `traceparent` starts (§3.2.2):
+/// `version "-" trace-id "-" parent-id "-" trace-flags`, of 2, 32, 16 and 2
+/// hex digits.
+mod layout {
+    /// `version`, 2 digits.
+    pub(super) const VERSION: usize = 0;
+    /// `trace-id`, 32 digits, after the `-` that ends the version.
+    pub(super) const TRACE_ID: usize = VERSION + 2 + 1;
+    /// `parent-id`, 16 digits.
+    pub(super) const PARENT_ID: usize = TRACE_ID + 32 + 1;
+    /// `trace-flags`, 2 digits.
+    pub(super) const FLAGS: usize = PARENT_ID + 16 + 1;
+    /// The `-` after each of the first three fields.
+    pub(super) const DELIMITERS: [usize; 3] = [TRACE_ID - 1, PARENT_ID - 1, FLAGS - 1];
+}
+
+/// The length of a version-00 `traceparent`: where its flags end.
+pub(crate) const TRACEPARENT_LEN: usize = layout::FLAGS + 2;
+
 fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
     let field = value.get(at..at + N)?;
     hex::is_lower_hex(field).then_some(field)
 }
 
 /// Parses a `traceparent` value (§3.2), after the optional whitespace around
-/// it: version `00` must be exactly 55 characters; a higher version at least
-/// 55, with a `-` after the flags if longer (§4.3, "Versioning"); `ff` and
+/// it: version `00` must be exactly [`TRACEPARENT_LEN`] characters; a higher
+/// version at least that, with a `-` after the flags if longer (§4.3, "Versioning"); `ff` and
 /// upper-case hex are invalid; all-zero ids are invalid.
 pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     let value = trim_ows(value).as_bytes();
-    let version = hex_field::<2>(value, 0)?;
+    let version = hex_field::<2>(value, layout::VERSION)?;
+    let len = value.len();
     match version {
         b"ff" => return None,
-        b"00" if value.len() != 55 => return None,
-        _ if value.len() < 55 || (value.len() > 55 && value[55] != b'-') => return None,
+        b"00" if len != TRACEPARENT_LEN => return None,
+        // A later version may append fields, each after a `-` (§4.3).
+        _ if len < TRACEPARENT_LEN || (len > TRACEPARENT_LEN && value[TRACEPARENT_LEN] != b'-') => {
+            return None;
+        }
         _ => {}
     }
-    if value[2] != b'-' || value[35] != b'-' || value[52] != b'-' {
+    if layout::DELIMITERS.iter().any(|&at| value[at] != b'-') {
         return None;
     }
-    let trace_id = hex::parse_lower_hex(hex_field::<32>(value, 3)?);
-    let parent_id = hex::parse_lower_hex(hex_field::<16>(value, 36)?) as u64;
-    let flags = hex::parse_lower_hex(hex_field::<2>(value, 53)?) as u8;
+    let trace_id = hex::parse_lower_hex(hex_field::<32>(value, layout::TRACE_ID)?);
+    let parent_id = hex::parse_lower_hex(hex_field::<16>(value, layout::PARENT_ID)?) as u64;
+    let flags = hex::parse_lower_hex(hex_field::<2>(value, layout::FLAGS)?) as u8;
     (trace_id != 0 && parent_id != 0).then(|| Traceparent {
         trace_id: TraceId::from(trace_id),
         parent_id: SpanId::from(parent_id),
@@ -195,9 +218,6 @@ pub(crate) fn push_traceparent_value(out: &mut String, cx: &Context, span: &Span
     }
     push_traceparent(out, span.trace_id(), span.span_id(), flags);
 }
-
-/// The length of a version-00 `traceparent`.
-pub(crate) const TRACEPARENT_LEN: usize = 55;
 
 /// A version-00 `traceparent`. Of `flags`, only the two this version
 /// defines are written (§3.2.2.5: the others MUST be zero).

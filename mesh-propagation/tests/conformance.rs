@@ -1,12 +1,10 @@
-//! The conformance table (`mesh_propagation::conformance`) against the
+//! The conformance table (`propagation_conformance`) against the
 //! composite propagator with the default `OTEL_PROPAGATORS`: each case's
 //! headers extracted, then injected at once, so the caller's span passes
 //! through and what goes out is exactly what the specifications keep.
 
-use mesh_propagation::{
-    DEFAULT_PROPAGATORS, composite,
-    conformance::{CASES, Mode, judge},
-};
+use mesh_propagation::{DEFAULT_PROPAGATORS, composite};
+use propagation_conformance::{CASES, Mode, judge};
 
 #[test]
 fn every_conformance_case_passes_through_the_composite_propagator() {

@@ -1,10 +1,10 @@
-//! The conformance table (`mesh_propagation::conformance`) end to end: each
+//! The conformance table (`propagation_conformance`) end to end: each
 //! case's header lines sent to the real hello-svc binary (default
 //! `OTEL_PROPAGATORS`, no User-Agent), and the headers its call to the
 //! formatter really carried judged against the specifications.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use mesh_propagation::conformance::{CASES, Mode, judge};
+use propagation_conformance::{CASES, Mode, judge};
 use test_harness::TestApp;
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,12 +1,20 @@
 //! The mesh contract: the routing rules in `k8s/` evaluated, as Envoy would,
 //! on the headers hello-svc really sends. This is where the chapter's demo
 //! silently breaks when a regex never matches the real header.
+//!
+//! Both data planes are asked every time: the sidecar path's VirtualService
+//! (`k8s/sidecar/routing.yaml`) and the ambient path's HTTPRoute
+//! (`k8s/ambient/routing.yaml`, as the waypoint evaluates it) must send
+//! each request to the same version.
+
+use std::collections::BTreeMap;
 
 use deploy_checks::{
-    istio_routing::{Destination, HttpRequest, VirtualService},
-    manifests::load,
+    gateway_api_routing::HttpRoute,
+    istio_routing::{HttpRequest, VirtualService},
+    manifests::{Dataplane, Manifest, load},
 };
-use formatter_svc::contract::USER_AGENT_BAGGAGE_KEY;
+use hello_contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{w3c_baggage::baggage_header, with_member_first};
 use opentelemetry::baggage::Baggage;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -15,16 +23,80 @@ use test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
 
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 
-fn virtual_service(file: &str, name: &str) -> VirtualService {
-    let manifest = load(file)
+fn manifest(file: &str, kind: &str, name: &str) -> Manifest {
+    load(file)
         .into_iter()
-        .find(|m| m.kind() == "VirtualService" && m.name() == name)
-        .unwrap_or_else(|| panic!("no VirtualService {name} in k8s/{file}"));
+        .find(|m| m.kind() == kind && m.name() == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in k8s/{file}"))
+}
+
+fn virtual_service(file: &str, name: &str) -> VirtualService {
+    let manifest = manifest(file, "VirtualService", name);
     serde_json::from_value(manifest.value).unwrap_or_else(|e| panic!("{file}/{name}: {e}"))
 }
 
-fn subset(destination: Option<&Destination>) -> Option<&str> {
-    destination.and_then(|d| d.subset.as_deref())
+fn http_route(file: &str, name: &str) -> HttpRoute {
+    let manifest = manifest(file, "HTTPRoute", name);
+    serde_json::from_value(manifest.value).unwrap_or_else(|e| panic!("{file}/{name}: {e}"))
+}
+
+/// formatter-svc's routing on both data planes, and the `version` label
+/// each destination selects.
+struct Routing {
+    sidecar: VirtualService,
+    ambient: HttpRoute,
+    /// DestinationRule subset (sidecar) → version label.
+    subset_versions: BTreeMap<String, String>,
+    /// Service (ambient) → the version label its selector picks.
+    service_versions: BTreeMap<String, String>,
+}
+
+fn routing() -> Routing {
+    let rule = manifest("sidecar/routing.yaml", "DestinationRule", "formatter-svc");
+    let subset_versions = rule.value["spec"]["subsets"]
+        .as_array()
+        .expect("subsets")
+        .iter()
+        .map(|s| {
+            let version = s["labels"]["version"].as_str().expect("a version label");
+            (s["name"].as_str().unwrap().to_owned(), version.to_owned())
+        })
+        .collect();
+    let service_versions = Dataplane::Ambient
+        .deployed()
+        .iter()
+        .filter(|m| m.kind() == "Service")
+        .filter_map(|m| {
+            let version = m.value["spec"]["selector"]["version"].as_str()?;
+            Some((m.name().to_owned(), version.to_owned()))
+        })
+        .collect();
+    Routing {
+        sidecar: virtual_service("sidecar/routing.yaml", "formatter-svc"),
+        ambient: http_route("ambient/routing.yaml", "formatter-svc"),
+        subset_versions,
+        service_versions,
+    }
+}
+
+impl Routing {
+    /// The version `request` reaches, the same on both data planes (a
+    /// disagreement fails the test).
+    fn version(&self, request: &HttpRequest) -> Option<String> {
+        let sidecar = self.sidecar.route(request).map(|destination| {
+            let subset = destination.subset.as_deref().expect("a subset");
+            self.subset_versions[subset].clone()
+        });
+        let ambient = self
+            .ambient
+            .route(request)
+            .map(|backend| self.service_versions[&backend.name].clone());
+        assert_eq!(
+            sidecar, ambient,
+            "the sidecar (left) and ambient (right) routing disagree on {request:#?}"
+        );
+        sidecar
+    }
 }
 
 /// Sends one request through the real hello-svc and returns what the
@@ -52,11 +124,11 @@ fn as_envoy_sees_it(app: &TestApp) -> HttpRequest {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
 
     let netscape = formatter_request("/sayHello/Brian", &[("user-agent", NETSCAPE)]).await;
     assert_eq!(
-        subset(routing.route(&netscape)),
+        routing.version(&netscape).as_deref(),
         Some("v2"),
         "headers sent: {:#?}",
         netscape.headers
@@ -64,7 +136,7 @@ async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
 
     let curl = formatter_request("/sayHello/Brian", &[("user-agent", "curl/8.5.0")]).await;
     assert_eq!(
-        subset(routing.route(&curl)),
+        routing.version(&curl).as_deref(),
         Some("v1"),
         "headers sent: {:#?}",
         curl.headers
@@ -73,7 +145,7 @@ async fn a_netscape_user_agent_on_say_hello_routes_to_v2_and_curl_to_v1() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
     let with_baggage = formatter_request(
         "/sayHello/Brian",
         &[
@@ -83,7 +155,7 @@ async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
     )
     .await;
     assert_eq!(
-        subset(routing.route(&with_baggage)),
+        routing.version(&with_baggage).as_deref(),
         Some("v2"),
         "{:#?}",
         with_baggage.headers
@@ -100,7 +172,7 @@ async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
     )
     .await;
     assert_eq!(
-        subset(routing.route(&spoofed)),
+        routing.version(&spoofed).as_deref(),
         Some("v1"),
         "{:#?}",
         spoofed.headers
@@ -110,8 +182,8 @@ async fn the_route_holds_whatever_other_baggage_the_caller_carries() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_agent_or_with_a_full_one()
  {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
-    let route = |request: &HttpRequest| subset(routing.route(request)).map(str::to_owned);
+    let routing = routing();
+    let route = |request: &HttpRequest| routing.version(request);
     let sent_baggage = |request: &HttpRequest| {
         request
             .headers
@@ -170,7 +242,7 @@ async fn the_caller_cannot_choose_v2_with_its_own_baggage_even_without_a_user_ag
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_and_routed_to_v1() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
     let app = TestApp::builder()
         .exporting_over(Transport::HttpProtobuf)
         .start()
@@ -200,7 +272,7 @@ async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_an
         .collect();
     assert_eq!(baggage, ["tenant=blue"]);
     assert_eq!(
-        subset(routing.route(&sent)),
+        routing.version(&sent).as_deref(),
         Some("v1"),
         "{:#?}",
         sent.headers
@@ -235,10 +307,10 @@ async fn a_netscape_user_agent_too_long_for_baggage_is_left_out_logged_marked_an
 
 #[tokio::test(flavor = "multi_thread")]
 async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
     let request = formatter_request("/sayHello2/Brian", &[("user-agent", NETSCAPE)]).await;
     assert_eq!(
-        subset(routing.route(&request)),
+        routing.version(&request).as_deref(),
         Some("v1"),
         "{:#?}",
         request.headers
@@ -247,7 +319,7 @@ async fn say_hello2_lands_on_v1_even_for_netscape_because_it_sets_no_baggage() {
 
 #[test]
 fn the_regex_needs_the_user_agent_key_not_just_the_word() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
     let with_baggage = |baggage: &str| HttpRequest {
         path: "/formatGreeting".into(),
         headers: vec![("baggage".into(), baggage.into())],
@@ -263,7 +335,7 @@ fn the_regex_needs_the_user_agent_key_not_just_the_word() {
         ("user-agent=netscape", "v1"),
     ] {
         assert_eq!(
-            subset(routing.route(&with_baggage(baggage))),
+            routing.version(&with_baggage(baggage)).as_deref(),
             Some(expected),
             "baggage: {baggage}"
         );
@@ -272,7 +344,7 @@ fn the_regex_needs_the_user_agent_key_not_just_the_word() {
 
 #[test]
 fn the_routing_regex_matches_the_member_the_shared_key_produces() {
-    let routing = virtual_service("routing.yaml", "formatter-svc");
+    let routing = routing();
     let route = |user_agent: &str| {
         let (baggage, left_out) =
             with_member_first(&Baggage::new(), USER_AGENT_BAGGAGE_KEY, Some(user_agent));
@@ -282,27 +354,67 @@ fn the_routing_regex_matches_the_member_the_shared_key_produces() {
             path: "/formatGreeting".into(),
             headers: vec![("baggage".into(), header)],
         };
-        subset(routing.route(&request)).map(str::to_owned)
+        routing.version(&request)
     };
     assert_eq!(route(NETSCAPE).as_deref(), Some("v2"));
     assert_eq!(route("curl/8.5.0").as_deref(), Some("v1"));
 }
 
 #[test]
-fn the_gateway_sends_both_hello_paths_to_hello_svc_and_nothing_else() {
-    let gateway = virtual_service("gateway.yaml", "hello");
+fn the_gateway_sends_both_hello_paths_to_hello_svc_and_nothing_else_on_both_data_planes() {
+    let sidecar = virtual_service("sidecar/gateway.yaml", "hello");
+    let ambient = http_route("ambient/gateway.yaml", "hello");
     let at = |path: &str| HttpRequest {
         path: path.into(),
         headers: Vec::new(),
     };
     for path in ["/sayHello/Brian", "/sayHello2/Brian"] {
-        let destination = gateway
+        let destination = sidecar
             .route(&at(path))
             .unwrap_or_else(|| panic!("{path} is not routed"));
         assert_eq!(destination.host, "hello-svc");
+        let backend = ambient
+            .route(&at(path))
+            .unwrap_or_else(|| panic!("{path} is not routed by the HTTPRoute"));
+        assert_eq!(backend.name, "hello-svc");
     }
     assert!(
-        gateway.route(&at("/healthz")).is_none(),
+        sidecar.route(&at("/healthz")).is_none() && ambient.route(&at("/healthz")).is_none(),
         "probes stay inside the cluster"
     );
+    // A Gateway API PathPrefix matches whole segments: /sayHello alone does
+    // not cover /sayHello2, which is why both are listed.
+    let mut one_prefix = ambient.clone();
+    one_prefix.spec.rules[0]
+        .matches
+        .as_mut()
+        .expect("written matches")
+        .truncate(1);
+    assert!(one_prefix.route(&at("/sayHello2/Brian")).is_none());
+}
+
+#[test]
+fn the_httproute_routes_the_same_whatever_order_its_rules_are_written_in() {
+    let routing = routing();
+    assert_eq!(
+        routing.ambient.precedence(),
+        ["netscape-to-v2", "everyone-else-to-v1"]
+    );
+    let mut reversed = routing.ambient.clone();
+    reversed.spec.rules.reverse();
+    assert_eq!(
+        reversed.precedence(),
+        ["netscape-to-v2", "everyone-else-to-v1"],
+        "Gateway API precedence: the rule with a header match first"
+    );
+    let request = HttpRequest {
+        path: "/formatGreeting".into(),
+        headers: vec![(
+            "baggage".into(),
+            "user-agent=Mozilla/4.0%20(compatible%3B%20Netscape)".into(),
+        )],
+    };
+    let backend = |route: &HttpRoute| route.route(&request).map(|b| b.name.clone());
+    assert_eq!(backend(&reversed), backend(&routing.ambient));
+    assert_eq!(backend(&reversed).as_deref(), Some("formatter-svc-v2"));
 }

@@ -17,6 +17,7 @@ use otlp_spans::{
     DecodeError, ReceivedSpan, SpanKind, StatusCode as SpanStatus, decode_request,
     http_receiver::{self, ExportSink},
 };
+use span_tree::{MAX_INDENT_DEPTH, Mark, Node};
 
 /// Spans kept per trace; more are counted as dropped.
 pub(crate) const MAX_SPANS_PER_TRACE: usize = 1000;
@@ -186,77 +187,29 @@ fn highlights(span: &ReceivedSpan) -> String {
     out
 }
 
-/// Indentation grows with depth up to here; deeper spans are drawn at this
-/// indent with their depth written out, so a long chain stays readable.
-pub const MAX_INDENT_DEPTH: usize = 24;
-
-/// Why a span is drawn at the top level rather than under a parent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Placement {
-    /// A root: it names no parent.
-    Root,
-    /// Its parent never arrived.
-    Orphan,
-    /// It names itself as its parent.
-    OwnParent,
-    /// An earlier span of the trace has the same span id.
-    DuplicateId,
-    /// Its parents lead round in a circle, never to a root.
-    Cycle,
-}
-
 /// `spans` of trace `trace_id` as a tree: roots first, children in start
-/// order. Every span is drawn exactly once: a span that cannot hang under a
-/// root (its parent never arrived, it is its own parent, its id repeats an
-/// earlier span's, or its parents form a cycle) is drawn at the top level,
-/// marked with why. The walk keeps its own stack, so no chain of parents,
-/// however long or circular, can overflow the thread's.
+/// order, placed by [`span_tree::walk`]. Every span is drawn exactly once: a
+/// span that cannot hang under a root (its parent never arrived, it is its
+/// own parent, its id repeats an earlier span's, or its parents form a
+/// cycle) is drawn at the top level, marked with why.
 pub fn render(trace_id: &str, spans: &[ReceivedSpan], colour: bool) -> String {
     let paint = |code: &'static str| if colour { code } else { "" };
-    // The first span with each id is the one children hang under.
-    let mut first_with_id: HashMap<&str, usize> = HashMap::with_capacity(spans.len());
-    let mut placement: Vec<Option<Placement>> = vec![None; spans.len()];
-    for (index, span) in spans.iter().enumerate() {
-        if first_with_id.contains_key(span.span_id.as_str()) {
-            placement[index] = Some(Placement::DuplicateId);
-        } else {
-            first_with_id.insert(&span.span_id, index);
-        }
-    }
-    let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (index, span) in spans.iter().enumerate() {
-        if placement[index].is_some() {
-            continue;
-        }
-        placement[index] = if span.parent_span_id.is_empty() {
-            Some(Placement::Root)
-        } else if span.parent_span_id == span.span_id {
-            Some(Placement::OwnParent)
-        } else {
-            match first_with_id.get(span.parent_span_id.as_str()) {
-                Some(&parent) => {
-                    children.entry(parent).or_default().push(index);
-                    None
-                }
-                None => Some(Placement::Orphan),
-            }
-        };
-    }
-    for list in children.values_mut() {
-        list.sort_by_key(|&i| spans[i].start_unix_nano);
-    }
-    let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| spans[i].start_unix_nano);
-    let mut tops: Vec<usize> = (0..spans.len())
-        .filter(|&i| placement[i].is_some())
-        .collect();
-    by_start(&mut tops);
-
-    let mut out = String::new();
-    let head = tops
+    let nodes: Vec<Node> = spans
         .iter()
-        .find(|&&i| placement[i] == Some(Placement::Root))
-        .or(tops.first())
-        .map(|&i| &spans[i]);
+        .map(|span| Node {
+            span_id: &span.span_id,
+            parent_span_id: (!span.parent_span_id.is_empty())
+                .then_some(span.parent_span_id.as_str()),
+            start: span.start_unix_nano,
+        })
+        .collect();
+    let placed = span_tree::walk(&nodes);
+    let mut out = String::new();
+    let head = placed
+        .iter()
+        .find(|p| p.mark == Some(Mark::Root))
+        .or(placed.first())
+        .map(|p| &spans[p.index]);
     let status = head
         .and_then(|s| s.int_attr("http.response.status_code"))
         .map(|code| format!(" → {code}"))
@@ -269,55 +222,20 @@ pub fn render(trace_id: &str, spans: &[ReceivedSpan], colour: bool) -> String {
         head.map_or("", |s| s.name.as_str()),
         head.map(ms).unwrap_or_default(),
     );
-
-    let mut drawn = vec![false; spans.len()];
-    let draw_from =
-        |top: usize, placement: &[Option<Placement>], out: &mut String, drawn: &mut Vec<bool>| {
-            let mut stack = vec![(top, 0usize)];
-            while let Some((index, depth)) = stack.pop() {
-                if std::mem::replace(&mut drawn[index], true) {
-                    continue;
-                }
-                let span = &spans[index];
-                line(out, span, depth, &paint);
-                let indent = "   ".repeat(depth.min(MAX_INDENT_DEPTH));
-                let why = match placement[index] {
-                    Some(Placement::Orphan) => {
-                        format!("its parent {} never arrived", span.parent_span_id)
-                    }
-                    Some(Placement::OwnParent) => "it names itself as its parent".to_owned(),
-                    Some(Placement::DuplicateId) => {
-                        format!("an earlier span has the same id {}", span.span_id)
-                    }
-                    Some(Placement::Cycle) => format!(
-                        "its parents form a cycle through {}, never reaching a root",
-                        span.parent_span_id
-                    ),
-                    Some(Placement::Root) | None => String::new(),
-                };
-                if !why.is_empty() {
-                    let _ = writeln!(out, "{indent}   ({why})");
-                }
-                // Pushed in reverse, so they pop in start order.
-                for &child in children.get(&index).into_iter().flatten().rev() {
-                    if !drawn[child] {
-                        stack.push((child, depth + 1));
-                    }
-                }
-            }
+    for p in placed {
+        let span = &spans[p.index];
+        line(&mut out, span, p.depth, &paint);
+        let why = match p.mark {
+            Some(Mark::Orphan) => format!("its parent {} never arrived", span.parent_span_id),
+            Some(Mark::OwnParent) => "it names itself as its parent".to_owned(),
+            Some(Mark::DuplicateId) => format!("an earlier span has the same id {}", span.span_id),
+            Some(Mark::Cycle) => format!(
+                "its parents form a cycle through {}, never reaching a root",
+                span.parent_span_id
+            ),
+            Some(Mark::Root) | None => continue,
         };
-    for &top in &tops {
-        draw_from(top, &placement, &mut out, &mut drawn);
-    }
-    // What is left hangs off a circle of parents: draw each circle from its
-    // earliest span.
-    let mut rest: Vec<usize> = (0..spans.len()).filter(|&i| !drawn[i]).collect();
-    by_start(&mut rest);
-    for index in rest {
-        if !drawn[index] {
-            placement[index] = Some(Placement::Cycle);
-            draw_from(index, &placement, &mut out, &mut drawn);
-        }
+        let _ = writeln!(out, "   ({why})");
     }
     out
 }
@@ -331,11 +249,7 @@ fn line(
     paint: &dyn Fn(&'static str) -> &'static str,
 ) {
     let error = span.status == SpanStatus::Error;
-    let deep = if depth > MAX_INDENT_DEPTH {
-        format!("[depth {depth}] ")
-    } else {
-        String::new()
-    };
+    let deep = span_tree::depth_label(depth);
     let _ = writeln!(
         out,
         "{}└─ {deep}{}{:<14}{} {:<24} {:<6} {:>9}{}{}{}{}",

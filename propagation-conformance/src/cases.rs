@@ -1,28 +1,27 @@
-//! Conformance cases for the propagators, derived from the specifications'
-//! grammar and processing model, and the checks that judge what went out.
-//!
-//! One table serves two runs: `mesh-propagation/tests/conformance.rs` runs it
-//! against the composite propagator (extract, then inject with no span of
-//! ours), and `tests/tests/conformance.rs` against the real hello-svc binary
-//! (the headers in, the headers its formatter call really carried out).
-//! Compiled only with the `conformance` feature.
-//!
-//! Specifications, as cited in [`Case::spec`]:
-//! - "TC": W3C Trace Context Level 1 (Recommendation, 2021) and Level 2
-//!   (Candidate Recommendation Draft), whose `traceparent`/`tracestate`
-//!   grammar is the same but for the Level 2 random-trace-id flag;
-//! - "Baggage": W3C Baggage (Candidate Recommendation);
-//! - "B3": openzipkin/b3-propagation.
+//! The conformance table: incoming header lines and what must go out, one
+//! case a line, each citing the section of its specification.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::{
-    b3,
-    caller_trace::Sampling,
-    header_lines::HeaderLines,
-    w3c_baggage::{self, MAX_BYTES, MAX_MEMBERS},
-    w3c_trace_context::{self, FLAG_RANDOM_TRACE_ID, FLAG_SAMPLED},
-};
+/// The caller's sampling decision, as a case expects it to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sampling {
+    /// Record the trace (W3C `sampled` set, B3 `1`).
+    Accept,
+    /// Do not record it (W3C `sampled` unset, B3 `0`).
+    Deny,
+    /// No decision: the receiver decides (B3 with no sampling state).
+    Defer,
+    /// Record it, and mark it for debugging (B3 `d`, `X-B3-Flags: 1`).
+    Debug,
+}
+
+impl Sampling {
+    /// Whether a trace under this decision is recorded (`Defer` is not, until decided).
+    pub fn is_sampled(self) -> bool {
+        matches!(self, Self::Accept | Self::Debug)
+    }
+}
 
 /// What should become of the caller's trace.
 #[derive(Debug, Clone, Copy)]
@@ -79,18 +78,6 @@ impl Case {
         }
         headers
     }
-}
-
-/// How the outbound headers were produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Extracted, then injected at once: the caller's span passes through.
-    PassThrough,
-    /// Through hello-svc (`parentbased_always_on`, no User-Agent header):
-    /// its CLIENT span is the parent, deferred decisions are made (sampled),
-    /// a restarted trace is a new random one, and hello vouches for the
-    /// baggage `user-agent` member, removing the caller's.
-    HelloSvc,
 }
 
 const T: &str = "12345678901234567890123456789012";
@@ -259,211 +246,3 @@ pub const CASES: &[Case] = &[
     case!("mix-invalid-b3-keeps-traceparent", "README: only a valid context replaces", [("traceparent", TP), ("x-b3-traceid", "zzz"), ("x-b3-spanid", B3S)], ACCEPTED),
     case!("mix-invalid-traceparent-keeps-b3", "README: only a valid context replaces", [("traceparent", "00-zzz-1234567890123456-01"), ("x-b3-traceid", B3T), ("x-b3-spanid", B3S), ("x-b3-sampled", "1")], b3(Sampling::Accept)),
 ];
-
-/// Every way `out` breaks the specifications' grammar or limits, whatever
-/// came in: the invariants the property tests and the fuzz target hold.
-pub fn grammar_errors(out: &HeaderMap) -> Vec<String> {
-    let mut errors = Vec::new();
-    let mut one = |name: &str| -> Option<String> {
-        let mut values = out.get_all(name).iter();
-        let first = values.next()?;
-        if values.next().is_some() {
-            errors.push(format!("{name}: sent more than once"));
-        }
-        match first.to_str() {
-            Ok(text) => Some(text.to_owned()),
-            Err(_) => {
-                errors.push(format!("{name}: not visible ASCII: {first:?}"));
-                None
-            }
-        }
-    };
-    let traceparent = one("traceparent");
-    let tracestate = one("tracestate");
-    let baggage = one("baggage");
-    let b3_single = one("b3");
-    if let Some(value) = &traceparent {
-        match w3c_trace_context::parse_traceparent(value) {
-            Some(parsed) if value.len() == 55 && value.starts_with("00-") => {
-                if parsed.flags & !(FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID) != 0 {
-                    errors.push(format!("traceparent: undefined flags set: {value}"));
-                }
-            }
-            _ => errors.push(format!("traceparent: not a version-00 value: {value}")),
-        }
-    }
-    if let Some(value) = &tracestate {
-        if traceparent.is_none() {
-            errors.push("tracestate without traceparent".to_owned());
-        }
-        if value.is_empty()
-            || w3c_trace_context::parse_tracestate(value).as_deref() != Some(value.as_str())
-        {
-            errors.push(format!(
-                "tracestate: not a normalized, valid list: {value:?}"
-            ));
-        }
-    }
-    if let Some(value) = &baggage {
-        let members: Vec<&str> = value.split(',').collect();
-        if value.len() > MAX_BYTES || members.len() > MAX_MEMBERS {
-            errors.push(format!(
-                "baggage: {} bytes, {} members",
-                value.len(),
-                members.len()
-            ));
-        }
-        let parsed = w3c_baggage::parse_baggage(value);
-        if parsed.len() != members.len() {
-            errors.push(format!("baggage: not every member is valid: {value:?}"));
-        }
-        if w3c_baggage::baggage_header(&parsed).as_deref() != Some(value.as_str()) {
-            errors.push(format!("baggage: does not round-trip: {value:?}"));
-        }
-    }
-    if let Some(value) = &b3_single
-        && b3::parse_single(value).is_none()
-    {
-        errors.push(format!("b3: not a valid single header: {value}"));
-    }
-    if out.contains_key("x-b3-traceid") || out.contains_key("x-b3-sampled") {
-        if b3::parse_multi(&HeaderLines::new(out)).is_none() {
-            errors.push("x-b3-*: not a valid set".to_owned());
-        }
-        let flags = out.get("x-b3-flags").and_then(|v| v.to_str().ok());
-        if flags == Some("1") && out.contains_key("x-b3-sampled") {
-            errors.push("x-b3-sampled sent with the debug flag".to_owned());
-        }
-        if flags.is_some_and(|f| f != "0" && f != "1") {
-            errors.push(format!("x-b3-flags: {flags:?} is neither 1 nor 0"));
-        }
-    }
-    errors
-}
-
-fn header<'a>(out: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    out.get(name).and_then(|v| v.to_str().ok())
-}
-
-/// Every way `out` (the headers sent on for `case`, produced as `mode`
-/// says) differs from what the case expects.
-pub(crate) fn mismatches(case: &Case, mode: Mode, out: &HeaderMap) -> Vec<String> {
-    let mut errors = grammar_errors(out);
-    let expect = &case.expect;
-    let traceparent = header(out, "traceparent").and_then(w3c_trace_context::parse_traceparent);
-    let b3_sampled = header(out, "x-b3-sampled");
-    let b3_debug = header(out, "x-b3-flags") == Some("1");
-    // What the B3 headers and the W3C flags must say.
-    let sampling = match (mode, expect.sampling) {
-        (Mode::HelloSvc, Sampling::Defer) => Sampling::Accept,
-        (_, sampling) => sampling,
-    };
-    let b3_expected = match sampling {
-        Sampling::Accept => (Some("1"), false),
-        Sampling::Deny => (Some("0"), false),
-        Sampling::Debug => (None, true),
-        Sampling::Defer => (None, false),
-    };
-    match (expect.trace, mode, traceparent) {
-        (Trace::Continued { trace_id, span_id }, _, Some(parent)) => {
-            if parent.trace_id.to_string() != trace_id {
-                errors.push(format!("trace id {} is not {trace_id}", parent.trace_id));
-            }
-            let is_callers = parent.parent_id.to_string() == span_id;
-            if is_callers != (mode == Mode::PassThrough) {
-                errors.push(format!("parent id {}", parent.parent_id));
-            }
-            if (parent.flags & FLAG_RANDOM_TRACE_ID != 0) != expect.random {
-                errors.push(format!("random-trace-id flag: {:02x}", parent.flags));
-            }
-            if (parent.flags & FLAG_SAMPLED != 0) != sampling.is_sampled() {
-                errors.push(format!("sampled flag: {:02x}", parent.flags));
-            }
-            if header(out, "x-b3-traceid") != Some(trace_id)
-                || header(out, "x-b3-spanid") != Some(parent.parent_id.to_string().as_str())
-            {
-                errors.push("x-b3-* ids differ from traceparent".to_owned());
-            }
-            if (b3_sampled, b3_debug) != b3_expected {
-                errors.push(format!("B3 sampling {b3_sampled:?}, debug {b3_debug}"));
-            }
-        }
-        (Trace::Restarted, Mode::PassThrough, None) => {
-            if header(out, "x-b3-traceid").is_some() {
-                errors.push("a restarted trace sent B3 ids".to_owned());
-            }
-            if expect.sampling != Sampling::Defer && (b3_sampled, b3_debug) != b3_expected {
-                errors.push(format!("the decision sent alone: {b3_sampled:?}"));
-            }
-        }
-        (Trace::Restarted, Mode::HelloSvc, Some(parent)) => {
-            let id = parent.trace_id.to_string();
-            let seen = case
-                .incoming
-                .iter()
-                .any(|(_, value)| value.contains(&id) || value.contains(&id[16..]));
-            if seen {
-                errors.push(format!("trace {id} was taken from the request"));
-            }
-            if parent.flags & FLAG_RANDOM_TRACE_ID == 0 {
-                errors.push("a trace started here must say its id is random".to_owned());
-            }
-            let sampled = expect.sampling != Sampling::Deny;
-            if (parent.flags & FLAG_SAMPLED != 0) != sampled {
-                errors.push(format!("sampled flag: {:02x}", parent.flags));
-            }
-        }
-        (_, _, parent) => errors.push(format!("traceparent out: {parent:?}")),
-    }
-    if header(out, "tracestate") != expect.tracestate {
-        errors.push(format!(
-            "tracestate {:?}, expected {:?}",
-            header(out, "tracestate"),
-            expect.tracestate
-        ));
-    }
-    let mut sent: Vec<&str> = header(out, "baggage")
-        .map(|b| b.split(',').collect())
-        .unwrap_or_default();
-    sent.sort_unstable();
-    let mut expected: Vec<&str> = expect
-        .baggage
-        .iter()
-        .copied()
-        .filter(|m| mode == Mode::PassThrough || !m.starts_with("user-agent="))
-        .collect();
-    expected.sort_unstable();
-    if sent != expected {
-        errors.push(format!("baggage {sent:?}, expected {expected:?}"));
-    }
-    errors
-}
-
-/// Judges every case's outbound headers, produced as `mode` says; `Err`
-/// lists each failing case with its section and what was sent.
-pub fn judge<'a>(
-    mode: Mode,
-    results: impl IntoIterator<Item = (&'a Case, HeaderMap)>,
-) -> Result<usize, String> {
-    let mut failures = Vec::new();
-    let mut count = 0;
-    for (case, out) in results {
-        count += 1;
-        let errors = mismatches(case, mode, &out);
-        if !errors.is_empty() {
-            failures.push(format!(
-                "{} ({}): {errors:?}\n  sent {out:?}",
-                case.name, case.spec
-            ));
-        }
-    }
-    if failures.is_empty() {
-        Ok(count)
-    } else {
-        Err(format!(
-            "{} of {count} cases fail:\n{}",
-            failures.len(),
-            failures.join("\n")
-        ))
-    }
-}
