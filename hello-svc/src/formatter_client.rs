@@ -58,8 +58,15 @@ impl FormatterClient {
         );
         // The parent is the caller's context, not the tracing parent: that is
         // how the baggage the handler added reaches this span and the wire.
-        let _ = span.set_parent(cx);
-        mesh_propagation::inject(&span.context(), &mut headers);
+        // Should that fail (said and marked by `set_parent`), the caller's
+        // context goes out instead: the call still continues the trace and
+        // carries the baggage that routes it.
+        let outbound = if mesh_telemetry::span_parent::set_parent(&span, cx.clone()) {
+            span.context()
+        } else {
+            cx
+        };
+        mesh_propagation::inject(&outbound, &mut headers);
 
         // If the server's request timeout drops this future mid-call, the
         // guard still marks the span, so Jaeger does not show a cut call as a
@@ -140,4 +147,69 @@ impl Drop for CallOutcome {
 fn mark_failed(span: &tracing::Span, error_type: &'static str) {
     span.set_status(Status::error(""));
     span.set_attribute("error.type", error_type);
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::{
+        KeyValue,
+        baggage::BaggageExt,
+        trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState},
+    };
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A formatter that answers once, and hands back the request's head.
+    async fn formatter() -> (String, tokio::task::JoinHandle<String>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let head = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0];
+                stream.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nHello";
+            stream.write_all(answer.as_bytes()).await.unwrap();
+            String::from_utf8(head).unwrap().to_ascii_lowercase()
+        });
+        (url, head)
+    }
+
+    #[tokio::test]
+    async fn when_the_client_span_cannot_be_parented_the_callers_trace_and_baggage_still_go_out() {
+        let (url, head) = formatter().await;
+        let config: Config =
+            mesh_telemetry::config::parse_ignoring_env(&["hello-svc", "--formatter-url", &url])
+                .unwrap();
+        let client = FormatterClient::new(&config).unwrap();
+        let caller = Context::new()
+            .with_remote_span_context(SpanContext::new(
+                TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
+                SpanId::from(0x00f0_67aa_0ba9_02b7),
+                TraceFlags::SAMPLED,
+                true,
+                TraceState::NONE,
+            ))
+            .with_baggage([KeyValue::new("user-agent", "Netscape")]);
+        // No subscriber: the CLIENT span is disabled, and `set_parent` fails.
+        let _none = tracing::subscriber::set_default(tracing::subscriber::NoSubscriber::default());
+        let greeting = client
+            .format_greeting_traced("Brian", caller, HeaderMap::new())
+            .await
+            .unwrap();
+        assert_eq!(greeting, "Hello");
+        let head = head.await.unwrap();
+        assert!(
+            head.contains("\r\ntraceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-"),
+            "{head}"
+        );
+        assert!(
+            head.contains("\r\nbaggage: user-agent=netscape\r\n"),
+            "{head}"
+        );
+    }
 }

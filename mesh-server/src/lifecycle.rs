@@ -76,7 +76,12 @@ pub async fn run(
         Ok(telemetry) => telemetry,
         Err(error) => {
             eprintln!("{service_name}: {error}");
-            return std::process::ExitCode::FAILURE;
+            // 2, as for a flag clap refuses: the configuration cannot work.
+            return if error.is_configuration() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            };
         }
     };
     let outcome = match build.await {

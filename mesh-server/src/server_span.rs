@@ -62,7 +62,9 @@ impl<B> MakeSpan<B> for ServerSpan {
         // Must happen before the span is entered or its context read; after
         // that tracing-opentelemetry has started the span and the parent is
         // fixed.
-        let _ = span.set_parent(propagation::extract(request.headers()));
+        // A failure is logged once and marked on the span by `set_parent`;
+        // the request is served either way.
+        mesh_telemetry::span_parent::set_parent(&span, propagation::extract(request.headers()));
         span
     }
 }

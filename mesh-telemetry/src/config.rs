@@ -4,6 +4,8 @@
 //! specification, so the services behave like any other OTel-instrumented
 //! workload: operators set `OTEL_*` in a Deployment and nothing else.
 
+use std::path::PathBuf;
+
 use clap::{Args, ValueEnum, builder::BoolishValueParser};
 
 use mesh_propagation::PropagatorKind;
@@ -69,6 +71,46 @@ pub struct TelemetryArgs {
     /// `OTEL_EXPORTER_OTLP_COMPRESSION`.
     #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", value_enum)]
     pub otel_exporter_otlp_traces_compression: Option<OtlpCompression>,
+
+    /// PEM file of the CA certificates trusted to sign the collector's
+    /// certificate, for an `https` endpoint. When set, only these are
+    /// trusted; unset, the system's CA certificates are.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_CERTIFICATE")]
+    pub otel_exporter_otlp_certificate: Option<PathBuf>,
+
+    /// The CA file for trace exports only; wins over
+    /// `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")]
+    pub otel_exporter_otlp_traces_certificate: Option<PathBuf>,
+
+    /// PEM file of the client certificate (chain) presented to a collector
+    /// that requires mutual TLS. Needs `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")]
+    pub otel_exporter_otlp_client_certificate: Option<PathBuf>,
+
+    /// The client certificate for trace exports only; wins over
+    /// `OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE")]
+    pub otel_exporter_otlp_traces_client_certificate: Option<PathBuf>,
+
+    /// PEM file of the private key of the client certificate.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_CLIENT_KEY")]
+    pub otel_exporter_otlp_client_key: Option<PathBuf>,
+
+    /// The client key for trace exports only; wins over
+    /// `OTEL_EXPORTER_OTLP_CLIENT_KEY`.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY")]
+    pub otel_exporter_otlp_traces_client_key: Option<PathBuf>,
+
+    /// For `grpc` only, and only for an endpoint without a scheme
+    /// (`collector:4317`): `true` connects in plain text, `false` (the
+    /// default) with TLS. An `http://` or `https://` endpoint says itself.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_INSECURE", value_parser = BoolishValueParser::new())]
+    pub otel_exporter_otlp_insecure: Option<bool>,
+
+    /// `OTEL_EXPORTER_OTLP_INSECURE` for trace exports only.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TRACES_INSECURE", value_parser = BoolishValueParser::new())]
+    pub otel_exporter_otlp_traces_insecure: Option<bool>,
 
     /// Which traces are recorded. The parent-based samplers follow the
     /// caller's (for example Istio's) sampling decision.

@@ -109,7 +109,7 @@ impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
                 if !health.failing.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         endpoint = %self.endpoint,
-                        %error,
+                        error = %cause(error),
                         "span export failing; spans are dropped until the collector answers \
                          (logged once per outage)"
                     );
@@ -129,6 +129,16 @@ impl<E: SpanExporter> SpanExporter for HealthReportingExporter<E> {
 
     fn set_resource(&mut self, resource: &Resource) {
         self.inner.set_resource(resource);
+    }
+}
+
+/// What an export failure says, without the SDK's "Operation failed: "
+/// in front: the exporters' own text names the cause
+/// ([`crate::export_failure`]).
+fn cause(error: &OTelSdkError) -> &dyn std::fmt::Display {
+    match error {
+        OTelSdkError::InternalFailure(text) => text,
+        other => other,
     }
 }
 

@@ -7,23 +7,36 @@
 //! users is kept: the headers, timeout and gzip of `OTEL_EXPORTER_OTLP_*`,
 //! retries of the failures the OTLP specification calls retryable, and a
 //! warning for a partial success. gRPC stays on `opentelemetry-otlp`.
+//!
+//! The POST goes out on hyper's HTTP/1.1 client over
+//! [`crate::collector_connection`]'s connections (TLS for `https`), so a
+//! failure is named by its cause and a TLS one is not retried.
 
 use std::{
     hash::{BuildHasher, RandomState},
     io::Write,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::Uri;
+use http::{HeaderMap, HeaderValue, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use opentelemetry_sdk::{
     Resource,
     error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
 use otlp_spans::encode::Encoder;
+
+use crate::{
+    collector_connection::{Connector, LastFailure},
+    collector_tls::ALPN_HTTP1,
+    export_failure::{TransportFailure, http_status_is_retryable},
+};
 
 /// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
 #[derive(Debug, Clone)]
@@ -36,6 +49,8 @@ pub(crate) struct OtlpHttpSettings {
     pub(crate) timeout: Duration,
     /// Whether bodies are gzipped.
     pub(crate) gzip: bool,
+    /// TLS for an `https` endpoint ([`crate::collector_tls`]).
+    pub(crate) tls: rustls::ClientConfig,
 }
 
 /// Why the exporter could not be built.
@@ -54,18 +69,20 @@ pub enum OtlpHttpError {
 /// 429/503; with no collector at all, a shutdown still ends in well under a
 /// second.
 ///
-/// The gRPC exporter's policy is built from the same figures
-/// ([`crate::telemetry`]).
+/// The gRPC exporter retries with the same figures
+/// ([`crate::otlp_grpc::GrpcExporter`]).
 pub(crate) const RETRY_DELAYS: [Duration; 2] =
     [Duration::from_millis(50), Duration::from_millis(100)];
 pub(crate) const MAX_JITTER: Duration = Duration::from_millis(25);
 
 /// The exporter. It runs on the batch processor's own thread, which blocks
-/// on each export, so a blocking client fits.
-#[derive(Debug)]
+/// on each export: each POST runs to its end on the exporter's own
+/// single-threaded runtime, over [`Connector`]'s connections.
 pub(crate) struct OtlpHttpExporter {
-    client: reqwest::blocking::Client,
-    url: reqwest::Url,
+    client: Client<Connector, Full<Bytes>>,
+    runtime: tokio::runtime::Runtime,
+    failures: Arc<LastFailure>,
+    url: Uri,
     headers: HeaderMap,
     timeout: Duration,
     gzip: bool,
@@ -77,9 +94,13 @@ impl OtlpHttpExporter {
     /// An exporter for `settings`, reporting `resource` (the provider sets
     /// its own through [`SpanExporter::set_resource`]).
     pub(crate) fn new(settings: OtlpHttpSettings) -> Result<Self, OtlpHttpError> {
-        let url = reqwest::Url::parse(&settings.endpoint)
+        let url = settings
+            .endpoint
+            .parse::<Uri>()
             .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .filter(|url| {
+                matches!(url.scheme_str(), Some("http" | "https")) && url.host().is_some()
+            })
             .ok_or_else(|| OtlpHttpError::Endpoint(settings.endpoint.clone()))?;
         let mut headers = HeaderMap::new();
         headers.insert(
@@ -100,14 +121,17 @@ impl OtlpHttpExporter {
         for (name, value) in &settings.headers {
             headers.insert(name, value.clone());
         }
-        // reqwest's blocking client runs its own runtime, which must not be
-        // started from inside tokio's: build it on a thread of its own.
-        let client = std::thread::spawn(|| reqwest::blocking::Client::builder().build())
-            .join()
-            .map_err(|_| OtlpHttpError::Client("the client's thread panicked".into()))?
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
             .map_err(|error| OtlpHttpError::Client(error.to_string()))?;
+        let failures = Arc::new(LastFailure::default());
+        let connector = Connector::new(settings.tls, ALPN_HTTP1, failures.clone());
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self {
             client,
+            runtime,
+            failures,
             url,
             headers,
             timeout: settings.timeout,
@@ -152,28 +176,37 @@ impl OtlpHttpExporter {
 
     /// One POST, bounded by what is left of the export's time.
     fn send(&self, body: Bytes, left: Duration) -> Attempt {
-        let response = self
-            .client
-            .post(self.url.clone())
-            .headers(self.headers.clone())
-            .timeout(left)
-            .body(body)
-            .send();
-        let response = match response {
-            Ok(response) => response,
-            Err(error) if error.is_timeout() => {
+        let mut request = http::Request::new(Full::new(body));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.url.clone();
+        *request.headers_mut() = self.headers.clone();
+        self.failures.take();
+        let answer = self.runtime.block_on(async {
+            let response = match tokio::time::timeout(left, self.client.request(request)).await? {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(TransportFailure::of(&error))),
+            };
+            let (head, body) = response.into_parts();
+            // Only a success's body says something: a partial success.
+            let body = if head.status.is_success() {
+                tokio::time::timeout(left, body.collect()).await?.ok()
+            } else {
+                None
+            };
+            Ok(Ok((head, body)))
+        });
+        let (head, body) = match answer {
+            Ok(Ok(answered)) => answered,
+            // The connection's record first: it holds the TLS cause.
+            Ok(Err(cause)) => return Attempt::of_transport(self.failures.take().or(cause)),
+            Err(tokio::time::error::Elapsed { .. }) => {
                 return Attempt::Retryable("timed out".into(), None);
             }
-            Err(error) if error.is_connect() => {
-                return Attempt::Retryable("cannot connect".into(), None);
-            }
-            Err(_) => return Attempt::Retryable("the request failed".into(), None),
         };
-        let status = response.status();
+        let status = head.status;
         if status.is_success() {
-            if let Some((rejected_spans, message)) = response
-                .bytes()
-                .ok()
+            if let Some((rejected_spans, message)) = body
+                .map(|body| body.to_bytes())
                 .and_then(|body| otlp_spans::partial_success(&body))
             {
                 tracing::warn!(
@@ -185,22 +218,17 @@ impl OtlpHttpExporter {
             return Attempt::Sent;
         }
         let failure = format!("HTTP {}", status.as_u16());
-        match status {
-            // OTLP/HTTP's throttling answers may say when to come back.
-            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
-                let after = response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok())
-                    .and_then(|value| value.trim().parse().ok())
-                    .map(Duration::from_secs);
-                Attempt::Retryable(failure, after)
-            }
-            StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
-                Attempt::Retryable(failure, None)
-            }
-            _ => Attempt::Failed(failure),
+        if !http_status_is_retryable(status) {
+            return Attempt::Failed(failure);
         }
+        // OTLP/HTTP's throttling answers may say when to come back.
+        let after = head
+            .headers
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse().ok())
+            .map(Duration::from_secs);
+        Attempt::Retryable(failure, after)
     }
 
     /// POSTs `body`, and again after each retryable failure while
@@ -236,6 +264,31 @@ enum Attempt {
     Failed(String),
 }
 
+impl Attempt {
+    /// A request that got no answer, named by the cause its connection
+    /// recorded, or the client's error says ([`TransportFailure`]): a TLS
+    /// verification failure or a refused handshake is not retried. The
+    /// client's own error is not used: its text says little of the cause.
+    fn of_transport(cause: Option<TransportFailure>) -> Self {
+        match cause {
+            Some(failure) if failure.is_retryable() => Self::Retryable(failure.to_string(), None),
+            Some(failure) => Self::Failed(failure.to_string()),
+            None => Self::Retryable("the request failed".into(), None),
+        }
+    }
+}
+
+impl std::fmt::Debug for OtlpHttpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The headers are left out: they often hold credentials.
+        f.debug_struct("OtlpHttpExporter")
+            .field("url", &self.url)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SpanExporter for OtlpHttpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let started = Instant::now();
@@ -252,7 +305,7 @@ impl SpanExporter for OtlpHttpExporter {
 
 /// Up to [`MAX_JITTER`], so services that lost the same collector do not
 /// retry in step.
-fn jitter() -> Duration {
+pub(crate) fn jitter() -> Duration {
     let max_ms = MAX_JITTER.as_millis() as u64;
     Duration::from_millis(RandomState::new().hash_one(Instant::now()) % (max_ms + 1))
 }
@@ -268,12 +321,8 @@ mod tests {
         task::{Context, Poll, Waker},
     };
 
-    use opentelemetry::trace::{
-        SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
-    };
-    use opentelemetry_sdk::trace::{SpanEvents, SpanLinks};
-
     use super::*;
+    use crate::test_support::span;
 
     /// One request as the collector saw it.
     struct Seen {
@@ -323,6 +372,15 @@ mod tests {
     }
 
     fn exporter(endpoint: &str, gzip: bool, timeout_ms: u64) -> OtlpHttpExporter {
+        exporter_with_tls(endpoint, gzip, timeout_ms, no_tls())
+    }
+
+    fn exporter_with_tls(
+        endpoint: &str,
+        gzip: bool,
+        timeout_ms: u64,
+        tls: rustls::ClientConfig,
+    ) -> OtlpHttpExporter {
         let mut headers = HeaderMap::new();
         headers.insert("api-key", HeaderValue::from_static("s3cret"));
         let mut exporter = OtlpHttpExporter::new(OtlpHttpSettings {
@@ -330,6 +388,7 @@ mod tests {
             headers,
             timeout: Duration::from_millis(timeout_ms),
             gzip,
+            tls,
         })
         .unwrap();
         exporter.set_resource(
@@ -340,28 +399,8 @@ mod tests {
         exporter
     }
 
-    fn span() -> SpanData {
-        SpanData {
-            span_context: SpanContext::new(
-                TraceId::from(7),
-                SpanId::from(8),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::NONE,
-            ),
-            parent_span_id: SpanId::INVALID,
-            parent_span_is_remote: false,
-            span_kind: SpanKind::Server,
-            name: "GET /sayHello/{name}".into(),
-            start_time: std::time::UNIX_EPOCH,
-            end_time: std::time::UNIX_EPOCH,
-            attributes: vec![],
-            dropped_attributes_count: 0,
-            events: SpanEvents::default(),
-            links: SpanLinks::default(),
-            status: Status::Unset,
-            instrumentation_scope: Default::default(),
-        }
+    fn no_tls() -> rustls::ClientConfig {
+        crate::collector_tls::client_config(&Default::default(), false).unwrap()
     }
 
     /// The export runs to its end without awaiting (it blocks, as on the
@@ -454,7 +493,7 @@ mod tests {
     fn a_refused_batch_is_not_retried() {
         let (url, seen) = collector(vec![("HTTP/1.1 400 Bad Request", vec![])]);
         // The collector closes after one answer: a retry would end in
-        // "cannot connect", not in the 400.
+        // "connection refused", not in the 400.
         assert_eq!(
             error_text(export(&exporter(&url, false, 2_000))),
             "HTTP 400"
@@ -494,16 +533,9 @@ mod tests {
         }
         .encode_to_vec();
         let (url, _seen) = collector(vec![("HTTP/1.1 200 OK", body)]);
-        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let writer = log.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || LogWriter(writer.clone()))
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let log = crate::test_support::captured(|| {
             export(&exporter(&url, false, 2_000)).unwrap();
         });
-        let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
         assert!(
             log.contains("WARN")
                 && log.contains("the collector accepted the export in part")
@@ -513,17 +545,54 @@ mod tests {
         );
     }
 
-    /// Log lines written into a shared buffer.
-    struct LogWriter(std::sync::Arc<Mutex<Vec<u8>>>);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_untrusted_collector_is_named_and_tried_once() {
+        use test_harness::{
+            otlp_receiver::{OtlpReceiver, Transport},
+            throwaway_pki::ThrowawayPki,
+        };
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver =
+            OtlpReceiver::start_tls(Transport::HttpProtobuf, collector.server_config(false))
+                .await
+                .unwrap();
+        let tls = crate::test_support::trusting(&ThrowawayPki::new("another CA"));
+        let url = format!("{}/v1/traces", receiver.endpoint());
+        // The exporter blocks on its own runtime, as on the batch thread.
+        let result = tokio::task::spawn_blocking(move || {
+            export(&exporter_with_tls(&url, false, 2_000, tls))
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            error_text(result),
+            "the collector's certificate is not trusted (unknown issuer)"
+        );
+        // A retry would have come 50 ms after the first handshake, well
+        // before the export returned.
+        test_harness::eventually("the handshake", || receiver.failed_handshakes() > 0).await;
+        assert_eq!(receiver.failed_handshakes(), 1, "tried once");
+    }
 
-    impl std::io::Write for LogWriter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
+    #[test]
+    fn a_collector_that_drops_the_connection_is_tried_three_times() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let (accepted, accepts) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                // Counted before the close the exporter then sees.
+                if accepted.send(()).is_err() {
+                    return;
+                }
+                drop(stream);
+            }
+        });
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 2_000))),
+            "the connection was lost"
+        );
+        assert_eq!(accepts.try_iter().count(), 3);
     }
 
     #[test]
@@ -536,7 +605,7 @@ mod tests {
         let url = format!("http://127.0.0.1:{port}/v1/traces");
         assert_eq!(
             error_text(export(&exporter(&url, false, 2_000))),
-            "cannot connect"
+            "connection refused"
         );
     }
 
@@ -547,6 +616,7 @@ mod tests {
             headers: HeaderMap::new(),
             timeout: Duration::from_secs(1),
             gzip: false,
+            tls: no_tls(),
         };
         for endpoint in ["localhost:4318", "ftp://collector/v1/traces", ""] {
             let error = OtlpHttpExporter::new(settings(endpoint)).unwrap_err();

@@ -29,10 +29,13 @@ use tracing_subscriber::{
 };
 
 use crate::{
+    collector_connection::LastFailure,
+    collector_tls::{self, TlsError, TlsFiles},
     config::{LogFormat, OtlpCompression, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
     log_format::{ShortLine, WithTraceIds},
-    otlp_http::{self, OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
+    otlp_grpc::{self, GrpcExporter},
+    otlp_http::{OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
     sampling::MeshSampler,
 };
 
@@ -46,9 +49,31 @@ pub enum TelemetryError {
     /// The OTLP/HTTP exporter could not start.
     #[error(transparent)]
     HttpExporter(#[from] OtlpHttpError),
+    /// The TLS settings cannot work (a file missing, a key that is not the
+    /// certificate's, ...).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The OTLP/gRPC endpoint is not a URL.
+    #[error("{0}")]
+    GrpcEndpoint(String),
+    /// The process-wide propagators were fixed before `init` ran, so
+    /// `OTEL_PROPAGATORS` cannot apply (a second `init`, or context read
+    /// before the first).
+    #[error(
+        "the propagators were fixed before telemetry started, so OTEL_PROPAGATORS cannot apply"
+    )]
+    PropagatorsFixed,
     /// Another global `tracing` subscriber was installed first.
     #[error("cannot install the tracing subscriber: {0}")]
     Subscriber(#[from] TryInitError),
+}
+
+impl TelemetryError {
+    /// Whether the configuration is at fault (not the process): a service
+    /// refuses it with the usage-error exit code, as it does a bad flag.
+    pub fn is_configuration(&self) -> bool {
+        !matches!(self, Self::Subscriber(_) | Self::PropagatorsFixed)
+    }
 }
 
 /// Handle on the running tracer provider. Shut it down before the process
@@ -99,8 +124,12 @@ pub fn init(
     default_service_name: &str,
     service_version: &str,
 ) -> Result<Telemetry, TelemetryError> {
-    // Once per process; a second `init` fails below on the subscriber.
-    let _ = mesh_propagation::install(&args.otel_propagators);
+    // Once per process. `false` means the propagators were fixed before:
+    // by an earlier `init`, or by an `extract`/`inject` that ran first and
+    // took the defaults; either way `OTEL_PROPAGATORS` would not apply.
+    if !mesh_propagation::install(&args.otel_propagators) {
+        return Err(TelemetryError::PropagatorsFixed);
+    }
     let log_format = args.log_format.unwrap_or_else(default_log_format);
     if args.otel_sdk_disabled {
         // The no-op tracer still carries the incoming span context, so the
@@ -137,19 +166,34 @@ pub(crate) fn instrumentation_scope() -> InstrumentationScope {
         .build()
 }
 
-/// How the OTLP/gRPC exporter retries a failed batch: as the OTLP/HTTP one
-/// does, from the same figures ([`otlp_http::RETRY_DELAYS`],
-/// [`otlp_http::MAX_JITTER`]). Since 0.33 the SDK retries by default (3
-/// times, from 100 ms to 1.6 s): with no collector, a shutdown then waits
-/// about 0.9 s for a batch nobody will take. Two quick retries still ride
-/// out a collector's brief outage, and keep that under 0.2 s.
-fn otlp_retry_policy() -> RetryPolicy {
-    let delays = otlp_http::RETRY_DELAYS;
-    RetryPolicy::recommended()
-        .with_max_retries(delays.len())
-        .with_initial_delay(delays[0])
-        .with_max_delay(delays[delays.len() - 1])
-        .with_max_jitter(otlp_http::MAX_JITTER)
+/// The OTLP/gRPC exporter: `opentelemetry-otlp`'s over our own channel
+/// ([`otlp_grpc::channel`]), with its own retries turned off, since
+/// [`GrpcExporter`] retries from the typed cause of a failure. (Since 0.33
+/// the SDK retries by default, 3 times from 100 ms, and would retry a
+/// certificate that is not trusted like any `Unavailable`.)
+pub(crate) fn grpc_exporter(settings: OtlpHttpSettings) -> Result<GrpcExporter, TelemetryError> {
+    let failures = Arc::new(LastFailure::default());
+    let channel = otlp_grpc::channel(
+        &settings.endpoint,
+        settings.timeout,
+        settings.tls,
+        failures.clone(),
+    )
+    .map_err(TelemetryError::GrpcEndpoint)?;
+    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_channel(channel)
+        .with_timeout(settings.timeout)
+        .with_metadata(MetadataMap::from_headers(settings.headers))
+        .with_retry_policy(RetryPolicy::recommended().with_max_retries(0));
+    if settings.gzip {
+        exporter = exporter.with_compression(Compression::Gzip);
+    }
+    Ok(GrpcExporter::new(
+        exporter.build()?,
+        failures,
+        settings.timeout,
+    ))
 }
 
 /// Builds the tracer provider: resource, sampler and exporter from `args`.
@@ -171,21 +215,10 @@ pub(crate) fn tracer_provider(
         ));
     let (builder, health) = match args.otel_traces_exporter {
         TracesExporter::Otlp => {
-            let settings = otlp_settings(args);
+            let settings = otlp_settings(args)?;
             let endpoint = settings.endpoint.clone();
             let processor = match args.otel_exporter_otlp_protocol {
-                OtlpProtocol::Grpc => {
-                    let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-                        .with_tonic()
-                        .with_endpoint(&settings.endpoint)
-                        .with_timeout(settings.timeout)
-                        .with_metadata(MetadataMap::from_headers(settings.headers))
-                        .with_retry_policy(otlp_retry_policy());
-                    if settings.gzip {
-                        exporter = exporter.with_compression(Compression::Gzip);
-                    }
-                    health_reporting(exporter.build()?, endpoint)
-                }
+                OtlpProtocol::Grpc => health_reporting(grpc_exporter(settings)?, endpoint),
                 OtlpProtocol::HttpProtobuf => {
                     health_reporting(OtlpHttpExporter::new(settings)?, endpoint)
                 }
@@ -214,8 +247,9 @@ fn health_reporting<E: opentelemetry_sdk::trace::SpanExporter + 'static>(
 
 /// Where and how spans are exported, resolved as the OTLP exporter
 /// specification says: each traces-specific setting wins over the general
-/// one, and the default timeout is 10 s.
-pub(crate) fn otlp_settings(args: &TelemetryArgs) -> OtlpHttpSettings {
+/// one, and the default timeout is 10 s. The TLS files are read and checked
+/// here, at start-up.
+pub(crate) fn otlp_settings(args: &TelemetryArgs) -> Result<OtlpHttpSettings, TlsError> {
     let headers = args
         .otel_exporter_otlp_traces_headers
         .as_ref()
@@ -229,30 +263,60 @@ pub(crate) fn otlp_settings(args: &TelemetryArgs) -> OtlpHttpSettings {
     let compression = args
         .otel_exporter_otlp_traces_compression
         .or(args.otel_exporter_otlp_compression);
-    OtlpHttpSettings {
-        endpoint: otlp_traces_endpoint(args),
+    let endpoint = otlp_traces_endpoint(args);
+    let https = endpoint.starts_with("https://");
+    Ok(OtlpHttpSettings {
+        tls: collector_tls::client_config(&TlsFiles::from_args(args), https)?,
+        endpoint,
         headers,
         timeout: Duration::from_millis(timeout_ms),
         gzip: compression == Some(OtlpCompression::Gzip),
-    }
+    })
 }
 
 /// The URL spans are sent to, resolved as the OTLP exporter specification
 /// says: the traces-specific URL as is, else the base URL plus `/v1/traces`
-/// for HTTP, else the protocol's default.
+/// for HTTP, else the protocol's default. A gRPC endpoint without a scheme
+/// gets one from [`grpc_scheme`].
 pub(crate) fn otlp_traces_endpoint(args: &TelemetryArgs) -> String {
+    let grpc = args.otel_exporter_otlp_protocol == OtlpProtocol::Grpc;
     if let Some(url) = &args.otel_exporter_otlp_traces_endpoint {
-        return url.clone();
+        return if grpc {
+            grpc_scheme(url, args)
+        } else {
+            url.clone()
+        };
     }
     let base = args.otel_exporter_otlp_endpoint.as_deref();
     match args.otel_exporter_otlp_protocol {
-        OtlpProtocol::Grpc => base.unwrap_or("http://localhost:4317").to_owned(),
+        OtlpProtocol::Grpc => grpc_scheme(base.unwrap_or("http://localhost:4317"), args),
         OtlpProtocol::HttpProtobuf => format!(
             "{}/v1/traces",
             base.unwrap_or("http://localhost:4318")
                 .trim_end_matches('/')
         ),
     }
+}
+
+/// A gRPC endpoint as a URL. `OTEL_EXPORTER_OTLP_INSECURE` (or its
+/// `TRACES_` override) applies only to an endpoint without a scheme, as
+/// the OTLP exporter specification says ("only applies to OTLP/gRPC when an
+/// endpoint is provided without the http or https scheme"): `true` makes it
+/// `http://`, otherwise (the default) `https://`. A scheme, when given, is
+/// kept; OTLP/HTTP always uses the endpoint's own scheme.
+fn grpc_scheme(endpoint: &str, args: &TelemetryArgs) -> String {
+    let has_scheme = endpoint
+        .split_once("://")
+        .is_some_and(|(scheme, _)| !scheme.contains(['/', '?', '#']));
+    if has_scheme {
+        return endpoint.to_owned();
+    }
+    let insecure = args
+        .otel_exporter_otlp_traces_insecure
+        .or(args.otel_exporter_otlp_insecure)
+        .unwrap_or(false);
+    let scheme = if insecure { "http" } else { "https" };
+    format!("{scheme}://{endpoint}")
 }
 
 fn default_log_format() -> LogFormat {
@@ -405,5 +469,73 @@ mod tests {
             ]),
             "http://collector/custom"
         );
+    }
+
+    #[test]
+    fn insecure_chooses_the_scheme_of_a_grpc_endpoint_without_one_only() {
+        let grpc = |extra: &[&str]| {
+            let mut args = vec!["--otel-exporter-otlp-protocol", "grpc"];
+            args.extend_from_slice(extra);
+            endpoint(&args)
+        };
+        let bare = ["--otel-exporter-otlp-endpoint", "collector:4317"];
+        assert_eq!(grpc(&bare), "https://collector:4317");
+        let insecure = [&bare[..], &["--otel-exporter-otlp-insecure", "true"]].concat();
+        assert_eq!(grpc(&insecure), "http://collector:4317");
+        // The traces-specific setting wins over the general one.
+        let overridden = [
+            &insecure[..],
+            &["--otel-exporter-otlp-traces-insecure", "false"],
+        ]
+        .concat();
+        assert_eq!(grpc(&overridden), "https://collector:4317");
+        // A scheme says itself, whatever INSECURE says.
+        assert_eq!(
+            grpc(&[
+                "--otel-exporter-otlp-endpoint",
+                "https://collector:4317",
+                "--otel-exporter-otlp-insecure",
+                "true"
+            ]),
+            "https://collector:4317"
+        );
+        // OTLP/HTTP ignores it.
+        assert_eq!(
+            endpoint(&[
+                "--otel-exporter-otlp-endpoint",
+                "https://collector:4318",
+                "--otel-exporter-otlp-insecure",
+                "true"
+            ]),
+            "https://collector:4318/v1/traces"
+        );
+    }
+
+    #[test]
+    fn traces_tls_files_win_over_the_general_ones() {
+        let args = parse(&[
+            "--otel-exporter-otlp-certificate",
+            "/general/ca.pem",
+            "--otel-exporter-otlp-traces-certificate",
+            "/traces/ca.pem",
+            "--otel-exporter-otlp-client-key",
+            "/general/key.pem",
+        ])
+        .unwrap();
+        let files = TlsFiles::from_args(&args);
+        let ca = files.ca.unwrap();
+        assert_eq!(
+            (ca.var, ca.path.to_str()),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                Some("/traces/ca.pem")
+            )
+        );
+        let key = files.client_key.unwrap();
+        assert_eq!(
+            (key.var, key.path.to_str()),
+            ("OTEL_EXPORTER_OTLP_CLIENT_KEY", Some("/general/key.pem"))
+        );
+        assert_eq!(files.client_certificate, None);
     }
 }

@@ -92,7 +92,9 @@ impl FakeFormatter {
             .route("/formatGreeting", get(answer))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            if let Err(error) = axum::serve(listener, app).await {
+                eprintln!("the fake formatter stopped: {error}");
+            }
         });
         Self {
             address,

@@ -1,12 +1,14 @@
 //! The harness the end-to-end tests and the benchmark share: the real
-//! service binaries as child processes, a real OTLP receiver, a fake
-//! formatter that records what hello-svc sends it, and [`TestApp`], which
-//! starts them together.
+//! service binaries as child processes, a real OTLP receiver (plain or
+//! TLS, with a [`throwaway_pki::ThrowawayPki`]), a fake formatter that
+//! records what hello-svc sends it, and [`TestApp`], which starts them
+//! together.
 
 pub mod fake_formatter;
 pub mod otlp_receiver;
 pub mod service_process;
 mod test_app;
+pub mod throwaway_pki;
 
 pub use test_app::{Formatter, TestApp};
 

@@ -1,5 +1,5 @@
-//! A real OTLP trace receiver, over gRPC or HTTP/protobuf, decoding with
-//! `opentelemetry-proto` exactly as a collector does.
+//! A real OTLP trace receiver, over gRPC or HTTP/protobuf, in plain text
+//! or TLS, decoding with `opentelemetry-proto` exactly as a collector does.
 
 use std::{
     net::SocketAddr,
@@ -7,6 +7,11 @@ use std::{
     time::Duration,
 };
 
+use hyper_util::{
+    rt::{TokioExecutor, TokioIo},
+    server::conn::auto,
+    service::TowerToHyperService,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
@@ -15,7 +20,9 @@ use otlp_spans::{
     DecodeError, decode_request,
     http_receiver::{self, ExportSink},
 };
+use rustls::ServerConfig;
 use tokio::{net::TcpListener, sync::Notify};
+use tokio_rustls::TlsAcceptor;
 use tonic::codec::CompressionEncoding;
 
 pub use otlp_spans::{AttrValue, ReceivedSpan};
@@ -43,6 +50,8 @@ impl Transport {
 struct Store {
     /// Export requests whose body arrived gzip-compressed.
     gzipped: std::sync::atomic::AtomicU64,
+    /// TLS handshakes that failed, for a TLS receiver.
+    failed_handshakes: std::sync::atomic::AtomicU64,
     spans: Mutex<Vec<ReceivedSpan>>,
     arrived: Notify,
 }
@@ -78,6 +87,7 @@ impl ExportSink for Store {
 pub struct OtlpReceiver {
     address: SocketAddr,
     transport: Transport,
+    tls: bool,
     store: Arc<Store>,
     server: tokio::task::JoinHandle<()>,
 }
@@ -91,10 +101,23 @@ impl OtlpReceiver {
     /// Starts a receiver on `address`: a collector that comes back on the
     /// port it had, for the outage tests.
     pub async fn start_on(address: SocketAddr, transport: Transport) -> std::io::Result<Self> {
-        Self::bind(address, transport).await
+        Self::bind(address, transport, None).await
     }
 
-    async fn bind(address: SocketAddr, transport: Transport) -> std::io::Result<Self> {
+    /// Starts a receiver that speaks TLS with `tls` (see
+    /// [`ThrowawayPki::server_config`](crate::throwaway_pki::ThrowawayPki::server_config)),
+    /// on a free loopback port; its [`endpoint`](Self::endpoint) is
+    /// `https://127.0.0.1:PORT`.
+    pub async fn start_tls(transport: Transport, tls: ServerConfig) -> std::io::Result<Self> {
+        let address = "127.0.0.1:0".parse().expect("literal address");
+        Self::bind(address, transport, Some(tls)).await
+    }
+
+    async fn bind(
+        address: SocketAddr,
+        transport: Transport,
+        tls: Option<ServerConfig>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let store = Arc::new(Store::default());
@@ -106,20 +129,41 @@ impl OtlpReceiver {
             .into_axum_router(),
             Transport::HttpProtobuf => http_receiver::router(store.clone(), MAX_BODY_BYTES),
         };
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let is_tls = tls.is_some();
+        let server = match tls {
+            None => tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, app).await {
+                    eprintln!("the OTLP receiver stopped: {error}");
+                }
+            }),
+            Some(tls) => tokio::spawn(serve_tls(
+                listener,
+                TlsAcceptor::from(Arc::new(tls)),
+                app,
+                store.clone(),
+            )),
+        };
         Ok(Self {
             address,
             transport,
+            tls: is_tls,
             store,
             server,
         })
     }
 
-    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT`: `http://` or, for a
+    /// TLS receiver, `https://`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
+    }
+
+    /// TLS handshakes that failed so far (a TLS receiver's).
+    pub fn failed_handshakes(&self) -> u64 {
+        self.store
+            .failed_handshakes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The transport it speaks.
@@ -184,6 +228,36 @@ impl OtlpReceiver {
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// Accepts TLS connections on `listener` and serves `app` on each, over
+/// HTTP/1.1 or HTTP/2 as the client speaks; a failed handshake is counted
+/// and its connection dropped, as a collector does.
+async fn serve_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: axum::Router,
+    store: Arc<Store>,
+) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let (acceptor, app, store) = (acceptor.clone(), app.clone(), store.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                store
+                    .failed_handshakes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            };
+            let service = TowerToHyperService::new(app);
+            // A connection the client closes ends here; nothing to report.
+            let _closed = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
     }
 }
 

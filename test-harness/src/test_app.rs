@@ -39,6 +39,7 @@ pub struct TestApp {
 #[derive(Debug)]
 pub struct TestAppBuilder {
     transport: Option<Transport>,
+    tls: Option<rustls::ServerConfig>,
     formatter: Formatter,
     env: Vec<(String, String)>,
 }
@@ -48,6 +49,7 @@ impl TestApp {
     pub fn builder() -> TestAppBuilder {
         TestAppBuilder {
             transport: None,
+            tls: None,
             formatter: Formatter::Fake(Behaviour::default()),
             env: Vec::new(),
         }
@@ -114,6 +116,15 @@ impl TestAppBuilder {
         self
     }
 
+    /// Export spans to a receiver speaking `transport` over TLS with `tls`
+    /// (see [`ThrowawayPki`](crate::throwaway_pki::ThrowawayPki)); what the
+    /// services trust is the test's to set, with [`env`](Self::env).
+    pub fn exporting_over_tls(mut self, transport: Transport, tls: rustls::ServerConfig) -> Self {
+        self.transport = Some(transport);
+        self.tls = Some(tls);
+        self
+    }
+
     /// Call `formatter`.
     pub fn formatter(mut self, formatter: Formatter) -> Self {
         self.formatter = formatter;
@@ -128,14 +139,12 @@ impl TestAppBuilder {
 
     /// Starts the receiver, the formatter and hello-svc, in that order.
     pub async fn start(self) -> TestApp {
-        let receiver = match self.transport {
-            Some(transport) => Some(
-                OtlpReceiver::start(transport)
-                    .await
-                    .expect("the receiver binds"),
-            ),
-            None => None,
-        };
+        let receiver = match (self.transport, self.tls) {
+            (Some(transport), None) => Some(OtlpReceiver::start(transport).await),
+            (Some(transport), Some(tls)) => Some(OtlpReceiver::start_tls(transport, tls).await),
+            (None, _) => None,
+        }
+        .map(|bound| bound.expect("the receiver binds"));
         let endpoint = receiver.as_ref().map(OtlpReceiver::endpoint);
         let mut env: Vec<(&str, &str)> = match (&receiver, &endpoint) {
             (Some(receiver), Some(endpoint)) => vec![

@@ -94,5 +94,10 @@ async fn stop_requested() {
         }
         return;
     }
-    let _ = tokio::signal::ctrl_c().await;
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        // Ending now would stop a viewer nobody asked to stop; without a
+        // handler, it runs until killed.
+        eprintln!("trace-viewer: cannot listen for Ctrl-C ({error}); stop it with kill");
+        std::future::pending::<()>().await;
+    }
 }

@@ -1,0 +1,187 @@
+//! The OTLP/gRPC exporter: `opentelemetry-otlp`'s, over a channel whose
+//! connections [`crate::collector_connection`] makes, and whose retries
+//! [`GrpcExporter`] decides from the typed cause of a failure: tonic turns
+//! every connect error into `Unavailable`, which the SDK would retry, so a
+//! certificate that is not trusted would be tried again like an outage.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use opentelemetry_sdk::{
+    Resource,
+    error::{OTelSdkError, OTelSdkResult},
+    trace::{SpanData, SpanExporter},
+};
+use rustls::ClientConfig;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{
+    collector_connection::{Connector, LastFailure},
+    collector_tls::ALPN_H2,
+    export_failure::grpc_failure_is_retryable,
+    otlp_http::RETRY_DELAYS,
+};
+
+/// A channel to `endpoint` (`http://` or `https://`) over [`Connector`]'s
+/// connections, recording failures in `failures`. It connects on first
+/// use, so a collector that is not up yet is no error.
+pub(crate) fn channel(
+    endpoint: &str,
+    timeout: Duration,
+    tls: ClientConfig,
+    failures: Arc<LastFailure>,
+) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|_| format!("OTEL_EXPORTER_OTLP_ENDPOINT `{endpoint}` is not a URL"))?;
+    let connector = Connector::new(tls, ALPN_H2, failures);
+    Ok(endpoint
+        .timeout(timeout)
+        .connect_with_connector_lazy(connector))
+}
+
+/// `opentelemetry-otlp`'s gRPC exporter (built with no retries of its own)
+/// and the retries: up to [`RETRY_DELAYS`], for a failure that another try
+/// could mend, within the export's timeout.
+#[derive(Debug)]
+pub(crate) struct GrpcExporter {
+    inner: opentelemetry_otlp::SpanExporter,
+    failures: Arc<LastFailure>,
+    timeout: Duration,
+}
+
+impl GrpcExporter {
+    /// Wraps `inner`, whose channel records into `failures`.
+    pub(crate) fn new(
+        inner: opentelemetry_otlp::SpanExporter,
+        failures: Arc<LastFailure>,
+        timeout: Duration,
+    ) -> Self {
+        Self {
+            inner,
+            failures,
+            timeout,
+        }
+    }
+
+    /// One export; on failure, its cause and whether to retry.
+    async fn attempt(&self, batch: Vec<SpanData>) -> Result<(), (String, bool)> {
+        self.failures.take();
+        let Err(error) = self.inner.export(batch).await else {
+            return Ok(());
+        };
+        Err(match self.failures.take() {
+            Some(failure) => (failure.to_string(), failure.is_retryable()),
+            None => {
+                let message = error.to_string();
+                let retryable = grpc_failure_is_retryable(&message);
+                (message, retryable)
+            }
+        })
+    }
+}
+
+impl SpanExporter for GrpcExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let started = Instant::now();
+        let mut delays = RETRY_DELAYS.iter();
+        loop {
+            let (failure, retryable) = match self.attempt(batch.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(failed) => failed,
+            };
+            let delay = match delays.next() {
+                Some(delay) if retryable => *delay + crate::otlp_http::jitter(),
+                _ => return Err(OTelSdkError::InternalFailure(failure)),
+            };
+            if started.elapsed() + delay >= self.timeout {
+                return Err(OTelSdkError::InternalFailure(failure));
+            }
+            // The batch processor exports from a thread of its own, outside
+            // tokio; the channel's connections still run on tokio's.
+            match tokio::runtime::Handle::try_current() {
+                Ok(_) => tokio::time::sleep(delay).await,
+                Err(_) => std::thread::sleep(delay),
+            }
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use test_harness::{
+        otlp_receiver::{OtlpReceiver, Transport},
+        throwaway_pki::ThrowawayPki,
+    };
+
+    use super::*;
+    use crate::{
+        otlp_http::OtlpHttpSettings,
+        telemetry::grpc_exporter,
+        test_support::{span, trusting},
+    };
+
+    /// Exports one span to `receiver`, trusting `tls`, and returns the
+    /// failure's text.
+    async fn failure(receiver: &OtlpReceiver, tls: ClientConfig) -> String {
+        let exporter = grpc_exporter(OtlpHttpSettings {
+            endpoint: receiver.endpoint(),
+            headers: Default::default(),
+            timeout: Duration::from_secs(2),
+            gzip: false,
+            tls,
+        })
+        .unwrap();
+        match exporter.export(vec![span()]).await {
+            Err(OTelSdkError::InternalFailure(text)) => text,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// After the export returned, a retry would already have been counted
+    /// (it comes 50 ms after the first try).
+    async fn assert_tried_once(receiver: &OtlpReceiver) {
+        test_harness::eventually("the handshake", || receiver.failed_handshakes() > 0).await;
+        assert_eq!(receiver.failed_handshakes(), 1, "tried once");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_untrusted_collector_is_named_and_tried_once() {
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver = OtlpReceiver::start_tls(Transport::Grpc, collector.server_config(false))
+            .await
+            .unwrap();
+        let tls = trusting(&ThrowawayPki::new("another CA"));
+        assert_eq!(
+            failure(&receiver, tls).await,
+            "the collector's certificate is not trusted (unknown issuer)"
+        );
+        assert_tried_once(&receiver).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_collector_that_wants_a_client_certificate_is_named_and_tried_once() {
+        let collector = ThrowawayPki::new("collector CA");
+        let receiver = OtlpReceiver::start_tls(Transport::Grpc, collector.server_config(true))
+            .await
+            .unwrap();
+        assert_eq!(
+            failure(&receiver, trusting(&collector)).await,
+            "the collector refused the TLS handshake: it requires a client certificate"
+        );
+        assert_tried_once(&receiver).await;
+    }
+}
