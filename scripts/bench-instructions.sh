@@ -154,7 +154,7 @@ echo "| where (http arm, inclusive) | hello-svc | formatter-svc |"
 echo "| --- | ---: | ---: |"
 row() { echo "| $1 | $(frame http hello "$2") | $(frame http formatter "$2") |"; }
 row "batch processor: export (convert, encode, send)" 'BatchSpanProcessor::get_spans_and_export'
-row "  encoding straight from the spans (otlp_spans::encode)" 'otlp_spans::encode::Encoder::export_request'
+row "  encoding straight from the spans (otlp_export)" 'otlp_export::Encoder::export_request'
 row "  freeing the exported spans" 'core::ptr::drop_in_place<opentelemetry_sdk::trace::export::SpanData>'
 row "span start (registry, layer, SDK)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::new_span'
 row "span end (layer, SDK, hand-off)" 'Layered<L,S> as tracing_core::subscriber::Subscriber>::try_close'

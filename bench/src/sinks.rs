@@ -1,7 +1,7 @@
 //! The benchmark's counting OTLP sinks, one a transport: they count spans
 //! by `service.name` without decoding the spans themselves, so they take
 //! little of the CPU the services are measured on. OTLP/HTTP goes through
-//! the same endpoint as every receiver here ([`otlp_spans::http_receiver`]).
+//! the same endpoint as every receiver here ([`otlp_receive::http_receiver`]).
 
 use std::{
     collections::HashMap,
@@ -18,7 +18,7 @@ use opentelemetry_proto::tonic::{
     common::v1::KeyValue,
     resource::v1::Resource,
 };
-use otlp_spans::{
+use otlp_receive::{
     DecodeError,
     http_receiver::{self, ExportSink},
 };
@@ -93,7 +93,7 @@ impl Counts {
         let mut counts = self.lock();
         for (resource, spans) in resources {
             let service = resource
-                .and_then(|attrs| otlp_spans::attributes(attrs).remove("service.name"))
+                .and_then(|attrs| otlp_receive::attributes(attrs).remove("service.name"))
                 .unwrap_or_default();
             *counts.entry(service).or_default() += spans as u64;
         }

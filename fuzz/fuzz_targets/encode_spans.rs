@@ -1,4 +1,4 @@
-//! Fuzzes the OTLP encoder (`otlp_spans::encode`) with arbitrary span
+//! Fuzzes the OTLP encoder (`otlp_export`) with arbitrary span
 //! batches: whatever the spans hold, the bytes decode as an
 //! `ExportTraceServiceRequest` with every span in it, under its scope.
 
@@ -18,7 +18,8 @@ use opentelemetry_sdk::{
     Resource,
     trace::{SpanData, SpanEvents, SpanLinks},
 };
-use otlp_spans::{decode_request, encode::Encoder};
+use otlp_export::Encoder;
+use otlp_receive::decode_request;
 
 fn text(u: &mut Unstructured) -> Result<String> {
     u.arbitrary()

@@ -1,5 +1,5 @@
 //! The OTLP/HTTP span exporter: protobuf written straight from the spans
-//! ([`otlp_spans::encode`]) into a buffer kept across batches, then POSTed.
+//! ([`otlp_export`]) into a buffer kept across batches, then POSTed.
 //!
 //! It replaces `opentelemetry-otlp`'s HTTP exporter, which builds
 //! `opentelemetry-proto` structs for every span, encodes and frees them:
@@ -30,7 +30,7 @@ use opentelemetry_sdk::{
     error::{OTelSdkError, OTelSdkResult},
     trace::{SpanData, SpanExporter},
 };
-use otlp_spans::encode::Encoder;
+use otlp_export::Encoder;
 
 use crate::{
     collector_connection::{Connector, LastFailure},
@@ -207,7 +207,7 @@ impl OtlpHttpExporter {
         if status.is_success() {
             if let Some((rejected_spans, message)) = body
                 .map(|body| body.to_bytes())
-                .and_then(|body| otlp_spans::partial_success(&body))
+                .and_then(|body| otlp_export::partial_success(&body))
             {
                 tracing::warn!(
                     rejected_spans,
@@ -441,7 +441,7 @@ mod tests {
             "{head}"
         );
         assert!(!head.contains("content-encoding"), "{head}");
-        let spans = otlp_spans::spans(otlp_spans::decode_request(&request.body).unwrap());
+        let spans = otlp_receive::spans(otlp_receive::decode_request(&request.body).unwrap());
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0].service_name, "hello-svc");
         assert_eq!(spans[0].span_id, "0000000000000008");
@@ -463,7 +463,7 @@ mod tests {
             .read_to_end(&mut protobuf)
             .unwrap();
         assert_eq!(
-            otlp_spans::spans(otlp_spans::decode_request(&protobuf).unwrap()).len(),
+            otlp_receive::spans(otlp_receive::decode_request(&protobuf).unwrap()).len(),
             1
         );
     }

@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
 };
-use otlp_spans::{
+use otlp_receive::{
     DecodeError, decode_request,
     http_receiver::{self, ExportSink},
 };
@@ -25,7 +25,7 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_rustls::TlsAcceptor;
 use tonic::codec::CompressionEncoding;
 
-pub use otlp_spans::{AttrValue, ReceivedSpan};
+pub use otlp_receive::{AttrValue, ReceivedSpan};
 
 /// Which OTLP transport the receiver speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +58,7 @@ struct Store {
 
 impl Store {
     fn accept(&self, request: ExportTraceServiceRequest) {
-        let received = otlp_spans::spans(request);
+        let received = otlp_receive::spans(request);
         self.spans
             .lock()
             .unwrap_or_else(|e| e.into_inner())

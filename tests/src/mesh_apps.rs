@@ -8,7 +8,7 @@
 //! receiver.
 
 use deploy_checks::manifests::{container_env, containers, deployments};
-use otlp_spans::SpanKind;
+use otlp_receive::SpanKind;
 use test_harness::{
     TestApp,
     otlp_receiver::{ReceivedSpan, Transport},

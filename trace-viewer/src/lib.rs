@@ -13,7 +13,7 @@ use std::{
 };
 
 use axum::Router;
-use otlp_spans::{
+use otlp_receive::{
     DecodeError, ReceivedSpan, SpanKind, StatusCode as SpanStatus, decode_request,
     http_receiver::{self, ExportSink},
 };
@@ -137,7 +137,7 @@ pub fn router(viewer: Arc<Viewer>, max_body_bytes: usize) -> Router {
 impl ExportSink for Viewer {
     fn accept(&self, protobuf: &[u8], _gzipped: bool) -> Result<(), DecodeError> {
         let request = decode_request(protobuf)?;
-        for tree in self.receive(otlp_spans::spans(request)) {
+        for tree in self.receive(otlp_receive::spans(request)) {
             print!("{tree}");
         }
         Ok(())

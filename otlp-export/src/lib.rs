@@ -1,4 +1,6 @@
-//! OTLP protobuf written straight from the SDK's spans.
+//! The OTLP wire format of the services' export path: the request body
+//! written straight from the SDK's spans ([`Encoder`]), and what the
+//! collector's answer says was rejected ([`partial_success`]).
 //!
 //! `opentelemetry-otlp` copies every [`SpanData`] field into
 //! `opentelemetry-proto` structs, encodes those with prost, then frees them:
@@ -23,7 +25,20 @@ use opentelemetry::{
     Array, InstrumentationScope, KeyValue, Value,
     trace::{SpanContext, SpanId, SpanKind, Status},
 };
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_sdk::{Resource, trace::SpanData};
+use prost::Message;
+
+/// What an `ExportTraceServiceResponse` body says was rejected: the count
+/// and the collector's message, or `None` for a full success (or a body that
+/// is not such a response, which OTLP/HTTP allows to be empty).
+pub fn partial_success(response: &[u8]) -> Option<(i64, String)> {
+    let partial = ExportTraceServiceResponse::decode(response)
+        .ok()?
+        .partial_success?;
+    (partial.rejected_spans > 0 || !partial.error_message.is_empty())
+        .then_some((partial.rejected_spans, partial.error_message))
+}
 
 /// Protobuf wire types used here.
 const VARINT: u8 = 0;
@@ -400,5 +415,32 @@ fn message(out: &mut Vec<u8>, field: u32, body: impl FnOnce(&mut Vec<u8>)) {
         prefix[n] = value as u8;
         n += 1;
         out.splice(at..at + 1, prefix[..n].iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
+
+    use super::*;
+
+    #[test]
+    fn a_partial_success_is_read_and_a_full_one_is_not() {
+        let response = |rejected_spans, error_message: &str| {
+            ExportTraceServiceResponse {
+                partial_success: Some(ExportTracePartialSuccess {
+                    rejected_spans,
+                    error_message: error_message.into(),
+                }),
+            }
+            .encode_to_vec()
+        };
+        assert_eq!(
+            partial_success(&response(3, "too old")),
+            Some((3, "too old".into()))
+        );
+        assert_eq!(partial_success(&response(0, "")), None);
+        assert_eq!(partial_success(&[]), None);
+        assert_eq!(partial_success(&[0xff, 0xff]), None);
     }
 }

@@ -1,18 +1,14 @@
-//! OTLP trace export requests on the wire, both ways.
-//!
-//! - [`encode`]: the services' exporter writes the protobuf straight from
-//!   the SDK's spans.
-//! - This module decodes it as a collector does, into flat spans, and
-//!   [`http_receiver`] is the one OTLP/HTTP endpoint: the test receiver,
-//!   the benchmark's sinks and the trace viewer share both.
+//! OTLP trace export requests received, as a collector reads them: decoded
+//! into flat spans ([`ReceivedSpan`]), and [`http_receiver`], the one
+//! OTLP/HTTP endpoint. The test receiver, the benchmark's sinks and the
+//! trace viewer share both; the services ship none of it (they encode with
+//! `otlp-export`).
 
 use std::{borrow::Cow, collections::HashMap, io::Read, time::Duration};
 
-pub mod encode;
 pub mod http_receiver;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 pub use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
 use prost::Message;
@@ -146,17 +142,6 @@ pub fn decode_request(protobuf: &[u8]) -> Result<ExportTraceServiceRequest, Deco
     ExportTraceServiceRequest::decode(protobuf).map_err(|_| DecodeError::Protobuf)
 }
 
-/// What an `ExportTraceServiceResponse` body says was rejected: the count
-/// and the collector's message, or `None` for a full success (or a body that
-/// is not such a response, which OTLP/HTTP allows to be empty).
-pub fn partial_success(response: &[u8]) -> Option<(i64, String)> {
-    let partial = ExportTraceServiceResponse::decode(response)
-        .ok()?
-        .partial_success?;
-    (partial.rejected_spans > 0 || !partial.error_message.is_empty())
-        .then_some((partial.rejected_spans, partial.error_message))
-}
-
 /// Every span of `request`, flattened.
 pub fn spans(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
     let mut received = Vec::new();
@@ -230,27 +215,6 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(bytes).unwrap();
         encoder.finish().unwrap()
-    }
-
-    #[test]
-    fn a_partial_success_is_read_and_a_full_one_is_not() {
-        use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
-        let response = |rejected_spans, error_message: &str| {
-            ExportTraceServiceResponse {
-                partial_success: Some(ExportTracePartialSuccess {
-                    rejected_spans,
-                    error_message: error_message.into(),
-                }),
-            }
-            .encode_to_vec()
-        };
-        assert_eq!(
-            partial_success(&response(3, "too old")),
-            Some((3, "too old".into()))
-        );
-        assert_eq!(partial_success(&response(0, "")), None);
-        assert_eq!(partial_success(&[]), None);
-        assert_eq!(partial_success(&[0xff, 0xff]), None);
     }
 
     #[test]
