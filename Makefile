@@ -33,7 +33,7 @@ TRACING_PROVIDERS := zipkin otel
 # The data plane, for install-istio, deploy-app, delete-app, deploy-hardening,
 # hostport and mesh-e2e: `sidecar` (the book's, an Envoy beside each app:
 # k8s/sidecar/) or `ambient` (ztunnel and a waypoint, no sidecars:
-# k8s/ambient/). README, "Sidecars or ambient: what the trace shows".
+# k8s/ambient/). docs/ambient.md, "Sidecars or ambient: what the trace shows".
 DATAPLANE ?= sidecar
 DATAPLANES := sidecar ambient
 # Jaeger's query UI, as the vendored addon serves it.

@@ -247,9 +247,9 @@ fn the_jaeger_addon_is_v2_and_make_jaeger_opens_its_ui_port_and_base_path() {
         "{plan}"
     );
 
-    // The README's local `docker run` uses the addon's tag, so both are v2
+    // The docs' local `docker run` uses the addon's tag, so both are v2
     // and known to exist.
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo_root().join("docs/kubernetes.md")).unwrap();
     let tags: BTreeSet<&str> = readme
         .match_indices("jaegertracing/jaeger:")
         .map(|(at, prefix)| {
@@ -257,7 +257,11 @@ fn the_jaeger_addon_is_v2_and_make_jaeger_opens_its_ui_port_and_base_path() {
             &rest[..rest.find(|c: char| c.is_whitespace() || c == '`').unwrap()]
         })
         .collect();
-    assert_eq!(tags, BTreeSet::from([tag]), "README's Jaeger tags");
+    assert_eq!(
+        tags,
+        BTreeSet::from([tag]),
+        "docs/kubernetes.md's Jaeger tags"
+    );
 }
 
 /// The port of an OTLP endpoint URL: explicit, or the scheme's default.

@@ -7,7 +7,7 @@
 //!
 //! The formats are implemented here, to the letter of their specifications,
 //! rather than taken from the SDK, whose parsers are lenient where the specs
-//! are strict (see each module and the README's "Conformance" section):
+//! are strict (see each module and docs/conformance.md):
 //! - [`w3c_trace_context`]: W3C Trace Context Level 1 and 2;
 //! - [`w3c_baggage`]: W3C Baggage;
 //! - [`b3`]: Zipkin B3, single and multiple headers.
@@ -25,7 +25,7 @@
 //! rewrite `traceparent` at every hop (the zipkin provider with
 //! `USE_B3_WITH_W3C_PROPAGATION`), while the otel provider passes `x-b3-*`
 //! through untouched, so a B3 header can be stale and `traceparent` cannot.
-//! See the README's "Which incoming context wins".
+//! See docs/propagation.md, "Which incoming context wins".
 //!
 //! On the way out, every listed format is written, so a downstream sidecar
 //! finds whichever one it reads.

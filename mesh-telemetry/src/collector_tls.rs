@@ -191,7 +191,7 @@ pub(crate) fn client_config(files: &TlsFiles, https: bool) -> Result<ClientConfi
 }
 
 /// rustls on *ring*, chosen over aws-lc-rs for its build: *ring* needs only
-/// a C compiler and builds in a fraction of the time on two cores (README,
+/// a C compiler, where aws-lc-rs compiles the AWS-LC C library (docs/configuration.md,
 /// "TLS to the collector"). rustls 0.23.48 deprecates this provider because
 /// *ring* has no post-quantum key exchange (X25519MLKEM768); the export
 /// link then negotiates X25519 or a NIST curve, as before that was added.

@@ -124,7 +124,7 @@ pub struct TelemetryArgs {
     /// Context formats read from requests and written to outgoing calls,
     /// comma-separated: `tracecontext`, `baggage`, `b3`, `b3multi`, `none`.
     /// When several carry a valid trace context, the one listed LAST wins.
-    /// `jaeger` is refused: see the README ("Why no `jaeger` propagator").
+    /// `jaeger` is refused: see docs/propagation.md ("Why no `jaeger` propagator").
     #[arg(
         long,
         env = "OTEL_PROPAGATORS",

@@ -242,7 +242,7 @@ pub const CASES: &[Case] = &[
     case!("b3-single-precedence", "B3: the single header takes precedence", [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-0"), ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"), ("x-b3-spanid", "b7ad6b7169203331"), ("x-b3-sampled", "1")], b3(Sampling::Deny)),
     case!("b3-single-bad-state", "B3 single header: 1, 0 or d", [("b3", "80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-true")], RESTARTED),
     // --- Which context wins (last listed: b3multi,tracecontext,baggage) ---
-    case!("mix-traceparent-wins-over-b3", "README: the last listed propagator wins", [("traceparent", TP), ("x-b3-traceid", B3T), ("x-b3-spanid", B3S), ("x-b3-sampled", "0")], ACCEPTED),
-    case!("mix-invalid-b3-keeps-traceparent", "README: only a valid context replaces", [("traceparent", TP), ("x-b3-traceid", "zzz"), ("x-b3-spanid", B3S)], ACCEPTED),
-    case!("mix-invalid-traceparent-keeps-b3", "README: only a valid context replaces", [("traceparent", "00-zzz-1234567890123456-01"), ("x-b3-traceid", B3T), ("x-b3-spanid", B3S), ("x-b3-sampled", "1")], b3(Sampling::Accept)),
+    case!("mix-traceparent-wins-over-b3", "docs/propagation.md: the last listed propagator wins", [("traceparent", TP), ("x-b3-traceid", B3T), ("x-b3-spanid", B3S), ("x-b3-sampled", "0")], ACCEPTED),
+    case!("mix-invalid-b3-keeps-traceparent", "docs/propagation.md: only a valid context replaces", [("traceparent", TP), ("x-b3-traceid", "zzz"), ("x-b3-spanid", B3S)], ACCEPTED),
+    case!("mix-invalid-traceparent-keeps-b3", "docs/propagation.md: only a valid context replaces", [("traceparent", "00-zzz-1234567890123456-01"), ("x-b3-traceid", B3T), ("x-b3-spanid", B3S), ("x-b3-sampled", "1")], b3(Sampling::Accept)),
 ];
