@@ -256,8 +256,9 @@ pub(crate) const JAEGER_REFUSED: &str = "the Jaeger `uber-trace-id` format is no
     `traceparent`, so use `tracecontext`";
 
 /// Parses `args` into `C` as its command line, ignoring the environment:
-/// for tests and tools, which must not see the developer's own `OTEL_*` or
-/// limit variables.
+/// for tests, which must not see the developer's own `OTEL_*` or limit
+/// variables. Only with the `test-support` feature.
+#[cfg(any(test, feature = "test-support"))]
 pub fn parse_ignoring_env<C: clap::Parser>(args: &[&str]) -> Result<C, clap::Error> {
     let command = C::command().mut_args(|arg| arg.env(None));
     let matches = command.try_get_matches_from(args)?;
