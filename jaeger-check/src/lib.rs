@@ -610,7 +610,9 @@ fn found_by<'a>(path: &[Step], found: &[Option<&'a Span>], maker: &Maker) -> Opt
 }
 
 /// A `/sayHello` trace through `dataplane`: joined up under one root, each
-/// span of [`say_hello_path`] the parent of the next, and formatter-svc's
+/// proxy's and app's span on the request's path the parent of the next
+/// (gateway, then hello-svc, then the sidecars or the waypoint, then
+/// formatter-svc), and formatter-svc's
 /// `service.version` is `version`. In ambient, also no sidecar span, no
 /// CLIENT span from the waypoint, and the waypoint's operation names
 /// `formatter-svc-<version>` ([`waypoint_operation`]).
