@@ -122,6 +122,10 @@ impl SpanExporter for GrpcExporter {
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+        trace_service_server::{TraceService, TraceServiceServer},
+    };
     use test_harness::{
         otlp_receiver::{OtlpReceiver, Transport},
         throwaway_pki::ThrowawayPki,
@@ -148,6 +152,106 @@ mod tests {
         match exporter.export(vec![span()]).await {
             Err(OTelSdkError::InternalFailure(text)) => text,
             other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    /// A plain gRPC collector that answers each export with the next of
+    /// its codes (`Ok` once they run out), counting the exports it got.
+    #[derive(Clone)]
+    struct Scripted {
+        codes: Arc<std::sync::Mutex<std::collections::VecDeque<tonic::Code>>>,
+        calls: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    #[tonic::async_trait]
+    impl TraceService for Scripted {
+        async fn export(
+            &self,
+            _request: tonic::Request<ExportTraceServiceRequest>,
+        ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            match self.codes.lock().unwrap().pop_front() {
+                None | Some(tonic::Code::Ok) => {
+                    Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
+                }
+                Some(code) => Err(tonic::Status::new(code, "scripted")),
+            }
+        }
+    }
+
+    impl Scripted {
+        /// Serves on a free loopback port; gives the endpoint.
+        async fn start(codes: &[tonic::Code]) -> (Self, String) {
+            let scripted = Self {
+                codes: Arc::new(std::sync::Mutex::new(codes.iter().copied().collect())),
+                calls: Arc::default(),
+            };
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let endpoint = format!("http://{}", listener.local_addr().unwrap());
+            let app = tonic::service::Routes::new(TraceServiceServer::new(scripted.clone()))
+                .into_axum_router();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (scripted, endpoint)
+        }
+
+        fn calls(&self) -> usize {
+            self.calls.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    /// One export of one span to `endpoint`, plain, with a 5 s timeout.
+    async fn export_to(endpoint: String) -> OTelSdkResult {
+        let exporter = grpc_exporter(OtlpHttpSettings {
+            endpoint,
+            headers: Default::default(),
+            timeout: Duration::from_secs(5),
+            gzip: false,
+            tls: crate::collector_tls::client_config(&Default::default(), false).unwrap(),
+        })
+        .unwrap();
+        exporter.export(vec![span()]).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unavailable_collector_is_tried_again_until_it_answers() {
+        use tonic::Code::Unavailable;
+        let (collector, endpoint) = Scripted::start(&[Unavailable, Unavailable]).await;
+        export_to(endpoint).await.unwrap();
+        assert_eq!(collector.calls(), 3, "two retries, the second succeeding");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_code_the_policy_retries_gets_two_retries_and_no_more() {
+        use tonic::Code::*;
+        for code in [
+            Cancelled,
+            DeadlineExceeded,
+            Aborted,
+            OutOfRange,
+            Unavailable,
+            DataLoss,
+        ] {
+            let (collector, endpoint) = Scripted::start(&[code, code, code]).await;
+            let result = export_to(endpoint).await;
+            assert!(result.is_err(), "{code:?}: {result:?}");
+            assert_eq!(collector.calls(), 3, "{code:?}: tried three times");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_code_the_policy_does_not_retry_fails_the_batch_at_the_first_answer() {
+        use tonic::Code::*;
+        for code in [
+            InvalidArgument,
+            PermissionDenied,
+            Unauthenticated,
+            ResourceExhausted,
+            Unimplemented,
+        ] {
+            let (collector, endpoint) = Scripted::start(&[code]).await;
+            let result = export_to(endpoint).await;
+            assert!(result.is_err(), "{code:?}: {result:?}");
+            assert_eq!(collector.calls(), 1, "{code:?}: tried once");
         }
     }
 

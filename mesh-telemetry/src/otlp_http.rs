@@ -5,8 +5,14 @@
 //! `opentelemetry-proto` structs for every span, encodes and frees them:
 //! most of the cost of exporting (BENCHMARKS.md). What that exporter did for
 //! users is kept: the headers, timeout and gzip of `OTEL_EXPORTER_OTLP_*`,
-//! retries of the failures the OTLP specification calls retryable, and a
-//! warning for a partial success. gRPC stays on `opentelemetry-otlp`.
+//! retries, and a warning for a partial success. gRPC stays on
+//! `opentelemetry-otlp`.
+//!
+//! Retried, as the OTLP specification's OTLP/HTTP failures section asks:
+//! the throttling and unavailable answers 429, 502, 503 and 504, and a
+//! request that got no answer (no connection, a connection lost, no answer
+//! within the time left). Not retried: every other status, and a TLS
+//! failure, which only a change of settings mends.
 //!
 //! The POST goes out on hyper's HTTP/1.1 client over
 //! [`crate::collector_connection`]'s connections (TLS for `https`), so a
@@ -324,6 +330,20 @@ mod tests {
     use super::*;
     use crate::test_support::span;
 
+    /// The longest any test waits on a channel: a collector that never
+    /// reports fails the test instead of hanging it.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// The next `n` requests the collector reports, within [`WAIT`] each.
+    fn next_seen(seen: &mpsc::Receiver<Seen>, n: usize) -> Vec<Seen> {
+        (0..n)
+            .map(|i| {
+                seen.recv_timeout(WAIT)
+                    .unwrap_or_else(|e| panic!("request {} of {n} not seen: {e}", i + 1))
+            })
+            .collect()
+    }
+
     /// One request as the collector saw it.
     struct Seen {
         head: String,
@@ -428,7 +448,7 @@ mod tests {
         let (url, seen) = collector(vec![("HTTP/1.1 200 OK", vec![])]);
         let exporter = exporter(&url, false, 2_000);
         export(&exporter).unwrap();
-        let request = seen.recv().unwrap();
+        let request = next_seen(&seen, 1).remove(0);
         let head = request.head.to_ascii_lowercase();
         assert!(head.starts_with("post /v1/traces http/1.1\r\n"), "{head}");
         assert!(
@@ -451,7 +471,7 @@ mod tests {
     fn a_gzipped_export_says_so_and_decodes() {
         let (url, seen) = collector(vec![("HTTP/1.1 200 OK", vec![])]);
         export(&exporter(&url, true, 2_000)).unwrap();
-        let request = seen.recv().unwrap();
+        let request = next_seen(&seen, 1).remove(0);
         assert!(
             request
                 .head
@@ -476,7 +496,7 @@ mod tests {
             error_text(export(&exporter(&url, false, 2_000))),
             "HTTP 503"
         );
-        assert_eq!(seen.iter().take(3).count(), 3);
+        assert_eq!(next_seen(&seen, 3).len(), 3);
     }
 
     #[test]
@@ -486,7 +506,7 @@ mod tests {
             ("HTTP/1.1 200 OK", vec![]),
         ]);
         export(&exporter(&url, false, 2_000)).unwrap();
-        assert_eq!(seen.iter().take(2).count(), 2);
+        assert_eq!(next_seen(&seen, 2).len(), 2);
     }
 
     #[test]
@@ -498,7 +518,7 @@ mod tests {
             error_text(export(&exporter(&url, false, 2_000))),
             "HTTP 400"
         );
-        assert!(!seen.recv().unwrap().body.is_empty());
+        assert!(!next_seen(&seen, 1)[0].body.is_empty());
     }
 
     #[test]
@@ -507,13 +527,15 @@ mod tests {
             "HTTP/1.1 429 Too Many Requests\r\nretry-after: 60",
             vec![],
         )]);
+        // A 10 s timeout, so "at once" means well under it: the export
+        // does not sleep towards a wait it could never finish.
         let started = Instant::now();
         assert_eq!(
-            error_text(export(&exporter(&url, false, 2_000))),
+            error_text(export(&exporter(&url, false, 10_000))),
             "HTTP 429"
         );
         assert!(
-            started.elapsed() < Duration::from_secs(2),
+            started.elapsed() < Duration::from_secs(1),
             "{:?}",
             started.elapsed()
         );
@@ -593,6 +615,123 @@ mod tests {
             "the connection was lost"
         );
         assert_eq!(accepts.try_iter().count(), 3);
+    }
+
+    /// A collector that accepts connections and never answers, holding each
+    /// open; reports each accept.
+    fn silent_collector(answer_first: Option<&'static str>) -> (String, mpsc::Receiver<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let (accepted, accepts) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for (index, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                if accepted.send(()).is_err() {
+                    return;
+                }
+                if let (0, Some(head)) = (index, answer_first) {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    while line != "\r\n" {
+                        line.clear();
+                        reader.read_line(&mut line).unwrap();
+                    }
+                    let answer =
+                        format!("{head}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    std::io::Write::write_all(&mut stream, answer.as_bytes()).unwrap();
+                    continue;
+                }
+                held.push(stream);
+            }
+        });
+        (url, accepts)
+    }
+
+    #[test]
+    fn a_collector_that_never_answers_fails_the_batch_when_the_timeout_runs_out() {
+        let (url, accepts) = silent_collector(None);
+        let started = Instant::now();
+        assert_eq!(error_text(export(&exporter(&url, false, 300))), "timed out");
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_millis(1_300),
+            "{took:?}"
+        );
+        accepts.recv_timeout(WAIT).expect("the export connected");
+        assert!(
+            accepts.try_recv().is_err(),
+            "no retry once the time was spent"
+        );
+    }
+
+    #[test]
+    fn a_retry_gets_only_what_is_left_of_the_exports_time() {
+        // The first try is answered 503 at once; the retry meets silence and
+        // must give up when the export's 1 s is spent, not 1 s after it began.
+        let (url, accepts) = silent_collector(Some("HTTP/1.1 503 Service Unavailable"));
+        let started = Instant::now();
+        assert_eq!(
+            error_text(export(&exporter(&url, false, 1_000))),
+            "timed out"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(1_000) && took < Duration::from_millis(1_300),
+            "{took:?}"
+        );
+        accepts.recv_timeout(WAIT).expect("the first try");
+        accepts.recv_timeout(WAIT).expect("the retry");
+    }
+
+    #[test]
+    fn exports_reuse_a_kept_alive_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+        let (seen, requests) = mpsc::channel();
+        std::thread::spawn(move || {
+            for (connection, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { return };
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut stream = stream;
+                    loop {
+                        let mut head = String::new();
+                        while !head.ends_with("\r\n\r\n") {
+                            if reader.read_line(&mut head).unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length: ")
+                                    .map(|n| n.parse().unwrap())
+                            })
+                            .unwrap_or(0);
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        std::io::Write::write_all(
+                            &mut stream,
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+                        )
+                        .unwrap();
+                        if seen.send(connection).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let exporter = exporter(&url, false, 2_000);
+        export(&exporter).unwrap();
+        export(&exporter).unwrap();
+        let connections: Vec<usize> = (0..2)
+            .map(|_| requests.recv_timeout(WAIT).unwrap())
+            .collect();
+        assert_eq!(connections, [0, 0], "both exports on the first connection");
     }
 
     #[test]
