@@ -9,6 +9,7 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use mesh_telemetry::JsonEntries;
 
 /// Runs the request and logs its line once the response is ready.
 pub(crate) async fn log_request(request: Request, next: Next) -> Response {
@@ -53,27 +54,29 @@ pub(crate) fn is_credential(name: &str) -> bool {
 }
 
 /// Request headers for a log line, credential values replaced by
-/// `[redacted]`: `{"name": "value", …}`.
+/// `[redacted]`, and bytes that are not UTF-8 by U+FFFD. Log it as
+/// `headers = %JsonObject(RedactedHeaders(&headers))`: JSON lines then hold
+/// an object, `"headers":{"name":"value",…}`, not a string.
 #[derive(Debug, Clone, Copy)]
 pub struct RedactedHeaders<'a>(pub &'a http::HeaderMap);
 
-impl std::fmt::Display for RedactedHeaders<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut map = f.debug_map();
+impl JsonEntries for RedactedHeaders<'_> {
+    fn for_each_entry(&self, entry: &mut dyn FnMut(&str, &str)) {
         for (name, value) in self.0 {
             if is_credential(name.as_str()) {
-                map.entry(&name.as_str(), &"[redacted]");
+                entry(name.as_str(), "[redacted]");
             } else {
-                map.entry(&name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+                entry(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
             }
         }
-        map.finish()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use mesh_telemetry::JsonObject;
 
     #[test]
     fn credential_values_never_reach_the_line() {
@@ -87,10 +90,10 @@ mod tests {
         ] {
             headers.insert(name, value.parse().unwrap());
         }
-        let line = RedactedHeaders(&headers).to_string();
+        let line = JsonObject(RedactedHeaders(&headers)).to_string();
         assert!(!line.contains("s3cr3t"), "{line}");
         assert!(!line.contains("czNjcjN0"), "{line}");
-        assert!(line.contains("\"baggage\": \"user-agent=curl\""), "{line}");
+        assert!(line.contains(r#""baggage":"user-agent=curl""#), "{line}");
         assert_eq!(line.matches("[redacted]").count(), 4, "{line}");
     }
 }

@@ -10,13 +10,17 @@
 //! - [`export_health`]: one log line per collector outage, and a fast
 //!   shutdown when the collector is down.
 //! - [`log_format`]: log lines that carry the trace and span ids.
+//! - [`json_text`]: JSON strings escaped exactly, and [`JsonObject`], a
+//!   field a JSON line writes as an object.
 
 pub mod config;
 mod export_health;
+pub mod json_text;
 mod log_format;
 mod otlp_http;
 mod sampling;
 mod telemetry;
 
 pub use config::TelemetryArgs;
+pub use json_text::{JsonEntries, JsonObject};
 pub use telemetry::{Telemetry, TelemetryError, init};
