@@ -32,7 +32,7 @@ use tracing_subscriber::{
 
 use crate::{
     config::LogFormat,
-    json_text::{clear_raw_json_mark, take_raw_json_mark, write_json_str},
+    json_text::{JsonValueWriter, write_json_str},
 };
 
 /// Writes each event it sees as one line to `W`'s writer.
@@ -89,7 +89,9 @@ where
             return;
         }
         let Some(span) = ctx.span(id) else { return };
-        let mut fields = String::new();
+        // Room for a SERVER span's fields, so rendering them does not grow
+        // the string step by step.
+        let mut fields = String::with_capacity(256);
         attrs.record(&mut JsonFields::new(&mut fields));
         span.extensions_mut().insert(SpanFields(fields));
     }
@@ -336,30 +338,8 @@ impl Visit for JsonFields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        thread_local! {
-            static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
-        }
         self.key(field);
-        let mut write = |scratch: &mut String| {
-            scratch.clear();
-            clear_raw_json_mark();
-            let _ = write!(scratch, "{value:?}");
-            if take_raw_json_mark(scratch.len()) {
-                self.out.push_str(scratch);
-            } else {
-                let _ = write_json_str(self.out, scratch);
-            }
-        };
-        let reused = SCRATCH.try_with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut scratch) => {
-                write(&mut scratch);
-                true
-            }
-            Err(_) => false,
-        });
-        if reused != Ok(true) {
-            write(&mut String::new());
-        }
+        JsonValueWriter::write(self.out, value);
     }
 }
 
