@@ -88,27 +88,7 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     println!(
         "Spans: {received} received, {expected} expected for the {answered} requests answered (warm-up included; up to {at_most} counting cut-off requests).\n"
     );
-    // A log line a request in hello-svc, two in formatter-svc ("incoming
-    // request headers" and the access line), plus the few shutdown lines.
-    const SHUTDOWN_LINES: u64 = 5;
-    println!("| process | log lines written under load | lines a request | expected |");
-    println!("| --- | ---: | ---: | --- |");
-    let mut lines_complete = true;
-    for (index, (name, per_request)) in [("hello-svc", 1), ("formatter-svc", 2)]
-        .into_iter()
-        .enumerate()
-    {
-        let (least, most) = (
-            per_request * answered,
-            per_request * (answered + cut_off) + SHUTDOWN_LINES,
-        );
-        lines_complete &= (least..=most).contains(&lines[index]);
-        println!(
-            "| {name} | {} | {:.3} | {per_request} for each of the {answered} answered ({least}–{most} with cut-off requests and shutdown lines) |",
-            lines[index],
-            lines[index] as f64 / answered as f64,
-        );
-    }
+    let lines_complete = report_log_lines(lines, answered, cut_off);
     println!();
     println!("| process | RSS first (MiB) | RSS last (MiB) | RSS drift | fds first | fds last |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
@@ -147,4 +127,31 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     } else {
         Err("the soak missed a check".to_owned())
     }
+}
+
+/// Prints each service's log lines written under load against the requests
+/// answered, and whether none is missing: one a request in hello-svc, two in
+/// formatter-svc ("incoming request headers" and the access line), plus the
+/// few shutdown lines.
+fn report_log_lines(lines: [u64; 2], answered: u64, cut_off: u64) -> bool {
+    const SHUTDOWN_LINES: u64 = 5;
+    println!("| process | log lines written under load | lines a request | expected |");
+    println!("| --- | ---: | ---: | --- |");
+    let mut complete = true;
+    for (index, (name, per_request)) in [("hello-svc", 1), ("formatter-svc", 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let (least, most) = (
+            per_request * answered,
+            per_request * (answered + cut_off) + SHUTDOWN_LINES,
+        );
+        complete &= (least..=most).contains(&lines[index]);
+        println!(
+            "| {name} | {} | {:.3} | {per_request} for each of the {answered} answered ({least}–{most} with cut-off requests and shutdown lines) |",
+            lines[index],
+            lines[index] as f64 / answered as f64,
+        );
+    }
+    complete
 }
