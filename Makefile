@@ -92,10 +92,10 @@ test: ## Build the binaries and run every test (unit, conformance, end-to-end, i
 	$(CARGO) test --locked --workspace
 
 .PHONY: bench-instructions
-bench-instructions: ## Instructions a request per service and arm, under callgrind (valgrind; about 5 min)
+bench-instructions: ## Instructions a request per service and arm, and each arm against the bare axum + reqwest pair, under callgrind (valgrind; about 6 min)
 	@command -v oha >/dev/null 2>&1 || { echo "installing the load generator: cargo install oha --version $(OHA_VERSION) --locked"; \
 		$(CARGO) install oha --version $(OHA_VERSION) --locked; }
-	$(CARGO) build --locked --profile profiling -p hello-svc -p formatter-svc
+	$(CARGO) build --locked --profile profiling -p hello-svc -p formatter-svc -p bare-pair
 	$(CARGO) build --locked --release -p bench
 	./scripts/bench-instructions.sh
 

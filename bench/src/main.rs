@@ -57,8 +57,9 @@ pub(crate) struct Args {
     /// (for `scripts/bench-instructions.sh`).
     #[arg(long)]
     pub(crate) sinks_only: bool,
-    /// Instead of the scenarios, soak the fully traced pair for this many
-    /// minutes at `--rate` and report errors and RSS/fd drift.
+    /// Instead of the scenarios, soak the pair as deployed for this many
+    /// minutes at `--rate` and report errors, lost spans, log lines written
+    /// against requests answered, and RSS/fd drift.
     #[arg(long)]
     pub(crate) soak_minutes: Option<u64>,
 }

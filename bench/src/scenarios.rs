@@ -47,6 +47,16 @@ pub(crate) const EXPORTED_HTTP: Arm = Arm {
     export: Some(Transport::HttpProtobuf),
     env: &[],
 };
+/// As `k8s/app.yaml` runs the pair: exported over OTLP/HTTP, with the
+/// default `RUST_LOG=info`, so a JSON log line per request in hello-svc and
+/// two in formatter-svc. `make soak` runs it.
+pub(crate) const AS_DEPLOYED: Arm = Arm {
+    key: "deployed",
+    label: "/sayHello, as deployed: exported over OTLP/HTTP, RUST_LOG=info",
+    path: "/sayHello/Brian",
+    export: Some(Transport::HttpProtobuf),
+    env: &[("RUST_LOG", "info")],
+};
 /// 100 % sampled, exported over OTLP/gRPC (`k8s/app.yaml` uses
 /// OTLP/HTTP; this arm shows what the other transport costs).
 pub(crate) const EXPORTED_GRPC: Arm = Arm {

@@ -1,24 +1,29 @@
-//! `make soak`: steady traced load, with errors, lost spans and RSS/fd
-//! drift reported.
+//! `make soak`: steady load on the pair as deployed, with errors, lost
+//! spans, log lines against requests answered, and RSS/fd drift reported.
 
 use test_harness::otlp_receiver::Transport;
 
 use crate::{
     Args,
     measure::{cores, cpu_model, oha},
-    scenarios::{EXPORTED_HTTP, Pair},
+    scenarios::{AS_DEPLOYED, Pair},
     sinks::CountingSink,
 };
 
-/// Steady load on the fully traced pair for `minutes`, in 30 s slices at
-/// `--rate` with 4 connections, sampling RSS and open fds after each slice.
+/// Steady load on the pair as deployed (every span exported, a log line per
+/// request) for `minutes`, in 30 s slices at `--rate` with 4 connections,
+/// sampling RSS and open fds after each slice.
 pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     const SLICE_SECONDS: u64 = 30;
     let sink = CountingSink::start(Transport::HttpProtobuf)
         .await
         .map_err(|e| format!("cannot start the OTLP sink: {e}"))?;
-    let pair = Pair::start(&EXPORTED_HTTP, "soak", Some(&sink.endpoint())).await;
-    let url = pair.url(&EXPORTED_HTTP);
+    let pair = Pair::start(&AS_DEPLOYED, "soak", Some(&sink.endpoint())).await;
+    let url = pair.url(&AS_DEPLOYED);
+    let lines_at_start = [
+        pair.hello.log_lines_so_far(),
+        pair.formatter.log_lines_so_far(),
+    ];
     let processes = [
         ("hello-svc", &pair.hello),
         ("formatter-svc", &pair.formatter),
@@ -63,13 +68,18 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         .wait_for_exit(std::time::Duration::from_secs(30))
         .await;
     let received: u64 = sink.counts().values().sum();
+    let mut lines = [0; 2];
+    for (index, process) in [&hello, &formatter].into_iter().enumerate() {
+        let at_exit = process.log_lines_at_exit().await.unwrap_or(0);
+        lines[index] = at_exit.saturating_sub(lines_at_start[index]);
+    }
     // Three spans a request; a request oha cut off at the end of a slice
     // may have made its spans too.
     let (expected, at_most) = (3 * answered, 3 * (answered + cut_off));
 
     println!("## make soak\n");
     println!(
-        "{minutes} min at {} req/s, 4 connections, on the fully traced pair (100 % sampled, exported). Machine: {}, {} cores.\n",
+        "{minutes} min at {} req/s, 4 connections, on the pair as deployed (100 % sampled, exported over OTLP/HTTP, RUST_LOG=info, JSON lines). Machine: {}, {} cores.\n",
         args.rate,
         cpu_model(),
         cores()
@@ -78,11 +88,14 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     println!(
         "Spans: {received} received, {expected} expected for the {answered} requests answered (warm-up included; up to {at_most} counting cut-off requests).\n"
     );
+    let lines_complete = report_log_lines(lines, answered, cut_off);
+    println!();
     println!("| process | RSS first (MiB) | RSS last (MiB) | RSS drift | fds first | fds last |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: |");
     let mut verdicts = vec![
         ("zero errors", errors == 0),
         ("no span lost", (expected..=at_most).contains(&received)),
+        ("no log line lost", lines_complete),
     ];
     for (index, name) in ["hello-svc", "formatter-svc"].into_iter().enumerate() {
         let (first, last) = (samples[0][index], samples[samples.len() - 1][index]);
@@ -114,4 +127,31 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     } else {
         Err("the soak missed a check".to_owned())
     }
+}
+
+/// Prints each service's log lines written under load against the requests
+/// answered, and whether none is missing: one a request in hello-svc, two in
+/// formatter-svc ("incoming request headers" and the access line), plus the
+/// few shutdown lines.
+fn report_log_lines(lines: [u64; 2], answered: u64, cut_off: u64) -> bool {
+    const SHUTDOWN_LINES: u64 = 5;
+    println!("| process | log lines written under load | lines a request | expected |");
+    println!("| --- | ---: | ---: | --- |");
+    let mut complete = true;
+    for (index, (name, per_request)) in [("hello-svc", 1), ("formatter-svc", 2)]
+        .into_iter()
+        .enumerate()
+    {
+        let (least, most) = (
+            per_request * answered,
+            per_request * (answered + cut_off) + SHUTDOWN_LINES,
+        );
+        complete &= (least..=most).contains(&lines[index]);
+        println!(
+            "| {name} | {} | {:.3} | {per_request} for each of the {answered} answered ({least}–{most} with cut-off requests and shutdown lines) |",
+            lines[index],
+            lines[index] as f64 / answered as f64,
+        );
+    }
+    complete
 }

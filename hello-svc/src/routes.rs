@@ -2,7 +2,7 @@
 
 use axum::{
     Router,
-    extract::{Path, State, rejection::PathRejection},
+    extract::{Path, Request, State, rejection::PathRejection},
     http::{HeaderMap, HeaderName, header},
     routing::get,
 };
@@ -53,9 +53,12 @@ pub fn router(state: AppState) -> Router {
 async fn say_hello(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    // The request itself, read in place: a `HeaderMap` extractor would copy
+    // every header, per request, to read two of them.
+    request: Request,
 ) -> Result<String, AppError> {
     let name = valid_name(name)?;
+    let headers = request.headers();
     // The `user-agent` member is the one Istio routes on, so it always says
     // what the caller's User-Agent header says, never what the caller's own
     // baggage claims: set ahead of the caller's members (which yield when
@@ -63,7 +66,7 @@ async fn say_hello(
     let span = tracing::Span::current();
     let cx = span.context();
     let (baggage, left_out) =
-        with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(&headers));
+        with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(headers));
     if let Some(LeftOut { bytes }) = left_out {
         // Never truncated (a partial value would claim what the caller never
         // sent), so the request routes as one without a User-Agent: v1.
@@ -79,7 +82,7 @@ async fn say_hello(
     // the trace headers themselves come from `cx`, injected by the client.
     // Room for the request id and every trace header the client injects.
     let mut outbound = HeaderMap::with_capacity(8);
-    if let Some(request_id) = forwardable(&headers, X_REQUEST_ID.as_str()) {
+    if let Some(request_id) = forwardable(headers, X_REQUEST_ID.as_str()) {
         outbound.insert(X_REQUEST_ID, request_id.clone());
     }
     state

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use axum::{Router, extract::MatchedPath, middleware::map_response, response::Response};
+use axum::{Router, extract::MatchedPath, response::Response};
 use http::Request;
 use mesh_propagation as propagation;
 use opentelemetry::trace::Status;
@@ -14,12 +14,13 @@ use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// Wraps every route of `router` in a SERVER span that continues the
-/// caller's trace and returns the span's ids in the response headers.
+/// caller's trace. The request stack's middleware, inside the span, returns
+/// the span's ids in the response headers ([`write_trace_headers`]).
 pub fn with_server_spans<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router.layer(map_response(write_trace_headers)).layer(
+    router.layer(
         TraceLayer::new_for_http()
             .make_span_with(ServerSpan)
             .on_request(())
@@ -132,12 +133,11 @@ impl<B> OnResponse<B> for RecordResponse {
 }
 
 /// Adds the headers that name the request's SERVER span, so a caller, or a
-/// person with curl, can open the trace in Jaeger.
-async fn write_trace_headers(mut response: Response) -> Response {
+/// person with curl, can open the trace in Jaeger. Called inside the span.
+pub(crate) fn write_trace_headers(response: &mut Response) {
     if let Some(headers) = propagation::response_headers(&Span::current().context()) {
         response.headers_mut().extend(headers);
     }
-    response
 }
 
 #[cfg(test)]

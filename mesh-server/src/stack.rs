@@ -9,7 +9,7 @@ use axum::{
     BoxError, Router,
     error_handling::HandleErrorLayer,
     extract::{Request, State},
-    middleware::{Next, from_fn, from_fn_with_state},
+    middleware::{Next, from_fn_with_state},
     response::Response,
 };
 use http::StatusCode;
@@ -17,8 +17,10 @@ use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
-    access_log::log_request, config::RequestLimits, responses::plain,
-    server_span::with_server_spans,
+    access_log::AccessLog,
+    config::RequestLimits,
+    responses::plain,
+    server_span::{with_server_spans, write_trace_headers},
 };
 
 /// Wraps `traced` and `untraced` routes in the request stack. Outermost
@@ -30,7 +32,7 @@ use crate::{
 /// 2. **the SERVER span** (`traced` routes only; `untraced` ones propagate
 ///    without spans, as the book's `/sayHello2` does);
 /// 3. **the log line** for the request, inside the span so it carries the
-///    trace id;
+///    trace id, and the response headers that name the span;
 /// 4. **the header-size guard** (431) and **the request timeout** (503);
 /// 5. the handler.
 ///
@@ -40,18 +42,16 @@ pub fn request_stack<S>(traced: Router<S>, untraced: Router<S>, limits: &Request
 where
     S: Clone + Send + Sync + 'static,
 {
-    let guard = Guard {
+    let guard = |traced| Guard {
         timeout: limits.request_timeout(),
         max_header_bytes: limits.max_request_header_bytes as usize,
+        traced,
     };
-    // Layers 3 to 5, which both kinds of route share.
-    let logged_and_guarded = |routes: Router<S>| {
-        routes
-            .layer(from_fn_with_state(guard, guard_request))
-            .layer(from_fn(log_request))
-    };
-    let traced = with_server_spans(logged_and_guarded(traced));
-    traced.merge(logged_and_guarded(untraced)).layer(
+    // Layers 3 and 4 are one middleware: each layer of axum's `from_fn` or
+    // `map_response` clones and frees the whole stack below it per request.
+    let traced = with_server_spans(traced.layer(from_fn_with_state(guard(true), guard_and_log)));
+    let untraced = untraced.layer(from_fn_with_state(guard(false), guard_and_log));
+    traced.merge(untraced).layer(
         ServiceBuilder::new()
             .layer(HandleErrorLayer::new(shed))
             .load_shed()
@@ -71,6 +71,9 @@ static SHED: AtomicU64 = AtomicU64::new(0);
 struct Guard {
     timeout: Duration,
     max_header_bytes: usize,
+    /// Whether the routes run inside a SERVER span, whose ids the response
+    /// then names.
+    traced: bool,
 }
 
 async fn shed(_: BoxError) -> Response {
@@ -86,7 +89,19 @@ async fn shed(_: BoxError) -> Response {
     )
 }
 
-async fn guard_request(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+/// Layers 3 and 4: the header-size guard and the timeout around the
+/// handler, then the trace headers (traced routes) and the log line.
+async fn guard_and_log(State(guard): State<Guard>, request: Request, next: Next) -> Response {
+    let log = AccessLog::begin(&request);
+    let mut response = guarded(guard, request, next).await;
+    if guard.traced {
+        write_trace_headers(&mut response);
+    }
+    log.finish(&response);
+    response
+}
+
+async fn guarded(guard: Guard, request: Request, next: Next) -> Response {
     let header_bytes: usize = request
         .headers()
         .iter()

@@ -20,12 +20,15 @@
 //! - [`log_format`]: log lines that carry the trace and span ids.
 //! - [`span_parent`]: parenting a span on the incoming context, saying so
 //!   when that fails.
+//! - [`json_text`]: JSON strings escaped exactly, and [`JsonObject`], a
+//!   field a JSON line writes as an object.
 
 mod collector_connection;
 mod collector_tls;
 pub mod config;
 mod export_failure;
 mod export_health;
+pub mod json_text;
 mod log_format;
 mod otlp_grpc;
 mod otlp_http;
@@ -37,4 +40,5 @@ mod test_support;
 
 pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;
+pub use json_text::{JsonEntries, JsonObject};
 pub use telemetry::{Telemetry, TelemetryError, init};

@@ -22,7 +22,6 @@ use tracing::{Level, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer,
     filter::{FilterExt, Targets, filter_fn},
-    fmt::{self, format::JsonFields},
     layer::{Filter, SubscriberExt},
     registry::LookupSpan,
     util::{SubscriberInitExt, TryInitError},
@@ -33,7 +32,7 @@ use crate::{
     collector_tls::{self, TlsError, TlsFiles},
     config::{LogFormat, OtlpCompression, OtlpProtocol, TelemetryArgs, TracesExporter},
     export_health::{ExportHealth, HealthReportingExporter},
-    log_format::{ShortLine, WithTraceIds},
+    log_format::LogLines,
     otlp_grpc::{self, GrpcExporter},
     otlp_http::{OtlpHttpError, OtlpHttpExporter, OtlpHttpSettings},
     sampling::MeshSampler,
@@ -353,14 +352,38 @@ fn is_per_batch_export_event(name: &str) -> bool {
 
 /// What is logged: `RUST_LOG` (default `info`), less the SDK's per-batch
 /// export events (see [`is_per_batch_export_event`]).
+///
+/// `RUST_LOG` as plain `target=level` directives, the usual case, is matched
+/// by [`Targets`]: once per callsite, and nothing per span. Only directives
+/// that name spans or fields (`[span{field=value}]`) need [`EnvFilter`],
+/// which then tracks every span's entry and exit under a lock.
 fn log_filter<S>() -> impl Filter<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    EnvFilter::builder()
-        .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy()
-        .and(filter_fn(|meta| !is_per_batch_export_event(meta.name())))
+    let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).unwrap_or_default();
+    let levels: Box<dyn Filter<S> + Send + Sync> = match static_targets(&rust_log) {
+        Some(targets) => Box::new(targets),
+        None => Box::new(
+            EnvFilter::builder()
+                .with_default_directive(LevelFilter::INFO.into())
+                .from_env_lossy(),
+        ),
+    };
+    levels.and(filter_fn(|meta| !is_per_batch_export_event(meta.name())))
+}
+
+/// `RUST_LOG` as [`Targets`] when it holds only `target=level` directives
+/// (an empty one means `info`); `None` when it needs [`EnvFilter`].
+fn static_targets(rust_log: &str) -> Option<Targets> {
+    let rust_log = rust_log.trim();
+    if rust_log.is_empty() {
+        return Some(Targets::new().with_default(LevelFilter::INFO));
+    }
+    if rust_log.contains(['[', '{', '"']) {
+        return None;
+    }
+    rust_log.parse().ok()
 }
 
 /// Builds the subscriber: log lines filtered by `RUST_LOG` (default `info`),
@@ -374,23 +397,7 @@ where
     T: opentelemetry::trace::Tracer + Send + Sync + 'static,
     T::Span: Send + Sync,
 {
-    let json = (log_format == LogFormat::Json).then(|| {
-        fmt::layer()
-            .fmt_fields(JsonFields::new())
-            .event_format(WithTraceIds::json(
-                fmt::format()
-                    .json()
-                    .with_current_span(true)
-                    .with_span_list(false),
-            ))
-            .with_filter(log_filter())
-    });
-    let text = (log_format == LogFormat::Text).then(|| {
-        fmt::layer()
-            .with_ansi(false)
-            .event_format(ShortLine)
-            .with_filter(log_filter())
-    });
+    let logs = LogLines::new(log_format, std::io::stdout).with_filter(log_filter());
 
     let span_targets = EXPORTER_INTERNALS.iter().fold(
         Targets::new().with_default(LevelFilter::INFO),
@@ -417,10 +424,7 @@ where
         .with_tracked_inactivity(false)
         .with_filter(span_targets.and(spans_and_warnings));
 
-    tracing_subscriber::registry()
-        .with(json)
-        .with(text)
-        .with(otel)
+    tracing_subscriber::registry().with(logs).with(otel)
 }
 
 #[cfg(test)]
@@ -430,6 +434,23 @@ mod tests {
 
     fn endpoint(args: &[&str]) -> String {
         otlp_traces_endpoint(&parse(args).unwrap())
+    }
+
+    #[test]
+    fn plain_rust_log_directives_are_matched_by_targets() {
+        let empty = static_targets("").unwrap();
+        assert!(empty.would_enable("any", &Level::INFO));
+        assert!(!empty.would_enable("any", &Level::DEBUG));
+        let warn = static_targets(" warn,x=debug ").unwrap();
+        assert!(warn.would_enable("x", &Level::DEBUG));
+        assert!(warn.would_enable("x::inner", &Level::DEBUG));
+        assert!(!warn.would_enable("y", &Level::INFO));
+        assert!(warn.would_enable("y", &Level::WARN));
+        assert!(static_targets("warn,[http_request{otel.kind=server}]=debug").is_none());
+        assert!(
+            static_targets("x=loud").is_none(),
+            "an invalid level goes to EnvFilter"
+        );
     }
 
     #[test]

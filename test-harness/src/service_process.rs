@@ -9,7 +9,10 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     process::{ExitStatus, Stdio},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -26,6 +29,15 @@ pub struct ServiceProcess {
     pid: u32,
     address: SocketAddr,
     logs: Arc<Mutex<VecDeque<String>>>,
+    written: Arc<LinesWritten>,
+}
+
+/// Every line the process has written to its log, kept or not, and whether
+/// its log has closed (the process exited and every line was read).
+#[derive(Debug, Default)]
+struct LinesWritten {
+    lines: AtomicU64,
+    closed: AtomicBool,
 }
 
 /// How many log lines are kept: the newest, so a service under load (the
@@ -83,10 +95,13 @@ impl ServiceProcess {
         let logs = Arc::new(Mutex::new(VecDeque::new()));
         let (address_tx, address_rx) = oneshot::channel();
         let sink = logs.clone();
+        let written = Arc::new(LinesWritten::default());
+        let counter = written.clone();
         std::thread::spawn(move || {
             let mut address_tx = Some(address_tx);
             let mut reader = BufReader::new(File::from(stdout));
             for line in reader.by_ref().lines().map_while(Result::ok) {
+                counter.lines.fetch_add(1, Ordering::Relaxed);
                 // Parse only until the address is known: under load (the
                 // benchmark) this thread must cost the machine next to nothing.
                 if address_tx.is_some()
@@ -94,7 +109,8 @@ impl ServiceProcess {
                 {
                     let _ = address_tx.take().map(|tx| tx.send(address));
                     if !keep_logs {
-                        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                        count_lines(&mut reader, &counter.lines);
+                        counter.closed.store(true, Ordering::Release);
                         return;
                     }
                 }
@@ -106,6 +122,7 @@ impl ServiceProcess {
             }
             // End of the pipe: the process exited, and `address_tx`, if it
             // is still here, is dropped, which tells the waiter so.
+            counter.closed.store(true, Ordering::Release);
         });
 
         let failure = match tokio::time::timeout(START_TIMEOUT, address_rx).await {
@@ -116,6 +133,7 @@ impl ServiceProcess {
                     pid,
                     address,
                     logs,
+                    written,
                 };
             }
             Ok(Err(_pipe_closed)) => format!("exited: {:?}", child.wait().await),
@@ -186,12 +204,45 @@ impl ServiceProcess {
         assert!(status.success(), "kill -TERM {} failed", self.name);
     }
 
+    /// The lines the process has written to its log so far.
+    pub fn log_lines_so_far(&self) -> u64 {
+        self.written.lines.load(Ordering::Relaxed)
+    }
+
+    /// Every line the process wrote to its log, once it has exited and the
+    /// log is read to its end; `None` if that does not happen in time.
+    pub async fn log_lines_at_exit(&self) -> Option<u64> {
+        crate::poll_for(|| {
+            let written = &self.written;
+            written
+                .closed
+                .load(Ordering::Acquire)
+                .then(|| written.lines.load(Ordering::Relaxed))
+        })
+        .await
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub async fn wait_for_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         tokio::time::timeout(timeout, self.child.wait())
             .await
             .ok()
             .and_then(Result::ok)
+    }
+}
+
+/// Reads `reader` to its end, counting lines as they pass: cheap, for a
+/// service under load whose lines are not kept.
+fn count_lines(reader: &mut impl BufRead, lines: &AtomicU64) {
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) | Err(_) => return,
+            Ok(chunk) => chunk,
+        };
+        let newlines = chunk.iter().filter(|&&byte| byte == b'\n').count();
+        lines.fetch_add(newlines as u64, Ordering::Relaxed);
+        let read = chunk.len();
+        reader.consume(read);
     }
 }
 
