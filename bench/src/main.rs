@@ -25,7 +25,7 @@ use test_harness::otlp_receiver::Transport;
 
 use measure::{Load, Tally, measured_run, oha, time_to_ready};
 use report::Report;
-use scenarios::{Pair, select};
+use scenarios::{Arm, Pair, select};
 use sinks::CountingSink;
 use soak::soak;
 
@@ -60,7 +60,7 @@ pub(crate) struct Args {
     /// Instead of the scenarios, soak the pair as deployed for this many
     /// minutes at `--rate` and report errors, lost spans, log lines written
     /// against requests answered, and RSS/fd drift.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) soak_minutes: Option<u64>,
 }
 
@@ -104,36 +104,7 @@ async fn main() -> Result<(), String> {
         };
         pairs.push(Pair::start(arm, &format!("arm{index}"), sink.as_deref()).await);
     }
-    let mut tallies: Vec<Tally> = arms.iter().map(|_| Tally::default()).collect();
-
-    eprintln!("warming up");
-    for ((arm, pair), tally) in arms.iter().zip(&pairs).zip(&mut tallies) {
-        tally.add_warm_up(&oha(&args, &pair.url(arm), 2, None).await?);
-    }
-
-    let mut rss_first = Vec::new();
-    for round in 0..args.rounds {
-        for offset in 0..arms.len() {
-            let index = (round + offset) % arms.len();
-            let (arm, pair, tally) = (&arms[index], &pairs[index], &mut tallies[index]);
-            eprintln!("round {}/{}: {}", round + 1, args.rounds, arm.label);
-            let url = pair.url(arm);
-            for load in [Load::Saturating, Load::FixedRate] {
-                let (run, cpu) = measured_run(&args, &url, &pair.pids(), load).await?;
-                tally.add(load, run, cpu);
-            }
-        }
-        if round == 0 {
-            rss_first = pairs
-                .iter()
-                .flat_map(|p| [p.hello.rss_kib(), p.formatter.rss_kib()])
-                .collect();
-        }
-    }
-    let rss_last: Vec<u64> = pairs
-        .iter()
-        .flat_map(|p| [p.hello.rss_kib(), p.formatter.rss_kib()])
-        .collect();
+    let (tallies, rss) = measure_rounds(&args, &arms, &pairs).await?;
 
     // SIGTERM flushes every batch processor; once the processes have
     // exited, the sinks have all they will get.
@@ -154,12 +125,54 @@ async fn main() -> Result<(), String> {
         args: &args,
         arms: &arms,
         tallies: &tallies,
-        rss: rss_first.into_iter().zip(rss_last).collect(),
+        rss,
         counts: &counts,
         startup: &startup,
     };
     report.print();
     Ok(())
+}
+
+/// Warms every arm up, then runs `--rounds` interleaved rounds of both
+/// loads; gives each arm's tally and each service's RSS (KiB) after the
+/// first and the last round.
+async fn measure_rounds(
+    args: &Args,
+    arms: &[Arm],
+    pairs: &[Pair],
+) -> Result<(Vec<Tally>, Vec<[(u64, u64); 2]>), String> {
+    let mut tallies: Vec<Tally> = arms.iter().map(|_| Tally::default()).collect();
+    eprintln!("warming up");
+    for ((arm, pair), tally) in arms.iter().zip(pairs).zip(&mut tallies) {
+        tally.add_warm_up(&oha(args, &pair.url(arm), 2, None).await?);
+    }
+
+    let mut rss_first = Vec::new();
+    for round in 0..args.rounds {
+        for offset in 0..arms.len() {
+            let index = (round + offset) % arms.len();
+            let (arm, pair, tally) = (&arms[index], &pairs[index], &mut tallies[index]);
+            eprintln!("round {}/{}: {}", round + 1, args.rounds, arm.label);
+            let url = pair.url(arm);
+            for load in [Load::Saturating, Load::FixedRate] {
+                let (run, cpu) = measured_run(args, &url, &pair.pids(), load).await?;
+                tally.add(load, run, cpu);
+            }
+        }
+        if round == 0 {
+            rss_first = pairs.iter().map(Pair::rss_kib).collect();
+        }
+    }
+    let rss: Vec<[(u64, u64); 2]> = pairs
+        .iter()
+        .zip(rss_first)
+        .map(|(pair, [hello, formatter])| {
+            let [hello_last, formatter_last] = pair.rss_kib();
+            [(hello, hello_last), (formatter, formatter_last)]
+        })
+        .collect();
+
+    Ok((tallies, rss))
 }
 
 /// The counting sinks, one a protocol: they count spans by `service.name`
@@ -181,4 +194,28 @@ async fn serve_sinks() -> Result<(), String> {
     println!("grpc {}", grpc.endpoint());
     std::future::pending::<()>().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Parser, error::ErrorKind};
+
+    use super::Args;
+
+    #[test]
+    fn a_soak_of_zero_minutes_is_refused_at_the_command_line() {
+        let error = Args::try_parse_from(["mesh-bench", "--soak-minutes", "0"]).unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::ValueValidation);
+        assert!(
+            error
+                .to_string()
+                .lines()
+                .next()
+                .unwrap()
+                .contains("'0' for '--soak-minutes"),
+            "{error}"
+        );
+        let args = Args::try_parse_from(["mesh-bench", "--soak-minutes", "1"]).unwrap();
+        assert_eq!(args.soak_minutes, Some(1));
+    }
 }

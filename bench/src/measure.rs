@@ -138,12 +138,16 @@ fn cpu_seconds(pids: &[u32]) -> f64 {
         .sum()
 }
 
-/// Median, over five starts, of the time from spawning `binary` to its first
-/// 200 from `/healthz`, polled every millisecond.
+/// How many times [`time_to_ready`] starts each service.
+pub(crate) const STARTS: usize = 5;
+
+/// The time from spawning `binary` to its first 200 from `/healthz`, polled
+/// every millisecond, for each of [`STARTS`] starts ([`Duration::MAX`] for
+/// one not ready within 10 s).
 pub(crate) fn time_to_ready(binary: &str) -> Vec<Duration> {
     let exe = std::env::current_exe().expect("current_exe is known");
     let path = exe.with_file_name(binary);
-    (0..5)
+    (0..STARTS)
         .map(|_| {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())

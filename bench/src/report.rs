@@ -6,8 +6,11 @@ use test_harness::otlp_receiver::Transport;
 
 use crate::{
     Args,
-    measure::{Tally, cores, cpu_model, median, spread},
-    scenarios::{Arm, BASELINE, EXPORTED_GRPC, EXPORTED_HTTP, INFO_LOGS, NOT_EXPORTED},
+    measure::{STARTS, Tally, cores, cpu_model, median, spread},
+    scenarios::{
+        Arm, BASELINE, EXPORTED_GRPC, EXPORTED_HTTP, INFO_LOGS, NOT_EXPORTED, SERVICES,
+        SPANS_PER_REQUEST,
+    },
 };
 
 /// What one run measured.
@@ -17,16 +20,12 @@ pub(crate) struct Report<'a> {
     pub(crate) arms: &'a [Arm],
     /// One per arm, in `arms` order.
     pub(crate) tallies: &'a [Tally],
-    /// RSS (KiB) after round 1 and after the last round; hello then
-    /// formatter, per arm.
-    pub(crate) rss: Vec<(u64, u64)>,
+    /// RSS (KiB) after round 1 and after the last round, per arm, one pair
+    /// a service in [`SERVICES`] order.
+    pub(crate) rss: Vec<[(u64, u64); 2]>,
     pub(crate) counts: &'a std::collections::HashMap<String, u64>,
     pub(crate) startup: &'a [(&'static str, Vec<Duration>)],
 }
-
-/// Spans a traced `/sayHello` makes: hello's SERVER and CLIENT, the
-/// formatter's SERVER.
-const SPANS_PER_REQUEST: f64 = 3.0;
 
 impl Report<'_> {
     /// The arm's tally, if it ran.
@@ -62,7 +61,17 @@ impl Report<'_> {
         self.added(arm, |t| &t.cpu_us_fixed_rounds)
     }
 
+    /// Prints every table of the run.
     pub(crate) fn print(&self) {
+        self.print_arms();
+        self.print_span_costs();
+        self.print_span_counts();
+        self.print_rss();
+        self.print_startup();
+    }
+
+    /// The machine, the load, and one row an arm: CPU, throughput, latency.
+    fn print_arms(&self) {
         let args = self.args;
         println!("## make bench\n");
         println!(
@@ -83,14 +92,6 @@ impl Report<'_> {
         );
         let p99 = |t: &Tally| t.latency.iter().map(|r| r.p99 * 1e6).collect::<Vec<f64>>();
         for (arm, tally) in self.arms.iter().zip(self.tallies) {
-            let cell = |values: &[f64], sign: bool| {
-                let (median, min, max) = spread(values);
-                if sign {
-                    format!("{median:+.1} [{min:+.1}–{max:+.1}]")
-                } else {
-                    format!("{median:.1} [{min:.1}–{max:.1}]")
-                }
-            };
             let (rps, _, _) = spread(&tally.rps_rounds());
             let (ratio, ratio_min, ratio_max) = spread(&self.ratios(tally, Tally::rps_rounds));
             let p99_added: Vec<f64> = p99(tally)
@@ -112,7 +113,11 @@ impl Report<'_> {
                 tally.errors()
             );
         }
+    }
 
+    /// CPU per span: making one, and exporting it over each protocol.
+    fn print_span_costs(&self) {
+        let spans = SPANS_PER_REQUEST as f64;
         let making = self
             .tally(&NOT_EXPORTED)
             .map(|t| spread(&self.added_cpu(t)).0)
@@ -121,7 +126,7 @@ impl Report<'_> {
         println!("| --- | ---: |");
         println!(
             "| making a span (created, sampled, ended; not exported) | {:.2} |",
-            making / SPANS_PER_REQUEST
+            making / spans
         );
         for arm in [EXPORTED_HTTP, EXPORTED_GRPC] {
             let Some(tally) = self.tally(&arm) else {
@@ -131,7 +136,7 @@ impl Report<'_> {
             println!(
                 "| exporting it, over {} (on top of making it) | {:.2} |",
                 arm.export.map_or("?", Transport::protocol),
-                (added - making) / SPANS_PER_REQUEST
+                (added - making) / spans
             );
         }
         if let Some(tally) = self.tally(&INFO_LOGS) {
@@ -140,7 +145,11 @@ impl Report<'_> {
                 "| for scale: logging each request at info (three lines a request) | {logging:.2} µs/req |"
             );
         }
+    }
 
+    /// Spans the sinks received against the requests answered, per
+    /// exporting arm.
+    fn print_span_counts(&self) {
         println!("\n| spans | requests answered | spans expected | spans received |");
         println!("| --- | ---: | ---: | ---: |");
         for (index, arm) in self
@@ -158,29 +167,33 @@ impl Report<'_> {
                 "| {} | {} | {} (up to {} counting cut-off requests) | {received} |",
                 arm.label,
                 tally.sent_ok,
-                3 * tally.sent_ok,
-                3 * (tally.sent_ok + tally.sent_cut_off)
+                SPANS_PER_REQUEST * tally.sent_ok,
+                SPANS_PER_REQUEST * (tally.sent_ok + tally.sent_cut_off)
             );
         }
+    }
 
+    /// Each service's RSS after the first and the last round, per arm.
+    fn print_rss(&self) {
         println!("\n| process | RSS after round 1 (MiB) | after the last round (MiB) | growth |");
         println!("| --- | ---: | ---: | ---: |");
-        for (index, (first, last)) in self.rss.iter().enumerate() {
-            let name = format!(
-                "{} ({})",
-                if index % 2 == 0 { "hello" } else { "formatter" },
-                self.arms[index / 2].label
-            );
-            let growth = (*last as f64 - *first as f64) / *first as f64 * 100.0;
-            println!(
-                "| {name} | {:.1} | {:.1} | {growth:+.1} % |",
-                *first as f64 / 1024.0,
-                *last as f64 / 1024.0
-            );
+        for (arm, services) in self.arms.iter().zip(&self.rss) {
+            for (service, (first, last)) in SERVICES.iter().zip(services) {
+                let growth = (*last as f64 - *first as f64) / *first as f64 * 100.0;
+                println!(
+                    "| {service} ({}) | {:.1} | {:.1} | {growth:+.1} % |",
+                    arm.label,
+                    *first as f64 / 1024.0,
+                    *last as f64 / 1024.0
+                );
+            }
         }
+    }
 
+    /// Start-up times over [`STARTS`] starts of each service.
+    fn print_startup(&self) {
         println!(
-            "\n| start-up: spawn to first 200 from /healthz | median (ms) | slowest of 5 (ms) |"
+            "\n| start-up: spawn to first 200 from /healthz | median (ms) | slowest of {STARTS} (ms) |"
         );
         println!("| --- | ---: | ---: |");
         for (name, times) in self.startup {
@@ -188,5 +201,15 @@ impl Report<'_> {
             let slowest = ms.iter().copied().fold(0.0, f64::max);
             println!("| {name} | {:.1} | {slowest:.1} |", median(ms.clone()));
         }
+    }
+}
+
+/// A median with its range across rounds, signed for an added figure.
+fn cell(values: &[f64], sign: bool) -> String {
+    let (median, min, max) = spread(values);
+    if sign {
+        format!("{median:+.1} [{min:+.1}–{max:+.1}]")
+    } else {
+        format!("{median:.1} [{min:.1}–{max:.1}]")
     }
 }

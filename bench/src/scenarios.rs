@@ -23,6 +23,13 @@ const DISABLED: &[(&str, &str)] = &[("OTEL_SDK_DISABLED", "true")];
 /// `RUST_LOG` for the arms: warnings, and the lifecycle's few lines.
 const WARN: &str = "warn,mesh_server::lifecycle=info";
 
+/// Spans a traced `/sayHello` makes: hello's SERVER and CLIENT, the
+/// formatter's SERVER.
+pub(crate) const SPANS_PER_REQUEST: u64 = 3;
+
+/// The pair's two services, in the order every per-service figure is kept.
+pub(crate) const SERVICES: [&str; 2] = ["hello-svc", "formatter-svc"];
+
 /// The baseline every other arm is compared with.
 pub(crate) const BASELINE: Arm = Arm {
     key: "disabled",
@@ -142,6 +149,11 @@ impl Pair {
         )
         .await;
         Self { hello, formatter }
+    }
+
+    /// Each service's RSS now, in KiB, in [`SERVICES`] order.
+    pub(crate) fn rss_kib(&self) -> [u64; 2] {
+        [self.hello.rss_kib(), self.formatter.rss_kib()]
     }
 
     /// The URL the arm's load is sent to.

@@ -6,14 +6,37 @@ use test_harness::otlp_receiver::Transport;
 use crate::{
     Args,
     measure::{cores, cpu_model, oha},
-    scenarios::{AS_DEPLOYED, Pair},
+    scenarios::{AS_DEPLOYED, Pair, SERVICES, SPANS_PER_REQUEST},
     sinks::CountingSink,
 };
 
+/// What a soak measured.
+struct Soaked {
+    /// Requests answered 200 after the warm-up, and errors.
+    ok: u64,
+    errors: u64,
+    /// Requests answered, warm-up included, and those oha cut off at the end
+    /// of a slice (which may have made their spans too).
+    answered: u64,
+    cut_off: u64,
+    /// Spans the sink received.
+    received: u64,
+    /// Log lines each service wrote under load, in [`SERVICES`] order.
+    lines: [u64; 2],
+    /// RSS (KiB) and open fds after each slice, per service; never empty.
+    samples: Vec<[(u64, usize); 2]>,
+}
+
 /// Steady load on the pair as deployed (every span exported, a log line per
 /// request) for `minutes`, in 30 s slices at `--rate` with 4 connections,
-/// sampling RSS and open fds after each slice.
+/// sampling RSS and open fds after each slice; then the report.
 pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
+    let soaked = run(args, minutes).await?;
+    report(args, minutes, &soaked)
+}
+
+/// The load, then SIGTERM, then the counts.
+async fn run(args: &Args, minutes: u64) -> Result<Soaked, String> {
     const SLICE_SECONDS: u64 = 30;
     let sink = CountingSink::start(Transport::HttpProtobuf)
         .await
@@ -23,10 +46,6 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     let lines_at_start = [
         pair.hello.log_lines_so_far(),
         pair.formatter.log_lines_so_far(),
-    ];
-    let processes = [
-        ("hello-svc", &pair.hello),
-        ("formatter-svc", &pair.formatter),
     ];
     let soak_args = Args {
         connections: 4,
@@ -39,14 +58,15 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
     let (mut answered, mut cut_off) = (warm_up.ok, warm_up.cut_off);
     let mut samples: Vec<[(u64, usize); 2]> = Vec::new();
     let (mut ok, mut errors) = (0u64, 0u64);
-    let slices = (minutes * 60).div_ceil(SLICE_SECONDS);
+    // At least one slice, so there is a sample to compare with.
+    let slices = (minutes * 60).div_ceil(SLICE_SECONDS).max(1);
     for slice in 0..slices {
         let run = oha(&soak_args, &url, SLICE_SECONDS, Some(args.rate)).await?;
         ok += run.ok;
         errors += run.errors;
         answered += run.ok;
         cut_off += run.cut_off;
-        samples.push(processes.map(|(_, p)| (p.rss_kib(), p.open_fds())));
+        samples.push([&pair.hello, &pair.formatter].map(|p| (p.rss_kib(), p.open_fds())));
         eprintln!(
             "soak {}/{slices}: {} ok, {} errors, p99 {:.0} µs",
             slice + 1,
@@ -73,10 +93,33 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         let at_exit = process.log_lines_at_exit().await.unwrap_or(0);
         lines[index] = at_exit.saturating_sub(lines_at_start[index]);
     }
-    // Three spans a request; a request oha cut off at the end of a slice
-    // may have made its spans too.
-    let (expected, at_most) = (3 * answered, 3 * (answered + cut_off));
+    Ok(Soaked {
+        ok,
+        errors,
+        answered,
+        cut_off,
+        received,
+        lines,
+        samples,
+    })
+}
 
+/// The soak's tables and verdict; `Err` when a check missed.
+fn report(args: &Args, minutes: u64, soaked: &Soaked) -> Result<(), String> {
+    let Soaked {
+        ok,
+        errors,
+        answered,
+        cut_off,
+        received,
+        lines,
+        ref samples,
+    } = *soaked;
+    // A request oha cut off at the end of a slice may have made its spans.
+    let (expected, at_most) = (
+        SPANS_PER_REQUEST * answered,
+        SPANS_PER_REQUEST * (answered + cut_off),
+    );
     println!("## make soak\n");
     println!(
         "{minutes} min at {} req/s, 4 connections, on the pair as deployed (100 % sampled, exported over OTLP/HTTP, RUST_LOG=info, JSON lines). Machine: {}, {} cores.\n",
@@ -97,7 +140,7 @@ pub(crate) async fn soak(args: &Args, minutes: u64) -> Result<(), String> {
         ("no span lost", (expected..=at_most).contains(&received)),
         ("no log line lost", lines_complete),
     ];
-    for (index, name) in ["hello-svc", "formatter-svc"].into_iter().enumerate() {
+    for (index, name) in SERVICES.into_iter().enumerate() {
         let (first, last) = (samples[0][index], samples[samples.len() - 1][index]);
         let drift = (last.0 as f64 - first.0 as f64) / first.0 as f64 * 100.0;
         println!(
