@@ -6,7 +6,7 @@ use serde_json::Value;
 
 /// One oha run's outcome.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Run {
+pub(crate) struct Run {
     /// Requests answered 200.
     pub ok: u64,
     /// Requests answered otherwise, or failed (connection errors, timeouts).
@@ -27,7 +27,7 @@ pub struct Run {
 /// Runs `oha` against `url` for `seconds`, with `connections`, at most
 /// `rate` requests a second when given (open-loop pacing), else as fast as
 /// the connections allow.
-pub fn run(
+pub(crate) fn run(
     oha: &str,
     url: &str,
     seconds: u64,

@@ -9,7 +9,7 @@ use hello_contract::MAX_NAME_BYTES;
 
 /// A request the formatter refuses. Each variant's doc names its status.
 #[derive(Debug, thiserror::Error)]
-pub enum AppError {
+pub(crate) enum AppError {
     /// 400: the `name` query parameter is absent or empty.
     #[error("query parameter `name` is required")]
     MissingName,

@@ -7,6 +7,8 @@
 
 pub mod config;
 mod error;
+
+pub use error::AppError;
 pub mod formatter_client;
 mod name;
 pub mod routes;

@@ -8,11 +8,10 @@
 //! The formats are implemented here, to the letter of their specifications,
 //! rather than taken from the SDK, whose parsers are lenient where the specs
 //! are strict (see each module and docs/conformance.md):
-//! - [`w3c_trace_context`]: W3C Trace Context Level 1 and 2;
-//! - [`w3c_baggage`]: W3C Baggage;
-//! - [`b3`]: Zipkin B3, single and multiple headers.
-//!
-//! [`header_lines`] lets them see every line of a repeated header, and
+//! the private modules `w3c_trace_context` (W3C Trace Context Level 1 and
+//! 2) and `b3` (Zipkin B3, single and multiple headers), and
+//! [`w3c_baggage`] (W3C Baggage), chosen by [`PropagatorKind`]. The private
+//! `header_lines` lets them see every line of a repeated header, and
 //! [`caller_trace`] keeps what a format said beyond a `SpanContext`.
 //!
 //! # Which context wins

@@ -1,13 +1,13 @@
 //! The request stack both services serve through, and their lifecycle.
 //!
 //! - [`config`]: the request and connection limits, as `clap` arguments.
-//! - [`stack`]: the per-request layers, in order, in one function.
-//! - [`server_span`]: the SERVER span and the response headers naming it.
+//! - [`request_stack`]: the per-request layers, in order, in one function:
+//!   the SERVER span and the response headers naming it, the header guard,
+//!   the timeout.
 //! - [`access_log`]: one log line per request.
-//! - [`serve`]: accepting connections, with their limits, and the graceful
-//!   shutdown.
-//! - [`parse_rejection`]: the span and log line of a request hyper answers
-//!   itself, before any route.
+//! - [`Application`]: accepting connections, with their limits, and the
+//!   graceful shutdown; a request hyper answers itself, before any route,
+//!   still gets its span and log line.
 //! - [`responses`]: the short `text/plain` answers: limits' errors,
 //!   `/healthz` and unknown paths.
 //! - [`lifecycle`]: reading the configuration, running a service from start

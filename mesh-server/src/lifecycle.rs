@@ -63,7 +63,7 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// A service's whole life: install telemetry, build the server (`build`
-/// binds it), serve until [`shutdown_signal`], then flush the spans.
+/// binds it), serve until SIGINT or SIGTERM, then flush the spans.
 /// Failures before telemetry exists go to stderr, later ones to the log; the
 /// exit code says whether the service ran cleanly.
 pub async fn run(

@@ -38,7 +38,7 @@ fn is_internal(error: &hyper::Error) -> bool {
 /// known), a root since no trace context could be read, and the `request`
 /// log line inside it. `reason` is hyper's description of what it refused;
 /// it goes to the log and the span, never to the caller.
-pub fn record(status: u16, reason: &str) {
+pub(crate) fn record(status: u16, reason: &str) {
     let span = tracing::info_span!(
         "http_request",
         otel.name = "HTTP",

@@ -75,7 +75,7 @@ impl Application {
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting, lets each connection finish the request it is serving, and
 /// returns once every connection is closed.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,

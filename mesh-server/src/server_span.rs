@@ -16,7 +16,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 /// Wraps every route of `router` in a SERVER span that continues the
 /// caller's trace. The request stack's middleware, inside the span, returns
 /// the span's ids in the response headers ([`write_trace_headers`]).
-pub fn with_server_spans<S>(router: Router<S>) -> Router<S>
+pub(crate) fn with_server_spans<S>(router: Router<S>) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {

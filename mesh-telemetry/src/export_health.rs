@@ -68,7 +68,7 @@ pub(crate) struct HealthReportingExporter<E> {
 
 impl<E> HealthReportingExporter<E> {
     /// Wraps `inner`, which sends to `endpoint` (named in log lines).
-    pub fn new(inner: E, endpoint: impl Into<String>) -> Self {
+    pub(crate) fn new(inner: E, endpoint: impl Into<String>) -> Self {
         Self {
             inner,
             endpoint: endpoint.into(),

@@ -150,7 +150,7 @@ pub trait JsonEntries {
 /// write the same object text.
 ///
 /// Its `Display` writes valid JSON whatever the entries hold, and tells the
-/// JSON log layer so (see [`JsonValueWriter`]): a field is written raw only
+/// JSON log layer so: a field is written raw only
 /// when a `JsonObject` wrote all of its text, so no other value, whatever
 /// text it holds, can put raw JSON into a line.
 #[derive(Debug, Clone, Copy)]

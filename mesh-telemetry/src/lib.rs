@@ -2,26 +2,25 @@
 //! tracer provider and exporter, the sampler, the `tracing` subscriber and
 //! its log formats, and export health. Propagation is `mesh-propagation`'s.
 //!
-//! - [`config`]: the standard `OTEL_*` settings as `clap` arguments.
-//! - [`sampling`]: the configured sampler, honouring B3's extra states.
-//! - [`telemetry`]: tracer provider and `tracing` subscriber.
-//! - [`otlp_http`]: the OTLP/HTTP exporter, protobuf written straight from
-//!   the spans.
-//! - [`otlp_grpc`]: the OTLP/gRPC exporter's connections (TCP, TLS) and
-//!   retries.
-//! - [`collector_tls`]: TLS to the collector (trusted CAs, the client
-//!   certificate), checked at start-up.
-//! - [`collector_connection`]: connections to the collector, recording
-//!   the cause of each failure.
-//! - [`export_failure`]: why an export failed, from the error's source
-//!   chain, and whether to retry.
-//! - [`export_health`]: one log line per collector outage, and a fast
-//!   shutdown when the collector is down.
-//! - [`log_format`]: log lines that carry the trace and span ids.
+//! What other crates use:
+//! - [`init`] installs it all from [`TelemetryArgs`], the standard `OTEL_*`
+//!   settings as `clap` arguments ([`config`]), and gives the [`Telemetry`]
+//!   to shut down; what cannot work is a [`TelemetryError`] at start-up.
 //! - [`span_parent`]: parenting a span on the incoming context, saying so
 //!   when that fails.
 //! - [`json_text`]: JSON strings escaped exactly, and [`JsonObject`], a
 //!   field a JSON line writes as an object.
+//!
+//! Inside, one module a job: `sampling` (the configured sampler, honouring
+//! B3's extra states); `telemetry` (tracer provider and `tracing`
+//! subscriber); `otlp_http` (the OTLP/HTTP exporter, protobuf written
+//! straight from the spans); `otlp_grpc` (the OTLP/gRPC exporter's
+//! connections and retries); `collector_tls` (TLS to the collector, checked
+//! at start-up); `collector_connection` (connections that record the cause
+//! of each failure); `export_failure` (why an export failed, and whether to
+//! retry); `export_health` (one log line per collector outage, and a fast
+//! shutdown when the collector is down); `log_format` (our JSON and text log
+//! lines, carrying the trace and span ids).
 
 mod collector_connection;
 mod collector_tls;
@@ -41,4 +40,5 @@ mod test_support;
 pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;
 pub use json_text::{JsonEntries, JsonObject};
+pub use otlp_http::OtlpHttpError;
 pub use telemetry::{Telemetry, TelemetryError, init};

@@ -29,7 +29,7 @@ pub(crate) struct MeshSampler {
 
 impl MeshSampler {
     /// The sampler for `OTEL_TRACES_SAMPLER=kind` and its `ratio` argument.
-    pub fn new(kind: SamplerKind, ratio: f64) -> Self {
+    pub(crate) fn new(kind: SamplerKind, ratio: f64) -> Self {
         let (root, parent_based) = match kind {
             SamplerKind::AlwaysOn => (Sampler::AlwaysOn, false),
             SamplerKind::AlwaysOff => (Sampler::AlwaysOff, false),

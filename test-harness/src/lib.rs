@@ -10,7 +10,7 @@ pub mod service_process;
 mod test_app;
 pub mod throwaway_pki;
 
-pub use test_app::{Formatter, TestApp};
+pub use test_app::{Formatter, TestApp, TestAppBuilder};
 
 /// The trace id in a response's `traceresponse` header
 /// (`00-<trace id>-<span id>-<flags>`), as both services send it.
@@ -43,7 +43,7 @@ fn is_ci(value: Option<&str>) -> bool {
     matches!(value, Some("true" | "1"))
 }
 
-/// [`skipped`] on a developer's machine; under CI ([`in_ci`]) a panic, for
+/// [`skipped`] on a developer's machine; under CI (`CI=true` or `1`) a panic, for
 /// tests CI must run: there a dependency that failed to install is a
 /// failure, never a quietly green run.
 pub fn skipped_unless_ci(what: &str, why: &str) {

@@ -2,7 +2,7 @@
 //! protobuf, waits until a trace has been quiet for a moment, prints it as a
 //! tree, and forgets it. Memory is bounded: at most `max_traces` traces wait
 //! (the oldest is printed early when more arrive), and at most
-//! [`MAX_SPANS_PER_TRACE`] spans a trace are kept (the rest are counted as
+//! 1000 spans a trace are kept (the rest are counted as
 //! dropped).
 
 use std::{
