@@ -344,6 +344,28 @@ mod tests {
             .collect()
     }
 
+    /// One HTTP/1.1 request's head and body from `reader`; `None` when the
+    /// connection closes first.
+    fn read_request(reader: &mut impl BufRead) -> Option<(String, Vec<u8>)> {
+        let mut head = String::new();
+        while !head.ends_with("\r\n\r\n") {
+            if reader.read_line(&mut head).ok()? == 0 {
+                return None;
+            }
+        }
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(|n| n.parse().unwrap())
+            })
+            .unwrap_or(0);
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).ok()?;
+        Some((head, body))
+    }
+
     /// One request as the collector saw it.
     struct Seen {
         head: String,
@@ -361,20 +383,7 @@ mod tests {
             for (head, body) in answers {
                 let (stream, _) = listener.accept().unwrap();
                 let mut reader = BufReader::new(stream);
-                let mut request = String::new();
-                while !request.ends_with("\r\n\r\n") {
-                    reader.read_line(&mut request).unwrap();
-                }
-                let length: usize = request
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(|n| n.parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                let mut received = vec![0; length];
-                reader.read_exact(&mut received).unwrap();
+                let (request, received) = read_request(&mut reader).expect("a request");
                 let mut stream = reader.into_inner();
                 let answer = format!(
                     "{head}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -696,23 +705,8 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut stream = stream;
-                    loop {
-                        let mut head = String::new();
-                        while !head.ends_with("\r\n\r\n") {
-                            if reader.read_line(&mut head).unwrap_or(0) == 0 {
-                                return;
-                            }
-                        }
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length: ")
-                                    .map(|n| n.parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        let mut body = vec![0; length];
-                        reader.read_exact(&mut body).unwrap();
+                    // Until the client closes the connection.
+                    while read_request(&mut reader).is_some() {
                         std::io::Write::write_all(
                             &mut stream,
                             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
