@@ -87,19 +87,25 @@ mod tests {
         ))
     }
 
-    #[test]
-    fn a_fresh_span_under_the_opentelemetry_layer_takes_the_parent() {
+    /// Runs `body` under a subscriber with the OpenTelemetry layer, and
+    /// gives the spans it ended, as exported.
+    fn exported_under_the_layer(body: impl FnOnce()) -> Vec<SpanData> {
         let kept = Kept::default();
         let provider = SdkTracerProvider::builder()
             .with_simple_exporter(kept.clone())
             .build();
         let subscriber = tracing_subscriber::registry()
             .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, body);
+        kept.0.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn a_fresh_span_under_the_opentelemetry_layer_takes_the_parent() {
+        let spans = exported_under_the_layer(|| {
             let span = tracing::info_span!("request");
             assert!(set_parent(&span, remote_parent()));
         });
-        let spans = kept.0.lock().unwrap().clone();
         assert_eq!(spans.len(), 1);
         assert_eq!(spans[0].parent_span_id, SpanId::from(0x00f0_67aa_0ba9_02b7));
         assert!(
@@ -112,19 +118,12 @@ mod tests {
 
     #[test]
     fn a_span_already_started_keeps_its_root_is_marked_and_says_so() {
-        let kept = Kept::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(kept.clone())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-        tracing::subscriber::with_default(subscriber, || {
+        let spans = exported_under_the_layer(|| {
             let span = tracing::info_span!("request");
             // Reading the context starts the OpenTelemetry span.
             let _started = span.context();
             assert!(!set_parent(&span, remote_parent()));
         });
-        let spans = kept.0.lock().unwrap().clone();
         assert_eq!(spans[0].parent_span_id, SpanId::INVALID);
         let mark = spans[0]
             .attributes
