@@ -20,6 +20,7 @@ mod parse_rejection;
 pub mod responses;
 mod serve;
 mod server_span;
+mod shed;
 mod stack;
 
 pub use config::{ConnectionLimits, RequestLimits};

@@ -1,19 +1,14 @@
 //! The request stack, in one function to read top to bottom.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 use axum::{
-    BoxError, Router,
-    error_handling::HandleErrorLayer,
+    Router,
     extract::{Request, State},
     middleware::{Next, from_fn_with_state},
     response::Response,
 };
 use http::StatusCode;
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
@@ -21,6 +16,7 @@ use crate::{
     config::RequestLimits,
     responses::plain,
     server_span::{with_server_spans, write_trace_headers},
+    shed::ShedLayer,
 };
 
 /// Wraps `traced` and `untraced` routes in the request stack. Outermost
@@ -51,21 +47,10 @@ where
     // `map_response` clones and frees the whole stack below it per request.
     let traced = with_server_spans(traced.layer(from_fn_with_state(guard(true), guard_and_log)));
     let untraced = untraced.layer(from_fn_with_state(guard(false), guard_and_log));
-    traced.merge(untraced).layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(shed))
-            .load_shed()
-            // One semaphore for all routes: `Router::layer` wraps each route
-            // separately, and a per-route limit would not bound the process.
-            .layer(GlobalConcurrencyLimitLayer::new(
-                limits.max_concurrent_requests as usize,
-            )),
-    )
+    traced
+        .merge(untraced)
+        .layer(ShedLayer::new(limits.max_concurrent_requests as usize))
 }
-
-/// Requests this process has shed with 503 since it started, for the
-/// running count in each `request shed` line.
-static SHED: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone, Copy)]
 struct Guard {
@@ -74,19 +59,6 @@ struct Guard {
     /// Whether the routes run inside a SERVER span, whose ids the response
     /// then names.
     traced: bool,
-}
-
-async fn shed(_: BoxError) -> Response {
-    let shed_total = SHED.fetch_add(1, Ordering::Relaxed) + 1;
-    tracing::warn!(
-        status = 503,
-        shed_total,
-        "request shed: MAX_CONCURRENT_REQUESTS in flight"
-    );
-    plain(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "server busy, retry later\n",
-    )
 }
 
 /// Layers 3 and 4: the header-size guard and the timeout around the
