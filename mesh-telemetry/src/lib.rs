@@ -15,7 +15,7 @@
 //! B3's extra states); `telemetry` (tracer provider and `tracing`
 //! subscriber); `otlp_http` (the OTLP/HTTP exporter, protobuf written
 //! straight from the spans); `otlp_grpc` (the OTLP/gRPC exporter's
-//! connections and retries); `collector_tls` (TLS to the collector, checked
+//! connections); `retry` (when either exporter tries again); `collector_tls` (TLS to the collector, checked
 //! at start-up); `collector_connection` (connections that record the cause
 //! of each failure); `export_failure` (why an export failed, and whether to
 //! retry); `export_health` (one log line per collector outage, and a fast
@@ -31,6 +31,7 @@ pub mod json_text;
 mod log_format;
 mod otlp_grpc;
 mod otlp_http;
+mod retry;
 mod sampling;
 pub mod span_parent;
 mod telemetry;

@@ -4,10 +4,7 @@
 //! every connect error into `Unavailable`, which the SDK would retry, so a
 //! certificate that is not trusted would be tried again like an outage.
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use opentelemetry_sdk::{
     Resource,
@@ -21,7 +18,7 @@ use crate::{
     collector_connection::{Connector, LastFailure},
     collector_tls::ALPN_H2,
     export_failure::grpc_failure_is_retryable,
-    otlp_http::RETRY_DELAYS,
+    retry::Retries,
 };
 
 /// A channel to `endpoint` (`http://` or `https://`) over [`Connector`]'s
@@ -42,7 +39,7 @@ pub(crate) fn channel(
 }
 
 /// `opentelemetry-otlp`'s gRPC exporter (built with no retries of its own)
-/// and the retries: up to [`RETRY_DELAYS`], for a failure that another try
+/// and the retries, as [`Retries`] allows, for a failure that another try
 /// could mend, within the export's timeout.
 #[derive(Debug)]
 pub(crate) struct GrpcExporter {
@@ -84,20 +81,15 @@ impl GrpcExporter {
 
 impl SpanExporter for GrpcExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let started = Instant::now();
-        let mut delays = RETRY_DELAYS.iter();
+        let mut retries = Retries::new(self.timeout);
         loop {
             let (failure, retryable) = match self.attempt(batch.clone()).await {
                 Ok(()) => return Ok(()),
                 Err(failed) => failed,
             };
-            let delay = match delays.next() {
-                Some(delay) if retryable => *delay + crate::otlp_http::jitter(),
-                _ => return Err(OTelSdkError::InternalFailure(failure)),
-            };
-            if started.elapsed() + delay >= self.timeout {
+            let Some(delay) = retryable.then(|| retries.next_wait(None)).flatten() else {
                 return Err(OTelSdkError::InternalFailure(failure));
-            }
+            };
             // The batch processor exports from a thread of its own, outside
             // tokio; the channel's connections still run on tokio's.
             match tokio::runtime::Handle::try_current() {

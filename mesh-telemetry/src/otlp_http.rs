@@ -19,10 +19,9 @@
 //! failure is named by its cause and a TLS one is not retried.
 
 use std::{
-    hash::{BuildHasher, RandomState},
     io::Write,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -42,6 +41,7 @@ use crate::{
     collector_connection::{Connector, LastFailure},
     collector_tls::ALPN_HTTP1,
     export_failure::{TransportFailure, http_status_is_retryable},
+    retry::Retries,
 };
 
 /// What the exporter sends where, resolved from `OTEL_EXPORTER_OTLP_*`.
@@ -69,17 +69,6 @@ pub enum OtlpHttpError {
     #[error("cannot start the OTLP/HTTP client: {0}")]
     Client(String),
 }
-
-/// Retries after a retryable failure: two, 50 and then 100 ms apart (plus
-/// up to 25 ms of jitter). Two quick retries ride out a collector's brief
-/// 429/503; with no collector at all, a shutdown still ends in well under a
-/// second.
-///
-/// The gRPC exporter retries with the same figures
-/// ([`crate::otlp_grpc::GrpcExporter`]).
-pub(crate) const RETRY_DELAYS: [Duration; 2] =
-    [Duration::from_millis(50), Duration::from_millis(100)];
-pub(crate) const MAX_JITTER: Duration = Duration::from_millis(25);
 
 /// The exporter. It runs on the batch processor's own thread, which blocks
 /// on each export: each POST runs to its end on the exporter's own
@@ -238,26 +227,18 @@ impl OtlpHttpExporter {
     }
 
     /// POSTs `body`, and again after each retryable failure while
-    /// [`RETRY_DELAYS`] and the export's time last.
-    fn send_with_retries(&self, body: &Bytes, started: Instant) -> OTelSdkResult {
-        let mut delays = RETRY_DELAYS.iter();
+    /// [`Retries`] allows.
+    fn send_with_retries(&self, body: &Bytes, mut retries: Retries) -> OTelSdkResult {
         loop {
-            let left = self.timeout.saturating_sub(started.elapsed());
-            let (failure, delay) = match self.send(body.clone(), left) {
+            let (failure, retry_after) = match self.send(body.clone(), retries.left()) {
                 Attempt::Sent => return Ok(()),
                 Attempt::Failed(failure) => return Err(OTelSdkError::InternalFailure(failure)),
-                // A server's `Retry-After` may lengthen the wait, never shorten it.
-                Attempt::Retryable(failure, after) => match delays.next() {
-                    Some(delay) => (failure, after.unwrap_or_default().max(*delay)),
-                    None => return Err(OTelSdkError::InternalFailure(failure)),
-                },
+                Attempt::Retryable(failure, retry_after) => (failure, retry_after),
             };
-            let delay = delay + jitter();
-            // A wait past the export's time would only end in its failure.
-            if started.elapsed() + delay >= self.timeout {
-                return Err(OTelSdkError::InternalFailure(failure));
+            match retries.next_wait(retry_after) {
+                Some(wait) => std::thread::sleep(wait),
+                None => return Err(OTelSdkError::InternalFailure(failure)),
             }
-            std::thread::sleep(delay);
         }
     }
 }
@@ -297,9 +278,10 @@ impl std::fmt::Debug for OtlpHttpExporter {
 
 impl SpanExporter for OtlpHttpExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let started = Instant::now();
+        // The export's time starts before the body is encoded.
+        let retries = Retries::new(self.timeout);
         let body = self.body(&batch)?;
-        let result = self.send_with_retries(&body, started);
+        let result = self.send_with_retries(&body, retries);
         self.reclaim(body);
         result
     }
@@ -307,13 +289,6 @@ impl SpanExporter for OtlpHttpExporter {
     fn set_resource(&mut self, resource: &Resource) {
         self.resource = resource.clone();
     }
-}
-
-/// Up to [`MAX_JITTER`], so services that lost the same collector do not
-/// retry in step.
-pub(crate) fn jitter() -> Duration {
-    let max_ms = MAX_JITTER.as_millis() as u64;
-    Duration::from_millis(RandomState::new().hash_one(Instant::now()) % (max_ms + 1))
 }
 
 #[cfg(test)]
@@ -325,6 +300,7 @@ mod tests {
         pin::pin,
         sync::mpsc,
         task::{Context, Poll, Waker},
+        time::Instant,
     };
 
     use super::*;
