@@ -376,22 +376,28 @@ fn make_install_istio_gets_past_the_version_gate_with_istioctl_1_30_3s_real_outp
     }
 }
 
+/// What a refusing target wrote on stderr, less make's own `make: ***`
+/// line: the one line the project promises.
+fn refusal_lines(output: &std::process::Output) -> Vec<String> {
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| !l.starts_with("make: ***"))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn make_install_istio_refuses_another_istio_minor_in_one_line() {
     let (output, calls) = install_with_stand_ins("zipkin", "ambient", "1.29.2");
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let ours: Vec<&str> = stderr
-        .lines()
-        .filter(|l| !l.starts_with("make: ***"))
-        .collect();
+    let ours = refusal_lines(&output);
     assert_eq!(
         ours,
         [
             "make install-istio: istioctl 1.29.2 found; this project is tested with Istio 1.30.3: \
           https://istio.io/latest/docs/setup/additional-setup/download-istio-release/"
         ],
-        "{stderr}"
+        "{ours:#?}"
     );
     assert_eq!(
         calls,
@@ -480,11 +486,7 @@ fn make_deploy_app_deploys_on_the_installed_data_plane_and_refuses_the_other_in_
     for (installed, deployed) in [("sidecar", "ambient"), ("ambient", "sidecar")] {
         let (output, calls) = install_then_deploy(installed, deployed);
         assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let ours: Vec<&str> = stderr
-            .lines()
-            .filter(|l| !l.starts_with("make: ***"))
-            .collect();
+        let ours = refusal_lines(&output);
         assert_eq!(
             ours,
             [format!(
@@ -492,7 +494,7 @@ fn make_deploy_app_deploys_on_the_installed_data_plane_and_refuses_the_other_in_
                  {installed}; use make deploy-app DATAPLANE={installed}, or reinstall with make \
                  install-istio DATAPLANE={deployed}"
             )],
-            "{stderr}"
+            "{ours:#?}"
         );
         assert_eq!(
             calls.last().map(String::as_str),
