@@ -26,10 +26,9 @@
 //! matches, hostnames, timeouts...) is rejected when parsing, so it can
 //! never silently ignore a condition.
 
-use regex::Regex;
 use serde::Deserialize;
 
-use crate::istio_routing::{HttpRequest, Metadata};
+use crate::istio_routing::{HttpRequest, Metadata, whole_value};
 
 /// The parts of an HTTPRoute that decide routing.
 #[derive(Debug, Clone, Deserialize)]
@@ -201,25 +200,11 @@ impl Path {
     }
 }
 
-/// An RE2 regex anchored to the whole value, as Envoy's `safe_regex` uses it.
-fn whole_value(pattern: &str) -> Regex {
-    Regex::new(&format!("^(?:{pattern})$"))
-        .unwrap_or_else(|error| panic!("invalid RE2 regex `{pattern}`: {error}"))
-}
-
 impl HeaderMatch {
     fn matches(&self, request: &HttpRequest) -> bool {
-        // Envoy matches several lines of one header joined with `,`.
-        let values: Vec<&str> = request
-            .headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case(&self.name))
-            .map(|(_, value)| value.as_str())
-            .collect();
-        if values.is_empty() {
+        let Some(value) = request.header(&self.name) else {
             return false;
-        }
-        let value = values.join(",");
+        };
         match self.kind.as_deref().unwrap_or("Exact") {
             "Exact" => value == self.value,
             "RegularExpression" => whole_value(&self.value).is_match(&value),

@@ -92,9 +92,7 @@ impl StringMatch {
         match self {
             Self::Exact(expected) => value == expected,
             Self::Prefix(prefix) => value.starts_with(prefix.as_str()),
-            Self::Regex(pattern) => Regex::new(&format!("^(?:{pattern})$"))
-                .unwrap_or_else(|error| panic!("invalid RE2 regex `{pattern}`: {error}"))
-                .is_match(value),
+            Self::Regex(pattern) => whole_value(pattern).is_match(value),
         }
     }
 }
@@ -141,6 +139,29 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
 }
 
+/// An RE2 regex anchored to the whole value, as Envoy's `safe_regex` uses
+/// it; both evaluators match with it.
+pub(crate) fn whole_value(pattern: &str) -> Regex {
+    Regex::new(&format!("^(?:{pattern})$"))
+        .unwrap_or_else(|error| panic!("invalid RE2 regex `{pattern}`: {error}"))
+}
+
+impl HttpRequest {
+    /// Header `name` as Envoy's route matcher reads it: every line of it,
+    /// joined with `,` (envoyproxy/envoy `source/common/http/header_utility.cc`,
+    /// `HeaderUtility::matchHeaders` through `getAllOfHeaderAsString`, read
+    /// at the stored commit `002aa00b`); `None` when absent.
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
+        let lines: Vec<&str> = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(","))
+    }
+}
+
 impl VirtualService {
     /// The destination Envoy sends `request` to, or `None` when no rule
     /// matches (Envoy answers 404).
@@ -165,10 +186,8 @@ impl HttpMatchRequest {
             .is_none_or(|uri| uri.matches(&request.path));
         let headers_ok = self.headers.iter().all(|(name, condition)| {
             request
-                .headers
-                .iter()
-                .find(|(n, _)| n == name)
-                .is_some_and(|(_, value)| condition.matches(value))
+                .header(name)
+                .is_some_and(|value| condition.matches(&value))
         });
         uri_ok && headers_ok
     }
