@@ -40,7 +40,10 @@ pub(crate) fn channel(
 
 /// `opentelemetry-otlp`'s gRPC exporter (built with no retries of its own)
 /// and the retries, as [`Retries`] allows, for a failure that another try
-/// could mend, within the export's timeout.
+/// could mend. A retry starts only within the export's timeout, but each try
+/// is bounded by the channel's own timeout, the whole of it: unlike the
+/// OTLP/HTTP exporter's, a last try may end up to one timeout past the
+/// export's (the batch processor's thread has no tokio timer to cut it).
 #[derive(Debug)]
 pub(crate) struct GrpcExporter {
     inner: opentelemetry_otlp::SpanExporter,

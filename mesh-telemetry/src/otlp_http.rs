@@ -28,7 +28,7 @@ use bytes::Bytes;
 use flate2::{Compression, write::GzEncoder};
 use http::Uri;
 use http::{HeaderMap, HeaderValue, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Collected, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use opentelemetry_sdk::{
     Resource,
@@ -169,6 +169,26 @@ impl OtlpHttpExporter {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The POST and, for a success, its body (which may tell of a partial
+    /// success); on no answer, the failure the client's error names, if any.
+    async fn post(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<(http::response::Parts, Option<Collected<Bytes>>), Option<TransportFailure>> {
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|error| TransportFailure::of(&error))?;
+        let (head, body) = response.into_parts();
+        let body = if head.status.is_success() {
+            body.collect().await.ok()
+        } else {
+            None
+        };
+        Ok((head, body))
+    }
+
     /// One POST, bounded by what is left of the export's time.
     fn send(&self, body: Bytes, left: Duration) -> Attempt {
         let mut request = http::Request::new(Full::new(body));
@@ -176,20 +196,11 @@ impl OtlpHttpExporter {
         *request.uri_mut() = self.url.clone();
         *request.headers_mut() = self.headers.clone();
         self.failures.take();
-        let answer = self.runtime.block_on(async {
-            let response = match tokio::time::timeout(left, self.client.request(request)).await? {
-                Ok(response) => response,
-                Err(error) => return Ok(Err(TransportFailure::of(&error))),
-            };
-            let (head, body) = response.into_parts();
-            // Only a success's body says something: a partial success.
-            let body = if head.status.is_success() {
-                tokio::time::timeout(left, body.collect()).await?.ok()
-            } else {
-                None
-            };
-            Ok(Ok((head, body)))
-        });
+        // One deadline for the answer's head and its body together, made
+        // inside the runtime, whose timer it needs.
+        let answer = self
+            .runtime
+            .block_on(async { tokio::time::timeout(left, self.post(request)).await });
         let (head, body) = match answer {
             Ok(Ok(answered)) => answered,
             // The connection's record first: it holds the TLS cause.
