@@ -41,8 +41,8 @@ use crate::{
 /// Why telemetry could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
-    /// The OTLP/gRPC exporter rejected its configuration (for example a bad
-    /// URL).
+    /// `opentelemetry-otlp` could not build the OTLP/gRPC exporter around
+    /// our channel (the endpoint itself is checked first: `GrpcEndpoint`).
     #[error("cannot build the OTLP span exporter: {0}")]
     Exporter(#[from] ExporterBuildError),
     /// The OTLP/HTTP exporter could not start.
@@ -71,7 +71,10 @@ impl TelemetryError {
     /// Whether the configuration is at fault (not the process): a service
     /// refuses it with the usage-error exit code, as it does a bad flag.
     pub fn is_configuration(&self) -> bool {
-        !matches!(self, Self::Subscriber(_) | Self::PropagatorsFixed)
+        matches!(
+            self,
+            Self::Tls(_) | Self::GrpcEndpoint(_) | Self::HttpExporter(OtlpHttpError::Endpoint(_))
+        )
     }
 }
 
