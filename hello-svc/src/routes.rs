@@ -96,12 +96,13 @@ async fn say_hello(
 async fn say_hello2(
     State(state): State<AppState>,
     name: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    // Read in place, as in `say_hello`.
+    request: Request,
 ) -> Result<String, AppError> {
     let name = valid_name(name)?;
     state
         .formatter
-        .format_greeting(&name, mesh_headers(&headers))
+        .format_greeting(&name, mesh_headers(request.headers()))
         .await
 }
 
