@@ -153,7 +153,8 @@ enum Context {
     Malformed,
 }
 
-fn get<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+/// The first line of header `name`, if any.
+pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(n, _)| n == name)
@@ -228,14 +229,16 @@ fn b3_single(value: &str) -> Context {
 
 /// `SpanContextExtractor::extractSpanContext` of the Zipkin tracer, B3 only.
 fn b3_context(headers: &Headers) -> Context {
-    if let Some(single) = get(headers, "b3") {
+    if let Some(single) = header(headers, "b3") {
         return b3_single(single);
     }
-    let (Some(trace), Some(span)) = (get(headers, "x-b3-traceid"), get(headers, "x-b3-spanid"))
-    else {
+    let (Some(trace), Some(span)) = (
+        header(headers, "x-b3-traceid"),
+        header(headers, "x-b3-spanid"),
+    ) else {
         return Context::None;
     };
-    let parent_ok = get(headers, "x-b3-parentspanid")
+    let parent_ok = header(headers, "x-b3-parentspanid")
         .filter(|p| !p.is_empty())
         .is_none_or(|p| atoull16(p).is_some());
     match (b3_trace_id(trace), atoull16(span)) {
@@ -246,7 +249,7 @@ fn b3_context(headers: &Headers) -> Context {
 
 /// The OpenTelemetry tracer's `SpanContextExtractor::extractSpanContext`.
 fn traceparent_context(headers: &Headers) -> Context {
-    let Some(value) = get(headers, "traceparent") else {
+    let Some(value) = header(headers, "traceparent") else {
         return Context::None;
     };
     let fields: Vec<&str> = value.split('-').filter(|f| !f.is_empty()).collect();

@@ -29,9 +29,12 @@ fn the_otel_provider_reads_and_writes_traceparent_and_leaves_b3_stale() {
     let span = Provider::Otel.hop(&mut h, MINE, T2).span();
     assert_eq!(span.trace_id, T1);
     assert_eq!(span.parent_span_id.as_deref(), Some(S1));
-    assert_eq!(get(&h, "traceparent"), Some(traceparent(T1, MINE).as_str()));
-    assert_eq!(get(&h, "tracestate"), Some(""));
-    assert_eq!(get(&h, "x-b3-spanid"), Some(S2));
+    assert_eq!(
+        header(&h, "traceparent"),
+        Some(traceparent(T1, MINE).as_str())
+    );
+    assert_eq!(header(&h, "tracestate"), Some(""));
+    assert_eq!(header(&h, "x-b3-spanid"), Some(S2));
 }
 
 #[test]
@@ -44,9 +47,12 @@ fn the_zipkin_provider_prefers_b3_and_writes_both_formats_for_its_span() {
     let span = Provider::Zipkin.hop(&mut h, MINE, T1).span();
     assert_eq!(span.trace_id, T2);
     assert_eq!(span.parent_span_id.as_deref(), Some(S2));
-    assert_eq!(get(&h, "traceparent"), Some(traceparent(T2, MINE).as_str()));
-    assert_eq!(get(&h, "x-b3-spanid"), Some(MINE));
-    assert_eq!(get(&h, "x-b3-parentspanid"), Some(S2));
+    assert_eq!(
+        header(&h, "traceparent"),
+        Some(traceparent(T2, MINE).as_str())
+    );
+    assert_eq!(header(&h, "x-b3-spanid"), Some(MINE));
+    assert_eq!(header(&h, "x-b3-parentspanid"), Some(S2));
 }
 
 #[test]
@@ -67,8 +73,8 @@ fn a_zipkin_root_span_leaves_a_clients_x_b3_parentspanid_alone() {
     let mut h = headers(&[("user-agent", "curl/8.5.0"), ("x-b3-parentspanid", S1)]);
     let span = Provider::Zipkin.hop(&mut h, MINE, T1).span();
     assert_eq!((span.trace_id.as_str(), span.parent_span_id), (T1, None));
-    assert_eq!(get(&h, "x-b3-parentspanid"), Some(S1));
-    assert_eq!(get(&h, "x-b3-spanid"), Some(MINE));
+    assert_eq!(header(&h, "x-b3-parentspanid"), Some(S1));
+    assert_eq!(header(&h, "x-b3-spanid"), Some(MINE));
 }
 
 #[test]
@@ -76,7 +82,7 @@ fn an_otel_root_span_writes_an_empty_tracestate_over_a_clients() {
     let mut h = headers(&[("tracestate", "vendor=1")]);
     let span = Provider::Otel.hop(&mut h, MINE, T1).span();
     assert_eq!(span.parent_span_id, None);
-    assert_eq!(get(&h, "tracestate"), Some(""));
+    assert_eq!(header(&h, "tracestate"), Some(""));
 }
 
 #[test]
@@ -131,7 +137,7 @@ fn the_single_b3_header_is_read_alone_and_a_lone_sampling_flag_is_no_context() {
         (T2, Some(S2))
     );
     // The b3 header is read, never written.
-    assert_eq!(get(&h, "b3"), Some(single.as_str()));
+    assert_eq!(header(&h, "b3"), Some(single.as_str()));
 
     let mut h = headers(&[("b3", "1"), ("x-b3-traceid", T2), ("x-b3-spanid", S2)]);
     let span = Provider::Zipkin.hop(&mut h, MINE, T1).span();
@@ -147,10 +153,10 @@ fn the_zipkin_tracer_takes_64_bit_and_upper_case_b3_ids_and_writes_them_lower_ca
     let span = Provider::Zipkin.hop(&mut h, MINE, T1).span();
     assert_eq!(span.trace_id, "0000000000000000a3ce929d0e0e4736");
     assert_eq!(span.parent_span_id.as_deref(), Some("e457b5a2e4d86bd1"));
-    assert_eq!(get(&h, "x-b3-traceid"), Some("a3ce929d0e0e4736"));
-    assert_eq!(get(&h, "x-b3-parentspanid"), Some("e457b5a2e4d86bd1"));
+    assert_eq!(header(&h, "x-b3-traceid"), Some("a3ce929d0e0e4736"));
+    assert_eq!(header(&h, "x-b3-parentspanid"), Some("e457b5a2e4d86bd1"));
     assert_eq!(
-        get(&h, "traceparent"),
+        header(&h, "traceparent"),
         Some(traceparent("0000000000000000a3ce929d0e0e4736", MINE).as_str())
     );
     // A 128-bit id whose high half is zero is written back as 64-bit.
@@ -159,7 +165,7 @@ fn the_zipkin_tracer_takes_64_bit_and_upper_case_b3_ids_and_writes_them_lower_ca
         ("x-b3-spanid", S1),
     ]);
     Provider::Zipkin.hop(&mut h, MINE, T1).span();
-    assert_eq!(get(&h, "x-b3-traceid"), Some("a3ce929d0e0e4736"));
+    assert_eq!(header(&h, "x-b3-traceid"), Some("a3ce929d0e0e4736"));
 }
 
 #[test]
@@ -178,7 +184,7 @@ fn the_otel_tracer_takes_any_two_digit_version_and_upper_case_and_writes_00_lowe
             (trace, Some(S1))
         );
         assert_eq!(
-            get(&h, "traceparent"),
+            header(&h, "traceparent"),
             Some(traceparent(trace, MINE).as_str())
         );
     }
@@ -229,6 +235,6 @@ fn with_nothing_to_continue_envoy_starts_the_trace() {
         let mut h = headers(&[("user-agent", "curl/8.5.0")]);
         let span = provider.hop(&mut h, MINE, T1).span();
         assert_eq!((span.trace_id.as_str(), span.parent_span_id), (T1, None));
-        assert!(get(&h, "x-b3-parentspanid").is_none());
+        assert!(header(&h, "x-b3-parentspanid").is_none());
     }
 }

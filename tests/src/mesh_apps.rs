@@ -35,9 +35,25 @@ pub fn deployed_propagators(app: &str) -> String {
     values[0].clone()
 }
 
+/// The trace a gateway starts when the client sends none it reads.
+pub const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+/// The span ids the Envoys on the way take, one a proxy span.
+pub const GATEWAY_SERVER: &str = "00000000000000a1";
+/// The gateway's CLIENT span (the router's upstream span).
+pub const GATEWAY_CLIENT: &str = "00000000000000a2";
+/// hello-svc's inbound sidecar.
+pub const HELLO_INBOUND: &str = "00000000000000b1";
+/// hello-svc's outbound sidecar.
+pub const HELLO_OUTBOUND: &str = "00000000000000b2";
+/// formatter-svc's inbound sidecar.
+pub const FORMATTER_INBOUND: &str = "00000000000000d1";
+/// The waypoint in front of formatter-svc (ambient).
+pub const WAYPOINT: &str = "00000000000000e1";
+
 /// A client's own trace, sent as B3 and (another one) as `traceparent`.
-const CLIENT_B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
-const CLIENT_B3_SPAN: &str = "e457b5a2e4d86bd1";
+pub const CLIENT_B3_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
+/// The client's own span, sent as B3.
+pub const CLIENT_B3_SPAN: &str = "e457b5a2e4d86bd1";
 const CLIENT_W3C_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const CLIENT_W3C_SPAN: &str = "b7ad6b7169203331";
 

@@ -21,15 +21,8 @@
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tests::{
     envoy_tracing::{EnvoySpan, Provider, Proxy},
-    mesh_apps::{Client, MeshApps, span},
+    mesh_apps::{Client, GATEWAY_CLIENT, GATEWAY_SERVER, GATEWAY_TRACE, MeshApps, WAYPOINT, span},
 };
-
-/// The trace the gateway starts when the client sends none it reads.
-const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-/// The span ids the Envoys on the way take.
-const GATEWAY_SERVER: &str = "00000000000000a1";
-const GATEWAY_CLIENT: &str = "00000000000000a2";
-const WAYPOINT: &str = "00000000000000e1";
 
 /// One request, `path` on hello-svc, through the gateway and the waypoint;
 /// returns the gateway's CLIENT span and the waypoint's span.

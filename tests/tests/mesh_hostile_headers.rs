@@ -14,21 +14,12 @@
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use test_harness::otlp_receiver::ReceivedSpan;
 use tests::{
-    envoy_tracing::{EnvoySpan, Headers, Hop, Provider, Proxy},
-    mesh_apps::{MeshApps, span},
+    envoy_tracing::{EnvoySpan, Headers, Hop, Provider, Proxy, header},
+    mesh_apps::{
+        CLIENT_B3_SPAN, CLIENT_B3_TRACE, FORMATTER_INBOUND, GATEWAY_CLIENT, GATEWAY_SERVER,
+        GATEWAY_TRACE, HELLO_INBOUND, HELLO_OUTBOUND, MeshApps, span,
+    },
 };
-
-/// The trace the gateway starts when it continues nothing.
-const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-/// The client's own ids.
-const CLIENT_TRACE: &str = "80f198ee56343ba864fe8b2a57d3eff7";
-const CLIENT_SPAN: &str = "e457b5a2e4d86bd1";
-/// The span ids the Envoys on the way take.
-const GATEWAY_SERVER: &str = "00000000000000a1";
-const GATEWAY_CLIENT: &str = "00000000000000a2";
-const HELLO_INBOUND: &str = "00000000000000b1";
-const HELLO_OUTBOUND: &str = "00000000000000b2";
-const FORMATTER_INBOUND: &str = "00000000000000d1";
 
 /// What one `/sayHello` request through the sidecar path left behind.
 struct Walked {
@@ -49,13 +40,6 @@ fn with_user_agent(pairs: &[(&str, &str)]) -> Headers {
         .chain(pairs.iter().copied())
         .map(|(n, v)| (n.to_owned(), v.to_owned()))
         .collect()
-}
-
-fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
 }
 
 /// `/sayHello/Brian` with the client's `sent` headers, through every hop
@@ -124,7 +108,7 @@ impl Walked {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_b3_passes_the_zipkin_mesh_unchanged_and_hello_starts_the_trace() {
     let sent = [
-        ("x-b3-traceid", CLIENT_TRACE),
+        ("x-b3-traceid", CLIENT_B3_TRACE),
         ("x-b3-spanid", "not-a-span-id!!!"),
         ("x-b3-sampled", "1"),
     ];
@@ -133,14 +117,14 @@ async fn malformed_b3_passes_the_zipkin_mesh_unchanged_and_hello_starts_the_trac
     assert_eq!(walked.hello_received, with_user_agent(&sent));
     // hello-svc reads neither the malformed B3 nor any traceparent: a root.
     assert_eq!(walked.hello_parent(), (walked.trace_id.as_str(), ""));
-    assert_ne!(walked.trace_id, CLIENT_TRACE);
+    assert_ne!(walked.trace_id, CLIENT_B3_TRACE);
     walked.assert_joined_below_hello();
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_b3_is_stale_under_otel_and_hello_joins_its_sidecar() {
     let sent = [
-        ("x-b3-traceid", CLIENT_TRACE),
+        ("x-b3-traceid", CLIENT_B3_TRACE),
         ("x-b3-spanid", "not-a-span-id!!!"),
     ];
     let walked = walk(Provider::Otel, &sent).await;
@@ -156,7 +140,7 @@ async fn malformed_b3_is_stale_under_otel_and_hello_joins_its_sidecar() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_all_zero_traceparent_passes_the_otel_mesh_unchanged_and_hello_reads_b3_or_starts_the_trace()
  {
-    let zeros = format!("00-{}-{CLIENT_SPAN}-01", "0".repeat(32));
+    let zeros = format!("00-{}-{CLIENT_B3_SPAN}-01", "0".repeat(32));
     let walked = walk(Provider::Otel, &[("traceparent", &zeros)]).await;
     assert_eq!(walked.before_hello, [Hop::Null, Hop::Null, Hop::Null]);
     assert_eq!(
@@ -169,12 +153,12 @@ async fn an_all_zero_traceparent_passes_the_otel_mesh_unchanged_and_hello_reads_
     // With the client's own B3 beside it, hello-svc continues that.
     let sent = [
         ("traceparent", zeros.as_str()),
-        ("x-b3-traceid", CLIENT_TRACE),
-        ("x-b3-spanid", CLIENT_SPAN),
+        ("x-b3-traceid", CLIENT_B3_TRACE),
+        ("x-b3-spanid", CLIENT_B3_SPAN),
     ];
     let walked = walk(Provider::Otel, &sent).await;
     assert_eq!(walked.before_hello, [Hop::Null, Hop::Null, Hop::Null]);
-    assert_eq!(walked.hello_parent(), (CLIENT_TRACE, CLIENT_SPAN));
+    assert_eq!(walked.hello_parent(), (CLIENT_B3_TRACE, CLIENT_B3_SPAN));
     walked.assert_joined_below_hello();
 }
 
@@ -182,12 +166,12 @@ async fn an_all_zero_traceparent_passes_the_otel_mesh_unchanged_and_hello_reads_
 async fn a_64_bit_b3_trace_id_is_continued_by_zipkin_and_by_hello_zero_padded() {
     let sent = [
         ("x-b3-traceid", "a3ce929d0e0e4736"),
-        ("x-b3-spanid", CLIENT_SPAN),
+        ("x-b3-spanid", CLIENT_B3_SPAN),
     ];
     let padded = "0000000000000000a3ce929d0e0e4736";
     let walked = walk(Provider::Zipkin, &sent).await;
     let gateway = walked.before_hello[0].clone().span();
-    assert_eq!(gateway.parent_span_id.as_deref(), Some(CLIENT_SPAN));
+    assert_eq!(gateway.parent_span_id.as_deref(), Some(CLIENT_B3_SPAN));
     assert_eq!(
         header(&walked.hello_received, "x-b3-traceid"),
         Some("a3ce929d0e0e4736")
@@ -204,7 +188,10 @@ async fn a_64_bit_b3_trace_id_is_continued_by_zipkin_and_by_hello_zero_padded() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upper_case_ids_are_continued_by_envoy_and_reach_hello_lower_case() {
-    let (trace, span_id) = (CLIENT_TRACE.to_uppercase(), CLIENT_SPAN.to_uppercase());
+    let (trace, span_id) = (
+        CLIENT_B3_TRACE.to_uppercase(),
+        CLIENT_B3_SPAN.to_uppercase(),
+    );
     let b3 = [
         ("x-b3-traceid", trace.as_str()),
         ("x-b3-spanid", span_id.as_str()),
@@ -212,20 +199,20 @@ async fn upper_case_ids_are_continued_by_envoy_and_reach_hello_lower_case() {
     let walked = walk(Provider::Zipkin, &b3).await;
     assert_eq!(
         header(&walked.hello_received, "x-b3-traceid"),
-        Some(CLIENT_TRACE)
+        Some(CLIENT_B3_TRACE)
     );
-    assert_eq!(walked.hello_parent(), (CLIENT_TRACE, HELLO_INBOUND));
+    assert_eq!(walked.hello_parent(), (CLIENT_B3_TRACE, HELLO_INBOUND));
     walked.assert_joined_below_hello();
 
     let traceparent = format!("01-{trace}-{span_id}-01");
     let walked = walk(Provider::Otel, &[("traceparent", &traceparent)]).await;
     let gateway = walked.before_hello[0].clone().span();
-    assert_eq!(gateway.parent_span_id.as_deref(), Some(CLIENT_SPAN));
+    assert_eq!(gateway.parent_span_id.as_deref(), Some(CLIENT_B3_SPAN));
     assert_eq!(
         header(&walked.hello_received, "traceparent"),
-        Some(format!("00-{CLIENT_TRACE}-{HELLO_INBOUND}-01").as_str())
+        Some(format!("00-{CLIENT_B3_TRACE}-{HELLO_INBOUND}-01").as_str())
     );
-    assert_eq!(walked.hello_parent(), (CLIENT_TRACE, HELLO_INBOUND));
+    assert_eq!(walked.hello_parent(), (CLIENT_B3_TRACE, HELLO_INBOUND));
     walked.assert_joined_below_hello();
 }
 
@@ -234,7 +221,10 @@ async fn upper_case_ids_sent_straight_to_hello_start_a_new_trace() {
     // Past the mesh (a port-forward to the pod), nothing lower-cases them,
     // and hello-svc reads only what the specifications allow.
     let apps = MeshApps::start().await;
-    let (trace, span_id) = (CLIENT_TRACE.to_uppercase(), CLIENT_SPAN.to_uppercase());
+    let (trace, span_id) = (
+        CLIENT_B3_TRACE.to_uppercase(),
+        CLIENT_B3_SPAN.to_uppercase(),
+    );
     let headers = with_user_agent(&[
         ("x-b3-traceid", &trace),
         ("x-b3-spanid", &span_id),
@@ -243,7 +233,7 @@ async fn upper_case_ids_sent_straight_to_hello_start_a_new_trace() {
     let (status, trace_id) = apps.call_hello("/sayHello/Brian", &headers).await;
     assert_eq!(status, 200);
     let trace_id = trace_id.expect("a traceresponse");
-    assert_ne!(trace_id, CLIENT_TRACE);
+    assert_ne!(trace_id, CLIENT_B3_TRACE);
     let spans = apps.trace(&trace_id, 2).await;
     assert_eq!(
         span(&spans, "hello-svc", SpanKind::Server).parent_span_id,

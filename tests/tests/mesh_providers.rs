@@ -16,18 +16,12 @@
 
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use tests::{
-    envoy_tracing::{EnvoySpan, Headers, Provider},
-    mesh_apps::{Client, MeshApps, deployed_propagators, span},
+    envoy_tracing::{EnvoySpan, Headers, Provider, header},
+    mesh_apps::{
+        Client, FORMATTER_INBOUND, GATEWAY_CLIENT, GATEWAY_SERVER, GATEWAY_TRACE, HELLO_INBOUND,
+        HELLO_OUTBOUND, MeshApps, deployed_propagators, span,
+    },
 };
-
-/// The trace the gateway starts when the client sends none it reads.
-const GATEWAY_TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-/// The span ids the Envoys on the way take.
-const GATEWAY_SERVER: &str = "00000000000000a1";
-const GATEWAY_CLIENT: &str = "00000000000000a2";
-const HELLO_INBOUND: &str = "00000000000000b1";
-const HELLO_OUTBOUND: &str = "00000000000000b2";
-const FORMATTER_INBOUND: &str = "00000000000000d1";
 
 /// The Envoy spans of one walk, each app's neighbours.
 struct Hops {
@@ -126,12 +120,7 @@ async fn walk(provider: Provider, client: Client, path: &str) {
     // time formatter's sidecar has passed them on: the case the default
     // OTEL_PROPAGATORS order exists for.
     let (_, sent) = apps.hello_sent();
-    let b3_span = |headers: &Headers| {
-        headers
-            .iter()
-            .find(|(n, _)| n == "x-b3-spanid")
-            .map(|(_, v)| v.clone())
-    };
+    let b3_span = |headers: &Headers| header(headers, "x-b3-spanid").map(str::to_owned);
     assert_eq!(b3_span(&sent), Some(client_span.span_id.clone()));
     if provider == Provider::Otel {
         assert_eq!(
