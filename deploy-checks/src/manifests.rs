@@ -5,7 +5,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use k8s_openapi::api::{apps::v1::Deployment, core::v1::Container};
+use k8s_openapi::api::{
+    apps::v1::Deployment,
+    core::v1::{Container, Service},
+};
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use serde_json::Value;
@@ -202,6 +205,29 @@ pub fn pod_labels(deployment: &Deployment) -> BTreeMap<String, String> {
 /// Service.
 pub fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// A Service's `selector`; empty when it has none.
+pub fn service_selector(service: &Service) -> BTreeMap<String, String> {
+    service
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.selector.clone())
+        .unwrap_or_default()
+}
+
+/// The document of kind `kind` named `name`, if `manifests` has one.
+pub fn find<'a>(manifests: &'a [Manifest], kind: &str, name: &str) -> Option<&'a Manifest> {
+    manifests
+        .iter()
+        .find(|m| m.kind() == kind && m.name() == name)
+}
+
+/// A document read into one of this crate's own types (the routing
+/// evaluators', which refuse the fields they do not implement).
+pub fn parsed<T: DeserializeOwned>(manifest: &Manifest) -> T {
+    serde_json::from_value(manifest.value.clone())
+        .unwrap_or_else(|e| panic!("{}: {e}", manifest.describe()))
 }
 
 /// The documents of `manifests` of kind `kind`, typed.

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use deploy_checks::{
     gateway_api_routing::{GATEWAY_GROUP, HttpRoute},
     manifests::{
-        Dataplane, Manifest, deployment_name, deployments, load, make_plan, of_kind, pod_labels,
-        repo_root, selects,
+        Dataplane, Manifest, deployment_name, deployments, find, load, make_plan, of_kind, parsed,
+        pod_labels, repo_root, selects, service_selector,
     },
     openapi_schema::{gateway_api_schemas, validate_resource},
 };
@@ -27,21 +27,14 @@ fn ambient() -> Vec<Manifest> {
 }
 
 fn named<'a>(manifests: &'a [Manifest], kind: &str, name: &str) -> &'a Manifest {
-    manifests
-        .iter()
-        .find(|m| m.kind() == kind && m.name() == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in k8s/ambient"))
+    find(manifests, kind, name).unwrap_or_else(|| panic!("no {kind} {name} in k8s/ambient"))
 }
 
 fn http_routes(manifests: &[Manifest]) -> Vec<(&Manifest, HttpRoute)> {
     manifests
         .iter()
         .filter(|m| m.kind() == "HTTPRoute")
-        .map(|m| {
-            let route = serde_json::from_value(m.value.clone())
-                .unwrap_or_else(|e| panic!("{}: {e}", m.describe()));
-            (m, route)
-        })
+        .map(|m| (m, parsed(m)))
         .collect()
 }
 
@@ -169,11 +162,7 @@ fn every_backend_is_a_service_port_and_each_version_service_selects_one_deployme
             });
             let port = backend.port.expect("a Service backend names its port");
             assert!(has_port(target, port), "{}: port {port}", backend.name);
-            let selector = target
-                .spec
-                .as_ref()
-                .and_then(|s| s.selector.clone())
-                .unwrap_or_default();
+            let selector = service_selector(target);
             let selected: Vec<&str> = deployments
                 .iter()
                 .filter(|d| selects(&selector, &pod_labels(d)))

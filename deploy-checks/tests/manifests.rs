@@ -8,8 +8,8 @@ use deploy_checks::{
     istio_routing::VirtualService,
     manifests::{
         Dataplane, Manifest, container_env as env, containers, deployment_name as name,
-        deployments, load, load_all, load_kustomization, make_plan, of_kind, pod_labels, repo_root,
-        selects,
+        deployments, load, load_all, load_kustomization, make_plan, of_kind, parsed, pod_labels,
+        repo_root, selects, service_selector,
     },
     openapi_schema::{crd_schema, validate_resource},
 };
@@ -30,19 +30,8 @@ fn virtual_services() -> Vec<VirtualService> {
     load_all()
         .iter()
         .filter(|m| m.kind() == "VirtualService")
-        .map(|m| {
-            serde_json::from_value(m.value.clone())
-                .unwrap_or_else(|e| panic!("{}: {e}", m.describe()))
-        })
+        .map(parsed)
         .collect()
-}
-
-fn service_selector(service: &Service) -> BTreeMap<String, String> {
-    service
-        .spec
-        .as_ref()
-        .and_then(|spec| spec.selector.clone())
-        .unwrap_or_default()
 }
 
 #[test]

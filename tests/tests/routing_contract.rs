@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use deploy_checks::{
     gateway_api_routing::HttpRoute,
     istio_routing::{HttpRequest, VirtualService},
-    manifests::{Dataplane, Manifest, load},
+    manifests::{Dataplane, Manifest, find, load, parsed},
 };
 use hello_contract::USER_AGENT_BAGGAGE_KEY;
 use mesh_propagation::{w3c_baggage::baggage_header, with_member_first};
@@ -24,20 +24,17 @@ use test_harness::{TestApp, otlp_receiver::Transport, traceresponse_trace_id};
 const NETSCAPE: &str = "Mozilla/4.0 (compatible; Netscape)";
 
 fn manifest(file: &str, kind: &str, name: &str) -> Manifest {
-    load(file)
-        .into_iter()
-        .find(|m| m.kind() == kind && m.name() == name)
+    find(&load(file), kind, name)
+        .cloned()
         .unwrap_or_else(|| panic!("no {kind} {name} in k8s/{file}"))
 }
 
 fn virtual_service(file: &str, name: &str) -> VirtualService {
-    let manifest = manifest(file, "VirtualService", name);
-    serde_json::from_value(manifest.value).unwrap_or_else(|e| panic!("{file}/{name}: {e}"))
+    parsed(&manifest(file, "VirtualService", name))
 }
 
 fn http_route(file: &str, name: &str) -> HttpRoute {
-    let manifest = manifest(file, "HTTPRoute", name);
-    serde_json::from_value(manifest.value).unwrap_or_else(|e| panic!("{file}/{name}: {e}"))
+    parsed(&manifest(file, "HTTPRoute", name))
 }
 
 /// formatter-svc's routing on both data planes, and the `version` label
