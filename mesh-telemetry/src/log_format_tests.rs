@@ -1,10 +1,6 @@
 //! The log layer's lines, read back by a real JSON parser.
 
-use std::{
-    io,
-    sync::{Arc, Mutex},
-    time::{Duration, UNIX_EPOCH},
-};
+use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use proptest::prelude::*;
@@ -13,41 +9,10 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{Registry, layer::SubscriberExt};
 
 use super::*;
-use crate::json_text::{JsonEntries, JsonObject};
-
-/// Every line written, in order.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn lines(&self) -> Vec<String> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'w> MakeWriter<'w> for Captured {
-    type Writer = Self;
-
-    fn make_writer(&'w self) -> Self::Writer {
-        self.clone()
-    }
-}
+use crate::{
+    json_text::{JsonEntries, JsonObject},
+    test_support::Captured,
+};
 
 /// Runs `f` with only the log layer installed, and returns its lines.
 fn logged(format: LogFormat, f: impl FnOnce()) -> Vec<String> {

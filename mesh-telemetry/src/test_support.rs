@@ -35,21 +35,33 @@ pub(crate) fn span() -> SpanData {
 
 /// What `run` logged, as text lines, under a plain `fmt` subscriber.
 pub(crate) fn captured(run: impl FnOnce()) -> String {
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let writer = log.clone();
+    let log = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_ansi(false)
-        .with_writer(move || LogWriter(writer.clone()))
+        .with_writer(log.clone())
         .finish();
     tracing::subscriber::with_default(subscriber, run);
-    let bytes = log.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    String::from_utf8(bytes).expect("log lines are UTF-8")
+    log.lines().join("\n")
 }
 
-/// Log lines written into a shared buffer.
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
+/// Log lines written into a shared buffer, in order: a `MakeWriter` for
+/// any layer under test.
+#[derive(Clone, Default)]
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl std::io::Write for LogWriter {
+impl Captured {
+    /// Every line written so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        String::from_utf8(bytes)
+            .expect("log lines are UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Captured {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0
             .lock()
@@ -59,6 +71,14 @@ impl std::io::Write for LogWriter {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl<'w> tracing_subscriber::fmt::MakeWriter<'w> for Captured {
+    type Writer = Self;
+
+    fn make_writer(&'w self) -> Self::Writer {
+        self.clone()
     }
 }
 
