@@ -54,3 +54,20 @@ pub fn calls(log: &Path) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// `command` run to its end, with a log of its own named after `label`
+/// (unique to this process): what it wrote, and the calls the stand-ins
+/// logged.
+pub fn run(
+    label: &str,
+    program: &str,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (std::process::Output, Vec<String>) {
+    let log = std::env::temp_dir().join(format!("{label}-{}.log", std::process::id()));
+    let output = command(program, args, &[], &log)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+    (output, calls(&log))
+}

@@ -333,11 +333,8 @@ fn install_with_stand_ins(
     dataplane: &str,
     istioctl_version: &str,
 ) -> (std::process::Output, Vec<String>) {
-    let log = std::env::temp_dir().join(format!(
-        "install-istio-{provider}-{dataplane}-{istioctl_version}-{}.log",
-        std::process::id()
-    ));
-    let output = stand_ins::command(
+    stand_ins::run(
+        &format!("install-istio-{provider}-{dataplane}-{istioctl_version}"),
         "make",
         &[
             "--no-print-directory",
@@ -345,13 +342,8 @@ fn install_with_stand_ins(
             &format!("TRACING={provider}"),
             &format!("DATAPLANE={dataplane}"),
         ],
-        &[],
-        &log,
+        &[("STAND_IN_ISTIOCTL_VERSION", istioctl_version)],
     )
-    .env("STAND_IN_ISTIOCTL_VERSION", istioctl_version)
-    .output()
-    .expect("make runs");
-    (output, stand_ins::calls(&log))
 }
 
 #[test]
@@ -449,18 +441,16 @@ fn make_install_istio_ambient_applies_the_gateway_api_crds_then_the_ambient_prof
 /// DATAPLANE=deployed`, against the stand-ins (whose cluster keeps what was
 /// installed).
 fn install_then_deploy(installed: &str, deployed: &str) -> (std::process::Output, Vec<String>) {
-    let log = std::env::temp_dir().join(format!(
-        "deploy-app-{installed}-{deployed}-{}.log",
-        std::process::id()
-    ));
     let script = format!(
         "make --no-print-directory install-istio DATAPLANE={installed} >/dev/null && \
          make --no-print-directory deploy-app DATAPLANE={deployed}"
     );
-    let output = stand_ins::command("bash", &["-c", &script], &[], &log)
-        .output()
-        .expect("bash runs");
-    (output, stand_ins::calls(&log))
+    stand_ins::run(
+        &format!("deploy-app-{installed}-{deployed}"),
+        "bash",
+        &["-c", &script],
+        &[],
+    )
 }
 
 #[test]
