@@ -162,7 +162,11 @@ pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 /// but the HTTP client is always given one, so it never looks for a
 /// process-wide crypto provider.)
 pub(crate) fn client_config(files: &TlsFiles, https: bool) -> Result<ClientConfig, TlsError> {
-    let ca = files.ca.as_ref().map(certificates).transpose()?;
+    let ca = files
+        .ca
+        .as_ref()
+        .map(|setting| Ok::<_, TlsError>((setting, certificates(setting)?)))
+        .transpose()?;
     let identity = identity(files)?;
     let roots = match (https, ca) {
         (_, Some((setting, certificates))) => ca_roots(setting, certificates)?,
@@ -220,7 +224,7 @@ fn identity(files: &TlsFiles) -> Result<Option<Identity<'_>>, TlsError> {
             missing: certificate_var_for(key.var),
         }),
         (Some(certificate), Some(key)) => {
-            let (_, chain) = certificates(certificate)?;
+            let chain = certificates(certificate)?;
             let bytes = read(key)?;
             let private_key =
                 PrivateKeyDer::from_pem_slice(&bytes).map_err(|_| TlsError::NoKey {
@@ -257,9 +261,7 @@ fn read(setting: &FileSetting) -> Result<Vec<u8>, TlsError> {
 }
 
 /// Every PEM certificate in the file: at least one, all well-formed.
-fn certificates(
-    setting: &FileSetting,
-) -> Result<(&FileSetting, Vec<CertificateDer<'static>>), TlsError> {
+fn certificates(setting: &FileSetting) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read(setting)?;
     let invalid = || TlsError::NoCertificate {
         var: setting.var,
@@ -271,7 +273,7 @@ fn certificates(
     if certificates.is_empty() {
         return Err(invalid());
     }
-    Ok((setting, certificates))
+    Ok(certificates)
 }
 
 fn ca_roots(
