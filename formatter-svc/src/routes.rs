@@ -60,9 +60,12 @@ async fn format_greeting(
 
     // Baggage arrives through the composite propagator; the user agent is
     // the key Istio routes on, so put it where Jaeger shows it.
-    let span = tracing::Span::current();
-    if let Some(user_agent) = span.context().baggage().get(USER_AGENT_BAGGAGE_KEY) {
-        span.set_attribute("baggage.user_agent", user_agent.to_string());
+    // Only a span can show it: with the SDK disabled nothing is extracted.
+    if mesh_telemetry::spans_enabled() {
+        let span = tracing::Span::current();
+        if let Some(user_agent) = span.context().baggage().get(USER_AGENT_BAGGAGE_KEY) {
+            span.set_attribute("baggage.user_agent", user_agent.to_string());
+        }
     }
 
     let Query(query) = query.map_err(|_| AppError::MalformedQuery)?;

@@ -34,7 +34,8 @@ impl FormatterClient {
     }
 
     /// Formats the greeting inside a CLIENT span whose context, with the
-    /// baggage in `cx`, is written into the outbound headers.
+    /// baggage in `cx`, is written into the outbound headers; with the SDK
+    /// disabled, without a span, writing `cx` itself.
     ///
     /// `cx` is the caller's context: the SERVER span plus any baggage the
     /// handler added. `headers` holds anything else to send (`x-request-id`).
@@ -45,6 +46,12 @@ impl FormatterClient {
         mut headers: HeaderMap,
     ) -> Result<String, AppError> {
         let url = self.url_for(name);
+        if !mesh_telemetry::spans_enabled() {
+            // The SDK is disabled: no span, and the caller's context goes
+            // out as it came, with the baggage the handler added.
+            mesh_propagation::inject(&cx, &mut headers);
+            return self.send(url, headers, None).await;
+        }
         let span = tracing::info_span!(
             "http_client",
             otel.name = "GET",

@@ -15,7 +15,7 @@ use mesh_propagation::{
     LeftOut, forwardable, mesh_headers, w3c_baggage::MAX_MEMBER_BYTES, with_member_first,
 };
 use mesh_server::{
-    RequestLimits, request_stack,
+    RequestLimits, request_context, request_stack,
     responses::{healthz, not_found},
 };
 
@@ -48,7 +48,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Explicitly instrumented: runs inside the SERVER span (see
-/// `with_server_spans`), adds the caller's User-Agent to the baggage, and
+/// [`request_stack`]), adds the caller's User-Agent to the baggage, and
 /// calls the formatter inside a CLIENT span.
 async fn say_hello(
     State(state): State<AppState>,
@@ -63,14 +63,13 @@ async fn say_hello(
     // what the caller's User-Agent header says, never what the caller's own
     // baggage claims: set ahead of the caller's members (which yield when
     // the header is full), or removed when there is no usable User-Agent.
-    let span = tracing::Span::current();
-    let cx = span.context();
+    let cx = request_context(headers);
     let (baggage, left_out) =
         with_member_first(cx.baggage(), USER_AGENT_BAGGAGE_KEY, user_agent(headers));
     if let Some(LeftOut { bytes }) = left_out {
         // Never truncated (a partial value would claim what the caller never
         // sent), so the request routes as one without a User-Agent: v1.
-        span.set_attribute(USER_AGENT_LEFT_OUT_ATTRIBUTE, bytes as i64);
+        tracing::Span::current().set_attribute(USER_AGENT_LEFT_OUT_ATTRIBUTE, bytes as i64);
         tracing::warn!(
             bytes,
             limit = MAX_MEMBER_BYTES,

@@ -1,72 +1,63 @@
 //! The SERVER span of a traced request: the one place where an incoming
 //! request's trace context is extracted, with the semantic-convention HTTP
 //! attributes, the response status, and the response headers that name the
-//! span (`traceresponse`, `Server-Timing`).
+//! span (`traceresponse`, `Server-Timing`); and the context a handler
+//! continues, with or without spans.
 
-use std::time::Duration;
-
-use axum::{Router, extract::MatchedPath, response::Response};
-use http::Request;
+use axum::{extract::MatchedPath, response::Response};
+use http::{HeaderMap, Request};
 use mesh_propagation as propagation;
-use opentelemetry::trace::Status;
-use tower_http::trace::{MakeSpan, OnResponse, TraceLayer};
+use opentelemetry::{Context, trace::Status};
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Wraps every route of `router` in a SERVER span that continues the
-/// caller's trace. The request stack's middleware, inside the span, returns
-/// the span's ids in the response headers ([`write_trace_headers`]).
-pub(crate) fn with_server_spans<S>(router: Router<S>) -> Router<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    router.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(ServerSpan)
-            .on_request(())
-            .on_response(RecordResponse)
-            .on_failure(()),
-    )
+/// The SERVER span for `request`, parented on the context its headers
+/// carry. Made before the handler runs and entered whenever it is polled,
+/// so the handler's own spans and log lines are inside it.
+pub(crate) fn server_span<B>(request: &Request<B>) -> Span {
+    let method = request.method().as_str();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    // Formatted once, by the layer as it records the field.
+    let name = SpanName { method, route };
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = %name,
+        otel.kind = "server",
+        http.request.method = method,
+        http.route = route,
+        url.scheme = "http",
+        url.path = request.uri().path(),
+        url.query = request
+            .uri()
+            .query()
+            .map(|query| tracing::field::display(RedactedQuery(query))),
+        user_agent.original = user_agent,
+    );
+    // Must happen before the span is entered or its context read; after
+    // that tracing-opentelemetry has started the span and the parent is
+    // fixed.
+    // A failure is logged once and marked on the span by `set_parent`;
+    // the request is served either way.
+    mesh_telemetry::span_parent::set_parent(&span, propagation::extract(request.headers()));
+    span
 }
 
-/// Makes the SERVER span for a request, parented on the extracted context.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct ServerSpan;
-
-impl<B> MakeSpan<B> for ServerSpan {
-    fn make_span(&mut self, request: &Request<B>) -> Span {
-        let method = request.method().as_str();
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(MatchedPath::as_str);
-        let user_agent = request
-            .headers()
-            .get(http::header::USER_AGENT)
-            .and_then(|value| value.to_str().ok());
-        // Formatted once, by the layer as it records the field.
-        let name = SpanName { method, route };
-        let span = tracing::info_span!(
-            "http_request",
-            otel.name = %name,
-            otel.kind = "server",
-            http.request.method = method,
-            http.route = route,
-            url.scheme = "http",
-            url.path = request.uri().path(),
-            url.query = request
-                .uri()
-                .query()
-                .map(|query| tracing::field::display(RedactedQuery(query))),
-            user_agent.original = user_agent,
-        );
-        // Must happen before the span is entered or its context read; after
-        // that tracing-opentelemetry has started the span and the parent is
-        // fixed.
-        // A failure is logged once and marked on the span by `set_parent`;
-        // the request is served either way.
-        mesh_telemetry::span_parent::set_parent(&span, propagation::extract(request.headers()));
-        span
+/// The OpenTelemetry context a handler continues: its SERVER span's, or,
+/// with the SDK disabled and so no spans made, the caller's, read from the
+/// request's `headers` as the propagators extract it. Either way the
+/// baggage the caller sent is in it.
+pub fn request_context(headers: &HeaderMap) -> Context {
+    if mesh_telemetry::spans_enabled() {
+        Span::current().context()
+    } else {
+        propagation::extract(headers)
     }
 }
 
@@ -114,28 +105,20 @@ impl std::fmt::Display for RedactedQuery<'_> {
     }
 }
 
-/// Records the status on the SERVER span.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct RecordResponse;
-
-impl<B> OnResponse<B> for RecordResponse {
-    fn on_response(self, response: &http::Response<B>, _latency: Duration, span: &Span) {
-        let status = response.status();
-        // Straight to the OpenTelemetry span: `span.record` would also make
-        // the log layer re-render every field of the span, per request.
-        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-        // Semantic conventions: on a server span only 5xx is an error; a 4xx
-        // (a 431 from our header guard included) is the caller's mistake.
-        if status.is_server_error() {
-            span.set_status(Status::error(""));
-        }
+/// Records `response`'s status on the SERVER span `span`, and adds the
+/// headers that name the span (`traceresponse`, `Server-Timing`), so a
+/// caller, or a person with curl, can open the trace in Jaeger.
+pub(crate) fn record_response(span: &Span, response: &mut Response) {
+    let status = response.status();
+    // Straight to the OpenTelemetry span: `span.record` would also make
+    // the log layer re-render every field of the span, per request.
+    span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+    // Semantic conventions: on a server span only 5xx is an error; a 4xx
+    // (a 431 from our header guard included) is the caller's mistake.
+    if status.is_server_error() {
+        span.set_status(Status::error(""));
     }
-}
-
-/// Adds the headers that name the request's SERVER span, so a caller, or a
-/// person with curl, can open the trace in Jaeger. Called inside the span.
-pub(crate) fn write_trace_headers(response: &mut Response) {
-    if let Some(headers) = propagation::response_headers(&Span::current().context()) {
+    if let Some(headers) = propagation::response_headers(&span.context()) {
         response.headers_mut().extend(headers);
     }
 }

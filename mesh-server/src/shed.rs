@@ -1,26 +1,19 @@
 //! Load shedding: past `MAX_CONCURRENT_REQUESTS` in flight, an immediate
 //! 503 instead of a queue.
 //!
-//! One layer with one semaphore, instead of tower's `load_shed`, its global
-//! concurrency limit and axum's `HandleErrorLayer`: those clone the stack
-//! below them, allocate a semaphore future for each clone and box the
-//! response future, per request. A `try_acquire` answers the same question.
+//! One semaphore and a `try_acquire`, instead of tower's `load_shed`, its
+//! global concurrency limit and axum's `HandleErrorLayer`: those clone the
+//! stack below them, allocate a semaphore future for each clone and box the
+//! response future, per request.
 
-use std::{
-    convert::Infallible,
-    future::Future,
-    pin::Pin,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
-    task::{Context, Poll},
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
 };
 
-use axum::{extract::Request, response::Response};
+use axum::response::Response;
 use http::StatusCode;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tower::{Layer, Service};
 
 use crate::responses::plain;
 
@@ -28,85 +21,25 @@ use crate::responses::plain;
 /// running count in each `request shed` line.
 static SHED: AtomicU64 = AtomicU64::new(0);
 
-/// Sheds requests past `max` in flight. One semaphore for all routes:
-/// `Router::layer` wraps each route separately, and a per-route limit would
-/// not bound the process.
+/// Admits at most `max` requests at once. One for all routes: each route
+/// gets its own copy of the request stack, and a per-route limit would not
+/// bound the process.
 #[derive(Debug, Clone)]
-pub(crate) struct ShedLayer {
+pub(crate) struct Shedder {
     permits: Arc<Semaphore>,
 }
 
-impl ShedLayer {
+impl Shedder {
     pub(crate) fn new(max: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max)),
         }
     }
-}
 
-impl<S> Layer<S> for ShedLayer {
-    type Service = Shed<S>;
-
-    fn layer(&self, inner: S) -> Shed<S> {
-        Shed {
-            inner,
-            permits: self.permits.clone(),
-        }
-    }
-}
-
-/// A route behind [`ShedLayer`].
-#[derive(Debug, Clone)]
-pub(crate) struct Shed<S> {
-    inner: S,
-    permits: Arc<Semaphore>,
-}
-
-impl<S> Service<Request> for Shed<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-    // axum's route futures are; requiring it spares a pin projection.
-    S::Future: Unpin,
-{
-    type Response = Response;
-    type Error = Infallible;
-    type Future = Admitted<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        match self.permits.clone().try_acquire_owned() {
-            // The permit is held until the response is ready, as tower's
-            // concurrency limit held it.
-            Ok(permit) => Admitted::Served(self.inner.call(request), permit),
-            Err(_) => Admitted::Shed(Some(shed())),
-        }
-    }
-}
-
-/// The response future of [`Shed`]: the route's, holding its permit, or
-/// the 503 of a shed request.
-#[derive(Debug)]
-pub(crate) enum Admitted<F> {
-    Served(F, OwnedSemaphorePermit),
-    Shed(Option<Response>),
-}
-
-impl<F> Future for Admitted<F>
-where
-    F: Future<Output = Result<Response, Infallible>> + Unpin,
-{
-    type Output = Result<Response, Infallible>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Admitted::Served(future, _permit) => Pin::new(future).poll(cx),
-            Admitted::Shed(response) => {
-                Poll::Ready(Ok(response.take().expect("a shed response is polled once")))
-            }
-        }
+    /// A permit to hold until the response is ready, or, with `max`
+    /// requests in flight, the logged 503 to answer instead.
+    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Response> {
+        self.permits.clone().try_acquire_owned().map_err(|_| shed())
     }
 }
 

@@ -42,4 +42,4 @@ pub use collector_tls::TlsError;
 pub use config::TelemetryArgs;
 pub use json_text::{JsonEntries, JsonObject};
 pub use otlp_http::OtlpHttpError;
-pub use telemetry::{Telemetry, TelemetryError, init};
+pub use telemetry::{Telemetry, TelemetryError, init, spans_enabled};

@@ -17,7 +17,13 @@ use opentelemetry_sdk::{
     trace::{BatchSpanProcessor, SdkTracerProvider},
 };
 use std::io::IsTerminal;
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 use tracing::{Level, Subscriber, level_filters::LevelFilter};
 use tracing_subscriber::{
     EnvFilter, Layer,
@@ -117,6 +123,18 @@ impl Telemetry {
     }
 }
 
+/// Set once [`init`] has run with `OTEL_SDK_DISABLED=true`.
+static SPANS_OFF: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process makes spans: `false` once [`init`] has run with
+/// the SDK disabled. The request stack then makes no SERVER span and the
+/// client no CLIENT span, and each passes the caller's context on as it
+/// came, as the specification's no-op API would, without the cost of a
+/// span nobody records.
+pub fn spans_enabled() -> bool {
+    !SPANS_OFF.load(Ordering::Relaxed)
+}
+
 /// Installs the propagator, the tracer provider and the global subscriber.
 ///
 /// `default_service_name` is used when `OTEL_SERVICE_NAME` is unset, and
@@ -134,9 +152,10 @@ pub fn init(
     }
     let log_format = args.log_format.unwrap_or_else(default_log_format);
     if args.otel_sdk_disabled {
-        // The no-op tracer still carries the incoming span context, so the
-        // outbound call continues the caller's trace without recording any.
-        subscriber(log_format, NoopTracer::new()).try_init()?;
+        // No OpenTelemetry layer at all: the services make no spans
+        // (`spans_enabled`), and pass the incoming context on themselves.
+        subscriber::<NoopTracer>(log_format, None).try_init()?;
+        SPANS_OFF.store(true, Ordering::Relaxed);
         return Ok(Telemetry {
             provider: None,
             export_health: None,
@@ -149,7 +168,7 @@ pub fn init(
     let (provider, export_health) = tracer_provider(args, service_name, service_version)?;
     subscriber(
         log_format,
-        provider.tracer_with_scope(instrumentation_scope()),
+        Some(provider.tracer_with_scope(instrumentation_scope())),
     )
     .try_init()?;
     Ok(Telemetry {
@@ -390,12 +409,15 @@ fn static_targets(rust_log: &str) -> Option<Targets> {
 }
 
 /// Builds the subscriber: log lines filtered by `RUST_LOG` (default `info`),
-/// and spans sent to `tracer`.
+/// and spans sent to `tracer`, if there is one.
 ///
 /// The two have separate filters on purpose. A global `RUST_LOG=warn` would
 /// otherwise disable the info-level request spans, and a disabled span
 /// propagates no context, silently cutting every trace at this service.
-pub(crate) fn subscriber<T>(log_format: LogFormat, tracer: T) -> impl Subscriber + Send + Sync
+pub(crate) fn subscriber<T>(
+    log_format: LogFormat,
+    tracer: Option<T>,
+) -> impl Subscriber + Send + Sync
 where
     T: opentelemetry::trace::Tracer + Send + Sync + 'static,
     T::Span: Send + Sync,
@@ -418,14 +440,16 @@ where
     // two thread-local stack pushes, undone on exit). Our code asks the
     // `tracing` span for its context instead (`Span::current().context()`),
     // so nothing needs the attached one. See BENCHMARKS.md.
-    let otel = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_context_activation(false)
-        .with_location(false)
-        .with_threads(false)
-        .with_target(false)
-        .with_tracked_inactivity(false)
-        .with_filter(span_targets.and(spans_and_warnings));
+    let otel = tracer.map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_context_activation(false)
+            .with_location(false)
+            .with_threads(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(span_targets.and(spans_and_warnings))
+    });
 
     tracing_subscriber::registry().with(logs).with(otel)
 }

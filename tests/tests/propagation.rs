@@ -145,7 +145,19 @@ async fn say_hello_injects_every_format_keeps_incoming_baggage_and_forwards_the_
 #[tokio::test(flavor = "multi_thread")]
 async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_is_exported() {
     let mut app = app(Transport::Grpc, &[("OTEL_SDK_DISABLED", "true")]).await;
-    say_hello_in_b3_trace(&app, "1").await;
+    let response = app
+        .say_hello(&[
+            ("x-b3-traceid", TRACE_ID),
+            ("x-b3-spanid", "a2fb4a1d1a96d312"),
+            ("x-b3-sampled", "1"),
+            ("user-agent", "Netscape"),
+            ("baggage", "tenant=blue"),
+        ])
+        .await;
+    assert_eq!(response.status(), 200);
+    // No span of hello's own to name.
+    assert_eq!(response.headers().get("traceresponse"), None);
+    assert_eq!(response.headers().get("server-timing"), None);
 
     // No span of hello's own: the formatter sees the caller's span as parent.
     let sent = app.last_formatter_request();
@@ -154,6 +166,11 @@ async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_i
     assert_eq!(
         sent.header("traceparent"),
         Some(format!("00-{TRACE_ID}-a2fb4a1d1a96d312-01").as_str())
+    );
+    // The baggage that routes to v2 still goes out, the caller's kept.
+    assert_eq!(
+        sent.header("baggage"),
+        Some("tenant=blue,user-agent=Netscape")
     );
     // A stopped process has flushed everything it would ever export.
     app.hello.terminate();
