@@ -137,12 +137,10 @@ where
                 response: Some(finish(span, log, response)),
             };
         }
-        let inner = {
-            let _entered = span.as_ref().map(Span::enter);
-            self.inner.call(request)
-        };
         Serving::Running {
-            inner: Some(inner),
+            // Not entered: axum's route only builds the handler's future
+            // here; the handler runs when it is polled, inside the span.
+            inner: Some(self.inner.call(request)),
             deadline: tokio::time::sleep(self.shared.timeout),
             span,
             log: Some(log),
@@ -200,40 +198,45 @@ where
                 ..
             } => (inner, deadline, span, log),
         };
-        let response = {
-            let _entered = span.as_ref().map(Span::enter);
-            let Some(running) = inner.as_mut().as_pin_mut() else {
-                panic!("polled after completion");
-            };
-            match running.poll(cx) {
-                Poll::Ready(Ok(response)) => response,
-                Poll::Pending => {
-                    ready!(deadline.poll(cx));
-                    // Cancelled inside the span, so what the handler marks
-                    // as it is dropped (its CLIENT span) is in the trace.
-                    inner.set(None);
-                    if let Some(span) = span.as_ref() {
-                        span.set_attribute("error.type", "timeout");
-                    }
-                    plain(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")
+        // One entry a poll: the handler, and on the last poll the response's
+        // record and log line, all inside the span.
+        let entered = span.as_ref().map(Span::enter);
+        let Some(running) = inner.as_mut().as_pin_mut() else {
+            panic!("polled after completion");
+        };
+        let mut response = match running.poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Pending => {
+                ready!(deadline.poll(cx));
+                // Cancelled inside the span, so what the handler marks as
+                // it is dropped (its CLIENT span) is in the trace.
+                inner.set(None);
+                if let Some(span) = span.as_ref() {
+                    span.set_attribute("error.type", "timeout");
                 }
+                plain(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")
             }
         };
-        let log = log.take().expect("polled after completion");
-        Poll::Ready(Ok(finish(span.take(), log, response)))
+        if let Some(span) = span.as_ref() {
+            record_response(span, &mut response);
+        }
+        log.take()
+            .expect("polled after completion")
+            .finish(&response);
+        drop(entered);
+        // The span closes here, ending when it was last exited.
+        *span = None;
+        Poll::Ready(Ok(response))
     }
 }
 
 /// Records `response` on the request's span, if it has one, and writes its
-/// log line inside it. The span then closes, ending when it was last exited.
+/// log line inside it: for a request answered without its handler.
 fn finish(span: Option<Span>, log: AccessLog, mut response: Response) -> Response {
-    match span {
-        Some(span) => {
-            let _entered = span.enter();
-            record_response(&span, &mut response);
-            log.finish(&response);
-        }
-        None => log.finish(&response),
+    let _entered = span.as_ref().map(Span::enter);
+    if let Some(span) = span.as_ref() {
+        record_response(span, &mut response);
     }
+    log.finish(&response);
     response
 }
