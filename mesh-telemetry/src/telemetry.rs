@@ -2,7 +2,7 @@
 //!
 //! [`init`] installs; [`tracer_provider`] and [`subscriber`] only build, so
 //! each piece reads on its own (as in zero2prod), and the no-SDK path can
-//! build the same subscriber around a no-op tracer.
+//! build the same subscriber without the OpenTelemetry layer.
 
 use opentelemetry::{
     InstrumentationScope, KeyValue,
@@ -154,6 +154,7 @@ pub fn init(
     if args.otel_sdk_disabled {
         // No OpenTelemetry layer at all: the services make no spans
         // (`spans_enabled`), and pass the incoming context on themselves.
+        // (`NoopTracer` only names the absent layer's type.)
         subscriber::<NoopTracer>(log_format, None).try_init()?;
         SPANS_OFF.store(true, Ordering::Relaxed);
         return Ok(Telemetry {
