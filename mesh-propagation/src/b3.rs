@@ -55,23 +55,23 @@ impl B3 {
     }
 }
 
-fn lower_hex(field: &str, lengths: &[usize]) -> bool {
-    lengths.contains(&field.len()) && hex::is_lower_hex(field.as_bytes())
-}
-
 /// A 16- or 32-digit lower-hex trace id, not all zeros; a 64-bit id is
 /// carried as the 128-bit id with its high half zero.
 pub(crate) fn parse_trace_id(field: &str) -> Option<TraceId> {
-    lower_hex(field, &[16, 32])
-        .then(|| TraceId::from(hex::parse_lower_hex(field.as_bytes())))
-        .filter(|id| *id != TraceId::INVALID)
+    let id = match field.len() {
+        16 => u128::from(hex::parse_u64(field.as_bytes())?),
+        32 => hex::parse_u128(field.as_bytes())?,
+        _ => return None,
+    };
+    Some(TraceId::from(id)).filter(|id| *id != TraceId::INVALID)
 }
 
 /// A 16-digit lower-hex span id, not all zeros.
 pub(crate) fn parse_span_id(field: &str) -> Option<SpanId> {
-    lower_hex(field, &[16])
-        .then(|| SpanId::from(hex::parse_lower_hex(field.as_bytes()) as u64))
-        .filter(|id| *id != SpanId::INVALID)
+    if field.len() != 16 {
+        return None;
+    }
+    Some(SpanId::from(hex::parse_u64(field.as_bytes())?)).filter(|id| *id != SpanId::INVALID)
 }
 
 fn single_state(field: &str) -> Option<Sampling> {

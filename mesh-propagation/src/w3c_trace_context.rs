@@ -76,9 +76,9 @@ mod layout {
 /// The length of a version-00 `traceparent`: where its flags end.
 pub(crate) const TRACEPARENT_LEN: usize = layout::FLAGS + 2;
 
+/// The `N` lower-hex digits at `at`.
 fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
-    let field = value.get(at..at + N)?;
-    hex::is_lower_hex(field).then_some(field)
+    value.get(at..at + N)
 }
 
 /// Parses a `traceparent` value (§3.2), after the optional whitespace around
@@ -88,6 +88,7 @@ fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
 pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     let value = trim_ows(value).as_bytes();
     let version = hex_field::<2>(value, layout::VERSION)?;
+    hex::parse_u64(version)?;
     let len = value.len();
     match version {
         b"ff" => return None,
@@ -101,9 +102,10 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     if layout::DELIMITERS.iter().any(|&at| value[at] != b'-') {
         return None;
     }
-    let trace_id = hex::parse_lower_hex(hex_field::<32>(value, layout::TRACE_ID)?);
-    let parent_id = hex::parse_lower_hex(hex_field::<16>(value, layout::PARENT_ID)?) as u64;
-    let flags = hex::parse_lower_hex(hex_field::<2>(value, layout::FLAGS)?) as u8;
+    let trace_id = hex::parse_u128(hex_field::<32>(value, layout::TRACE_ID)?)?;
+    let parent_id = hex::parse_u64(hex_field::<16>(value, layout::PARENT_ID)?)?;
+    // Two digits: at most 0xff.
+    let flags = hex::parse_u64(hex_field::<2>(value, layout::FLAGS)?)? as u8;
     (trace_id != 0 && parent_id != 0).then(|| Traceparent {
         trace_id: TraceId::from(trace_id),
         parent_id: SpanId::from(parent_id),
