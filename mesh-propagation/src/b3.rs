@@ -17,19 +17,25 @@ use opentelemetry::{
 
 use super::{
     caller_trace::{CallerTrace, Sampling, caller_trace, outbound_sampling},
-    header_lines::trim_ows,
+    header_lines::{Field, Fields, Sink, Value, trim_ows},
     hex,
 };
 
-const SINGLE: &str = "b3";
-const TRACE_ID: &str = "x-b3-traceid";
-const SPAN_ID: &str = "x-b3-spanid";
-const PARENT_SPAN_ID: &str = "x-b3-parentspanid";
-const SAMPLED: &str = "x-b3-sampled";
-const FLAGS: &str = "x-b3-flags";
-static SINGLE_FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [SINGLE.to_owned()]);
+const SINGLE: Field = Field::B3;
+const TRACE_ID: Field = Field::B3TraceId;
+const SPAN_ID: Field = Field::B3SpanId;
+const PARENT_SPAN_ID: Field = Field::B3ParentSpanId;
+const SAMPLED: Field = Field::B3Sampled;
+const FLAGS: Field = Field::B3Flags;
+static SINGLE_FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [SINGLE.name().to_owned()]);
 /// The multiple-header form's headers, in the order B3 lists them.
-pub(crate) const MULTI_HEADERS: [&str; 5] = [TRACE_ID, SPAN_ID, PARENT_SPAN_ID, SAMPLED, FLAGS];
+pub(crate) const MULTI_HEADERS: [&str; 5] = [
+    TRACE_ID.name(),
+    SPAN_ID.name(),
+    PARENT_SPAN_ID.name(),
+    SAMPLED.name(),
+    FLAGS.name(),
+];
 static MULTI_FIELDS: LazyLock<[String; 5]> = LazyLock::new(|| MULTI_HEADERS.map(str::to_owned));
 
 /// Which B3 form is written; both are always read, `b3` first (the
@@ -55,23 +61,23 @@ impl B3 {
     }
 }
 
-fn lower_hex(field: &str, lengths: &[usize]) -> bool {
-    lengths.contains(&field.len()) && hex::is_lower_hex(field.as_bytes())
-}
-
 /// A 16- or 32-digit lower-hex trace id, not all zeros; a 64-bit id is
 /// carried as the 128-bit id with its high half zero.
 pub(crate) fn parse_trace_id(field: &str) -> Option<TraceId> {
-    lower_hex(field, &[16, 32])
-        .then(|| TraceId::from(hex::parse_lower_hex(field.as_bytes())))
-        .filter(|id| *id != TraceId::INVALID)
+    let id = match field.len() {
+        16 => u128::from(hex::parse_u64(field.as_bytes())?),
+        32 => hex::parse_u128(field.as_bytes())?,
+        _ => return None,
+    };
+    Some(TraceId::from(id)).filter(|id| *id != TraceId::INVALID)
 }
 
 /// A 16-digit lower-hex span id, not all zeros.
 pub(crate) fn parse_span_id(field: &str) -> Option<SpanId> {
-    lower_hex(field, &[16])
-        .then(|| SpanId::from(hex::parse_lower_hex(field.as_bytes()) as u64))
-        .filter(|id| *id != SpanId::INVALID)
+    if field.len() != 16 {
+        return None;
+    }
+    Some(SpanId::from(hex::parse_u64(field.as_bytes())?)).filter(|id| *id != SpanId::INVALID)
 }
 
 fn single_state(field: &str) -> Option<Sampling> {
@@ -113,9 +119,9 @@ fn from_b3(ids: Option<(TraceId, SpanId)>, sampling: Sampling) -> CallerTrace {
 
 /// Reads the `X-B3-*` headers (the first line of each, as the specification
 /// says). `None` when there is nothing valid to read.
-pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
-    let debug = extractor.get(FLAGS).map(trim_ows) == Some("1");
-    let sampled = match extractor.get(SAMPLED).map(trim_ows) {
+pub(crate) fn parse_multi(extractor: &(impl Fields + ?Sized)) -> Option<CallerTrace> {
+    let debug = extractor.first(FLAGS).map(trim_ows) == Some("1");
+    let sampled = match extractor.first(SAMPLED).map(trim_ows) {
         None => None,
         // `true`/`false` predate the specification; it allows accepting them.
         Some("1" | "true") => Some(Sampling::Accept),
@@ -127,10 +133,10 @@ pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
         (false, Some(decision)) => decision,
         (false, None) => Sampling::Defer,
     };
-    let ids = match (extractor.get(TRACE_ID), extractor.get(SPAN_ID)) {
+    let ids = match (extractor.first(TRACE_ID), extractor.first(SPAN_ID)) {
         (None, None) if sampling != Sampling::Defer => None,
         (Some(trace), Some(span)) => {
-            if let Some(parent) = extractor.get(PARENT_SPAN_ID) {
+            if let Some(parent) = extractor.first(PARENT_SPAN_ID) {
                 parse_span_id(trim_ows(parent))?;
             }
             Some((
@@ -143,8 +149,18 @@ pub(crate) fn parse_multi(extractor: &dyn Extractor) -> Option<CallerTrace> {
     Some(from_b3(ids, sampling))
 }
 
-impl TextMapPropagator for B3 {
-    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+/// What the request's B3 headers say: the single header when it is valid
+/// (it "takes precedence"), else the multiple headers.
+pub(crate) fn read(extractor: &(impl Fields + ?Sized)) -> Option<CallerTrace> {
+    extractor
+        .first(SINGLE)
+        .and_then(parse_single)
+        .or_else(|| parse_multi(extractor))
+}
+
+impl B3 {
+    /// Writes `cx`'s span and sampling state in this propagator's form.
+    pub(crate) fn write(&self, cx: &Context, out: &mut (impl Sink + ?Sized)) {
         let span = cx.span();
         let span = span.span_context();
         if !span.is_valid() {
@@ -152,9 +168,9 @@ impl TextMapPropagator for B3 {
             if let Some(caller) = caller_trace(cx).filter(|c| c.ids.is_none()) {
                 match (self.encoding, caller.sampling) {
                     (_, Sampling::Defer) => {}
-                    (B3Encoding::Single, state) => injector.set(SINGLE, state_char(state).into()),
-                    (B3Encoding::Multi, Sampling::Debug) => injector.set(FLAGS, "1".into()),
-                    (B3Encoding::Multi, state) => injector.set(SAMPLED, state_char(state).into()),
+                    (B3Encoding::Single, state) => out.put(SINGLE, state_value(state)),
+                    (B3Encoding::Multi, Sampling::Debug) => out.put(FLAGS, Value::Static("1")),
+                    (B3Encoding::Multi, state) => out.put(SAMPLED, state_value(state)),
                 }
             }
             return;
@@ -170,34 +186,32 @@ impl TextMapPropagator for B3 {
                     value.push('-');
                     value.push_str(state_char(sampling));
                 }
-                injector.set(SINGLE, value);
+                out.put(SINGLE, Value::Owned(value));
             }
             B3Encoding::Multi => {
-                injector.set(TRACE_ID, hex::trace_id(span.trace_id()));
-                injector.set(SPAN_ID, hex::span_id(span.span_id()));
+                out.put(TRACE_ID, Value::Owned(hex::trace_id(span.trace_id())));
+                out.put(SPAN_ID, Value::Owned(hex::span_id(span.span_id())));
                 match sampling {
                     Sampling::Defer => {}
                     // "Debug implies an accept decision, so don't also send
                     // the X-B3-Sampled header."
-                    Sampling::Debug => injector.set(FLAGS, "1".into()),
-                    state => injector.set(SAMPLED, state_char(state).into()),
+                    Sampling::Debug => out.put(FLAGS, Value::Static("1")),
+                    state => out.put(SAMPLED, state_value(state)),
                 }
             }
         }
     }
+}
+
+impl TextMapPropagator for B3 {
+    fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        self.write(cx, injector);
+    }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let found = extractor
-            .get(SINGLE)
-            .and_then(parse_single)
-            .or_else(|| parse_multi(extractor));
-        match found {
-            // A decision alone does not displace a trace another format found.
-            Some(caller) if caller.ids.is_none() && cx.span().span_context().is_valid() => {
-                cx.clone()
-            }
-            Some(caller) => caller.continued_in(cx),
-            None => cx.clone(),
+        match read(extractor) {
+            Some(caller) if caller.displaces(cx.span().span_context()) => caller.continued_in(cx),
+            _ => cx.clone(),
         }
     }
 
@@ -207,6 +221,10 @@ impl TextMapPropagator for B3 {
             B3Encoding::Multi => FieldIter::new(MULTI_FIELDS.as_slice()),
         }
     }
+}
+
+fn state_value(sampling: Sampling) -> Value {
+    Value::Static(state_char(sampling))
 }
 
 fn state_char(sampling: Sampling) -> &'static str {

@@ -58,11 +58,39 @@ impl CallerTrace {
     /// `cx` continuing this caller's trace: the remote span context (when
     /// there are ids) and this record of what the headers said.
     pub(crate) fn continued_in(self, cx: &Context) -> Context {
-        let this = self.merged_with(caller_trace(cx));
+        let span = cx.span();
+        let (this, remote) = self.resolved(caller_trace(cx), span.span_context());
+        match remote {
+            Some(remote) => cx.with_remote_span_context(remote).with_value(this),
+            None => cx.with_value(this),
+        }
+    }
+
+    /// Whether this record replaces what an earlier format found, whose
+    /// span is `current`: a decision sent alone (B3 `b3: 0`) does not
+    /// displace a trace.
+    pub(crate) fn displaces(&self, current: &SpanContext) -> bool {
+        self.ids.is_some() || !current.is_valid()
+    }
+
+    /// What [`continued_in`](Self::continued_in) puts in a context whose
+    /// record is `earlier` and whose span is `current`: this record merged
+    /// with the earlier one, and the remote span context to continue when
+    /// it is not `current` already.
+    pub(crate) fn resolved(
+        self,
+        earlier: Option<&CallerTrace>,
+        current: &SpanContext,
+    ) -> (Self, Option<SpanContext>) {
+        let this = self.merged_with(earlier);
         let Some((trace_id, span_id)) = this.ids else {
-            return cx.with_value(this);
+            return (this, None);
         };
-        this.continue_span(cx, trace_id, span_id)
+        let remote = this.remote_span(trace_id, span_id);
+        // An earlier format may have read this very span (hello-svc sends B3
+        // and `traceparent` for one span): then only the record changes.
+        let remote = (*current != remote).then_some(remote);
+        (this, remote)
     }
 
     /// This record, enriched by what an earlier format said of the *same*
@@ -86,7 +114,7 @@ impl CallerTrace {
         self
     }
 
-    fn continue_span(self, cx: &Context, trace_id: TraceId, span_id: SpanId) -> Context {
+    fn remote_span(&self, trace_id: TraceId, span_id: SpanId) -> SpanContext {
         let flags = if self.sampling.is_sampled() {
             TraceFlags::SAMPLED
         } else {
@@ -99,13 +127,7 @@ impl CallerTrace {
             .as_deref()
             .and_then(|header| header.parse().ok())
             .unwrap_or(TraceState::NONE);
-        let remote = SpanContext::new(trace_id, span_id, flags, true, trace_state);
-        // An earlier format may have read this very span (hello-svc sends B3
-        // and `traceparent` for one span): then only the record changes.
-        if cx.span().span_context() == &remote {
-            return cx.with_value(self);
-        }
-        cx.with_remote_span_context(remote).with_value(self)
+        SpanContext::new(trace_id, span_id, flags, true, trace_state)
     }
 }
 

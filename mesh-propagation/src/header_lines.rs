@@ -21,34 +21,99 @@ use opentelemetry::propagation::{Extractor, Injector};
 pub(crate) const UNREADABLE: &str = "\u{fffd}";
 
 /// The headers the propagators read and write.
-const KNOWN: [&str; 9] = [
-    "traceparent",
-    "tracestate",
-    "baggage",
-    "b3",
-    "x-b3-traceid",
-    "x-b3-spanid",
-    "x-b3-parentspanid",
-    "x-b3-sampled",
-    "x-b3-flags",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    Traceparent,
+    Tracestate,
+    Baggage,
+    B3,
+    B3TraceId,
+    B3SpanId,
+    B3ParentSpanId,
+    B3Sampled,
+    B3Flags,
+}
 
-/// [`KNOWN`] as header names.
-static KNOWN_NAMES: [HeaderName; KNOWN.len()] = [
-    HeaderName::from_static(KNOWN[0]),
-    HeaderName::from_static(KNOWN[1]),
-    HeaderName::from_static(KNOWN[2]),
-    HeaderName::from_static(KNOWN[3]),
-    HeaderName::from_static(KNOWN[4]),
-    HeaderName::from_static(KNOWN[5]),
-    HeaderName::from_static(KNOWN[6]),
-    HeaderName::from_static(KNOWN[7]),
-    HeaderName::from_static(KNOWN[8]),
-];
+const FIELDS: usize = 9;
 
-/// The index of `key` in [`KNOWN`].
-fn known(key: &str) -> Option<usize> {
-    KNOWN.iter().position(|name| *name == key)
+impl Field {
+    /// The field's header name, as the propagators' `fields()` list it.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Self::Traceparent => "traceparent",
+            Self::Tracestate => "tracestate",
+            Self::Baggage => "baggage",
+            Self::B3 => "b3",
+            Self::B3TraceId => "x-b3-traceid",
+            Self::B3SpanId => "x-b3-spanid",
+            Self::B3ParentSpanId => "x-b3-parentspanid",
+            Self::B3Sampled => "x-b3-sampled",
+            Self::B3Flags => "x-b3-flags",
+        }
+    }
+
+    /// The field named `key` (a lower-case header name). A `match` on the
+    /// text compares lengths before bytes, so the request's other headers
+    /// cost almost nothing.
+    pub(crate) fn from_name(key: &str) -> Option<Self> {
+        Some(match key {
+            "traceparent" => Self::Traceparent,
+            "tracestate" => Self::Tracestate,
+            "baggage" => Self::Baggage,
+            "b3" => Self::B3,
+            "x-b3-traceid" => Self::B3TraceId,
+            "x-b3-spanid" => Self::B3SpanId,
+            "x-b3-parentspanid" => Self::B3ParentSpanId,
+            "x-b3-sampled" => Self::B3Sampled,
+            "x-b3-flags" => Self::B3Flags,
+            _ => return None,
+        })
+    }
+
+    /// The field's header name, made once.
+    fn header_name(self) -> HeaderName {
+        static NAMES: [HeaderName; FIELDS] = [
+            HeaderName::from_static(Field::Traceparent.name()),
+            HeaderName::from_static(Field::Tracestate.name()),
+            HeaderName::from_static(Field::Baggage.name()),
+            HeaderName::from_static(Field::B3.name()),
+            HeaderName::from_static(Field::B3TraceId.name()),
+            HeaderName::from_static(Field::B3SpanId.name()),
+            HeaderName::from_static(Field::B3ParentSpanId.name()),
+            HeaderName::from_static(Field::B3Sampled.name()),
+            HeaderName::from_static(Field::B3Flags.name()),
+        ];
+        NAMES[self as usize].clone()
+    }
+}
+
+/// How the formats read their fields: from any [`Extractor`] (the
+/// [`opentelemetry::propagation::TextMapPropagator`] path), or from
+/// [`HeaderLines`] directly, without the `Vec` that `get_all` returns.
+pub(crate) trait Fields {
+    /// The first line of `field`.
+    fn first(&self, field: Field) -> Option<&str>;
+    /// The line of `field` when exactly one came.
+    fn only(&self, field: Field) -> Option<&str>;
+    /// Every line of `field`, [`combined`].
+    fn combined(&self, field: Field) -> Option<Cow<'_, str>>;
+}
+
+impl Fields for dyn Extractor + '_ {
+    fn first(&self, field: Field) -> Option<&str> {
+        self.get(field.name())
+    }
+
+    fn only(&self, field: Field) -> Option<&str> {
+        match self.get_all(field.name()).as_deref() {
+            Some(&[line]) => Some(line),
+            _ => None,
+        }
+    }
+
+    fn combined(&self, field: Field) -> Option<Cow<'_, str>> {
+        self.get_all(field.name()).map(|lines| combined(&lines))
+    }
 }
 
 /// An [`Extractor`] over a request's headers that keeps every line.
@@ -62,7 +127,7 @@ fn known(key: &str) -> Option<usize> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct HeaderLines<'a> {
     headers: &'a HeaderMap,
-    present: [Option<Present<'a>>; KNOWN.len()],
+    present: [Option<Present<'a>>; FIELDS],
 }
 
 /// A known header found in the request.
@@ -76,11 +141,11 @@ struct Present<'a> {
 impl<'a> HeaderLines<'a> {
     /// The lines of `headers`.
     pub(crate) fn new(headers: &'a HeaderMap) -> Self {
-        let mut present: [Option<Present<'a>>; KNOWN.len()] = [None; KNOWN.len()];
+        let mut present: [Option<Present<'a>>; FIELDS] = [None; FIELDS];
         // `iter` yields each name's lines in order, its first line first.
         for (name, value) in headers {
-            if let Some(i) = known(name.as_str()) {
-                match &mut present[i] {
+            if let Some(field) = Field::from_name(name.as_str()) {
+                match &mut present[field as usize] {
                     Some(found) => found.lines += 1,
                     slot => {
                         *slot = Some(Present {
@@ -96,15 +161,34 @@ impl<'a> HeaderLines<'a> {
     }
 }
 
+impl Fields for HeaderLines<'_> {
+    fn first(&self, field: Field) -> Option<&str> {
+        self.present[field as usize].map(|found| text(found.first))
+    }
+
+    fn only(&self, field: Field) -> Option<&str> {
+        self.present[field as usize]
+            .filter(|found| found.lines == 1)
+            .map(|found| text(found.first))
+    }
+
+    fn combined(&self, field: Field) -> Option<Cow<'_, str>> {
+        let found = self.present[field as usize]?;
+        if found.lines == 1 {
+            return Some(Cow::Borrowed(text(found.first)));
+        }
+        lines(self.headers.get_all(found.name)).map(|lines| combined(&lines))
+    }
+}
+
 impl Extractor for HeaderLines<'_> {
     /// The first line of `key`, as B3 reads its headers ("the first value
     /// wins").
     fn get(&self, key: &str) -> Option<&str> {
-        match known(key) {
-            Some(i) => self.present[i].map(|found| found.first),
-            None => self.headers.get(key),
+        match Field::from_name(key) {
+            Some(field) => self.first(field),
+            None => self.headers.get(key).map(text),
         }
-        .map(text)
     }
 
     fn keys(&self) -> Vec<&str> {
@@ -113,8 +197,8 @@ impl Extractor for HeaderLines<'_> {
 
     /// Every line of `key`, in arrival order, unreadable ones included.
     fn get_all(&self, key: &str) -> Option<Vec<&str>> {
-        let found = match known(key) {
-            Some(i) => self.present[i]?,
+        let found = match Field::from_name(key) {
+            Some(field) => self.present[field as usize]?,
             None => return lines(self.headers.get_all(key)),
         };
         if found.lines == 1 {
@@ -130,25 +214,44 @@ fn lines<'a>(values: http::header::GetAll<'a, HeaderValue>) -> Option<Vec<&'a st
     Some(lines.map(text).collect())
 }
 
-/// An [`Injector`] into outbound headers, as `opentelemetry-http`'s
-/// `HeaderInjector` is (each `set` replaces the header's lines; a name or
-/// value that cannot be a header is skipped), without parsing the
-/// propagators' own header names or copying the values.
+/// A header value a format writes: most are built per call, a few (B3's
+/// sampling states) are constants that need no copy and no check.
 #[derive(Debug)]
-pub(crate) struct HeaderWriter<'a>(pub &'a mut HeaderMap);
+pub(crate) enum Value {
+    Static(&'static str),
+    Owned(String),
+}
 
-impl Injector for HeaderWriter<'_> {
-    fn set(&mut self, key: &str, value: String) {
-        let name = match known(key) {
-            Some(i) => KNOWN_NAMES[i].clone(),
-            None => match HeaderName::from_bytes(key.as_bytes()) {
-                Ok(name) => name,
+/// Where the formats write their fields: any [`Injector`] (the
+/// [`opentelemetry::propagation::TextMapPropagator`] path), or a
+/// [`HeaderMap`] directly, under names made once.
+pub(crate) trait Sink {
+    /// Sets `field` to `value`, replacing what it held.
+    fn put(&mut self, field: Field, value: Value);
+}
+
+impl Sink for dyn Injector + '_ {
+    fn put(&mut self, field: Field, value: Value) {
+        let value = match value {
+            Value::Static(value) => value.to_owned(),
+            Value::Owned(value) => value,
+        };
+        self.set(field.name(), value);
+    }
+}
+
+/// As `opentelemetry-http`'s `HeaderInjector` writes: each field replaces
+/// the header's lines, and a value that cannot be a header is skipped.
+impl Sink for HeaderMap {
+    fn put(&mut self, field: Field, value: Value) {
+        let value = match value {
+            Value::Static(value) => HeaderValue::from_static(value),
+            Value::Owned(value) => match HeaderValue::try_from(value) {
+                Ok(value) => value,
                 Err(_) => return,
             },
         };
-        if let Ok(value) = HeaderValue::try_from(value) {
-            self.0.insert(name, value);
-        }
+        self.insert(field.header_name(), value);
     }
 }
 
@@ -167,7 +270,16 @@ pub(crate) fn combined<'a>(lines: &[&'a str]) -> Cow<'a, str> {
 
 /// Optional whitespace (RFC 9110 §5.6.3): spaces and horizontal tabs.
 pub(crate) fn trim_ows(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
+    // On bytes: `trim_matches` decodes each character to compare it. Both
+    // are ASCII, so where they end is a character boundary.
+    let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
+    text.get(start..end).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -186,5 +298,77 @@ mod tests {
         assert_eq!(combined(&lines), format!("a=1,{UNREADABLE},c=3"));
         assert_eq!(HeaderLines::new(&headers).get("tracestate"), Some("a=1"));
         assert_eq!(HeaderLines::new(&headers).get_all("baggage"), None);
+    }
+
+    #[test]
+    fn only_spaces_and_tabs_are_trimmed() {
+        assert_eq!(trim_ows(" \t a b\t \t"), "a b");
+        assert_eq!(trim_ows("\u{a0}é\u{a0}"), "\u{a0}é\u{a0}");
+        assert_eq!(trim_ows(" é "), "é");
+        assert_eq!(trim_ows(" \t "), "");
+        assert_eq!(trim_ows(""), "");
+        assert_eq!(trim_ows("\na\r"), "\na\r");
+    }
+
+    #[test]
+    fn both_readers_see_the_same_lines() {
+        let mut headers = HeaderMap::new();
+        headers.append("baggage", HeaderValue::from_static("a=1"));
+        headers.append("baggage", HeaderValue::from_bytes(b"b=\xff").unwrap());
+        headers.append("baggage", HeaderValue::from_static("c=3"));
+        headers.append("traceparent", HeaderValue::from_static("x"));
+        headers.append("traceparent", HeaderValue::from_static("y"));
+        headers.append("tracestate", HeaderValue::from_static("s=1"));
+        headers.append("x-b3-sampled", HeaderValue::from_static("1"));
+        headers.append("x-b3-sampled", HeaderValue::from_static("0"));
+        let lines = HeaderLines::new(&headers);
+        let many = format!("a=1,{UNREADABLE},c=3");
+        type Read = (Option<String>, Option<String>, Option<String>);
+        fn read(reader: &(impl Fields + ?Sized), field: Field) -> Read {
+            (
+                reader.first(field).map(str::to_owned),
+                reader.only(field).map(str::to_owned),
+                reader.combined(field).map(Cow::into_owned),
+            )
+        }
+        let some = |text: &str| Some(text.to_owned());
+        let check = |reader: &dyn Fn(Field) -> Read| {
+            let baggage = reader(Field::Baggage);
+            assert_eq!(baggage, (some("a=1"), None, some(&many)));
+            let traceparent = reader(Field::Traceparent);
+            assert_eq!(traceparent, (some("x"), None, some("x,y")), "two lines");
+            let tracestate = reader(Field::Tracestate);
+            assert_eq!(tracestate, (some("s=1"), some("s=1"), some("s=1")));
+            assert_eq!(reader(Field::B3Sampled).0, some("1"));
+            assert_eq!(reader(Field::B3), (None, None, None));
+        };
+        check(&|field| read(&lines, field));
+        let general: &dyn Extractor = &lines;
+        check(&|field| read(general, field));
+    }
+
+    #[test]
+    fn field_names_round_trip() {
+        use Field::*;
+        for field in [
+            Traceparent,
+            Tracestate,
+            Baggage,
+            B3,
+            B3TraceId,
+            B3SpanId,
+            B3ParentSpanId,
+            B3Sampled,
+            B3Flags,
+        ] {
+            assert_eq!(Field::from_name(field.name()), Some(field));
+            assert_eq!(field.header_name().as_str(), field.name());
+        }
+        assert_eq!(
+            Field::from_name("Traceparent"),
+            None,
+            "names are lower case"
+        );
+        assert_eq!(Field::from_name("x-b3-trace"), None);
     }
 }

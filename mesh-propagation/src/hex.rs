@@ -4,37 +4,59 @@
 
 use opentelemetry::trace::{SpanId, TraceId};
 
-/// Whether every byte is a lower-case hex digit, as both W3C Trace Context
-/// and B3 require of ids (upper case is invalid in both).
-pub(crate) fn is_lower_hex(field: &[u8]) -> bool {
-    field.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+/// Each byte's value as a lower-case hex digit, or 0xff: upper case is
+/// invalid in both W3C Trace Context and B3.
+static DIGITS: [u8; 256] = {
+    let mut digits = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        digits[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    digits
+};
+
+/// The number `field` writes in lower-case hex, or `None` when a byte is
+/// anything else; at most 16 digits. One pass, no branch a digit: checking
+/// and then converting each digit (or a `u128` accumulator) costs several
+/// times as much on every id of every request.
+pub(crate) fn parse_u64(field: &[u8]) -> Option<u64> {
+    debug_assert!(field.len() <= 16);
+    let mut value = 0u64;
+    // A valid digit is at most 0x0f; any high bit here means an invalid byte.
+    let mut invalid = 0u8;
+    for &b in field {
+        let digit = DIGITS[usize::from(b)];
+        invalid |= digit;
+        value = value << 4 | u64::from(digit & 0x0f);
+    }
+    (invalid & 0xf0 == 0).then_some(value)
 }
 
-/// The number `field` writes in hex; only for fields [`is_lower_hex`]
-/// accepted, of at most 32 digits. Quicker than `from_str_radix`, which
-/// checks again what was checked.
-pub(crate) fn parse_lower_hex(field: &[u8]) -> u128 {
-    field.iter().fold(0, |acc, &b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            _ => b - b'a' + 10,
-        };
-        (acc << 4) | u128::from(digit)
-    })
+/// [`parse_u64`] for 17 to 32 digits (the high part first).
+pub(crate) fn parse_u128(field: &[u8]) -> Option<u128> {
+    debug_assert!(field.len() > 16 && field.len() <= 32);
+    let (high, low) = field.split_at(field.len() - 16);
+    Some(u128::from(parse_u64(high)?) << 64 | u128::from(parse_u64(low)?))
 }
 
-/// Appends `bytes` as hex, two digits a byte from one table lookup:
-/// pushing digit by digit onto a `String` costs a UTF-8 encoding step per
-/// digit.
+/// Appends `bytes` as hex, two digits a byte from one table lookup, into a
+/// buffer appended at once: pushing digit by digit onto a `String` costs a
+/// UTF-8 encoding step per digit, and pair by pair a copy call per pair.
 fn push<const N: usize>(out: &mut String, bytes: [u8; N]) {
-    for b in bytes {
+    let mut digits = [[0u8; 2]; N];
+    for (pair, b) in digits.iter_mut().zip(bytes) {
         let at = 2 * usize::from(b);
-        out.push_str(&HEX_PAIRS[at..at + 2]);
+        *pair = [HEX_PAIRS[at], HEX_PAIRS[at + 1]];
+    }
+    // Hex digits are ASCII: this never fails.
+    if let Ok(digits) = std::str::from_utf8(digits.as_flattened()) {
+        out.push_str(digits);
     }
 }
 
 /// Each byte's two lower-case hex digits, byte `b` at `2 * b`.
-const HEX_PAIRS: &str = "\
+const HEX_PAIRS: &[u8] = b"\
     000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
     202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f\
     404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f\
@@ -82,13 +104,37 @@ mod tests {
             let span = SpanId::from(value as u64);
             assert_eq!(span_id(span), span.to_string());
             assert_eq!(
-                parse_lower_hex(trace_id(TraceId::from(value)).as_bytes()),
-                value
+                parse_u128(trace_id(TraceId::from(value)).as_bytes()),
+                Some(value)
             );
-            assert_eq!(
-                parse_lower_hex(span_id(span).as_bytes()),
-                u128::from(value as u64)
-            );
+            assert_eq!(parse_u64(span_id(span).as_bytes()), Some(value as u64));
+        }
+    }
+
+    #[test]
+    fn only_lower_case_hex_digits_parse() {
+        assert_eq!(parse_u64(b"09af"), Some(0x09af));
+        assert_eq!(parse_u64(b""), Some(0));
+        for bad in [
+            &b"0A"[..],
+            b"g0",
+            b"0/",
+            b"0:",
+            b"`0",
+            b"-1",
+            b" 1",
+            b"\xff",
+        ] {
+            assert_eq!(parse_u64(bad), None, "{bad:?}");
+        }
+        let mut id = *b"0af7651916cd43dd8448eb211c80319c";
+        assert_eq!(parse_u128(&id), Some(0x0af7651916cd43dd8448eb211c80319c));
+        // An invalid digit in either half, at either end of it.
+        for at in [0, 15, 16, 31] {
+            let digit = id[at];
+            id[at] = b'F';
+            assert_eq!(parse_u128(&id), None, "upper case at {at}");
+            id[at] = digit;
         }
     }
 }

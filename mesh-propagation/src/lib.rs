@@ -42,16 +42,18 @@ use std::sync::OnceLock;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::{
     Context,
+    baggage::{Baggage, BaggageExt},
     propagation::{
         Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
         text_map_propagator::FieldIter,
     },
-    trace::TraceContextExt,
+    trace::{SpanContext, TraceContextExt},
 };
 
 use self::{
     b3::{B3, B3Encoding},
-    header_lines::{HeaderLines, HeaderWriter},
+    caller_trace::CallerTrace,
+    header_lines::HeaderLines,
     w3c_baggage::W3cBaggage,
     w3c_trace_context::W3cTraceContext,
 };
@@ -106,21 +108,104 @@ pub const DEFAULT_PROPAGATORS: [PropagatorKind; 3] = [
 /// The composite of the configured propagators: reads a request's headers
 /// (every line of each) into a [`Context`], and writes a context into
 /// outbound headers.
+///
+/// [`extract`](Self::extract) and [`inject`](Self::inject), the per-request
+/// path, run the formats in order as the composite does, but on the headers
+/// themselves: the context is built once, at the end, rather than copied
+/// at each format, and values go into the header map without the
+/// `Injector`'s text names and `String`s. The [`TextMapPropagator`]
+/// implementation, for any carrier, is the general path they must agree
+/// with (tests/hostile_headers.rs checks that they do).
 #[derive(Debug)]
 pub struct Propagator {
     inner: TextMapCompositePropagator,
+    formats: Vec<Format>,
+}
+
+/// One configured format, for the per-request path.
+#[derive(Debug, Clone, Copy)]
+enum Format {
+    Tracecontext,
+    Baggage,
+    B3(B3),
+}
+
+/// What the formats read so far, from an empty context: the span to
+/// continue, the caller's record and the baggage, each `None` until a
+/// format sets it. The same steps as each format's `extract_with_context`
+/// on the context the previous one returned.
+#[derive(Default)]
+struct Extracted {
+    span: Option<SpanContext>,
+    caller: Option<CallerTrace>,
+    baggage: Option<Baggage>,
+}
+
+impl Extracted {
+    fn span(&self) -> &SpanContext {
+        self.span.as_ref().unwrap_or(&SpanContext::NONE)
+    }
+
+    /// As [`CallerTrace::continued_in`].
+    fn continue_with(&mut self, caller: CallerTrace) {
+        let (caller, remote) = caller.resolved(self.caller.as_ref(), self.span());
+        if remote.is_some() {
+            self.span = remote;
+        }
+        self.caller = Some(caller);
+    }
+
+    fn into_context(self) -> Context {
+        let mut cx = Context::new();
+        if let Some(span) = self.span {
+            cx = cx.with_remote_span_context(span);
+        }
+        if let Some(caller) = self.caller {
+            cx = cx.with_value(caller);
+        }
+        if let Some(baggage) = self.baggage {
+            cx = cx.with_baggage(baggage);
+        }
+        cx
+    }
 }
 
 impl Propagator {
     /// The trace context and baggage that arrived with `headers`.
     pub fn extract(&self, headers: &HeaderMap) -> Context {
-        self.inner
-            .extract_with_context(&Context::new(), &HeaderLines::new(headers))
+        let lines = HeaderLines::new(headers);
+        let mut found = Extracted::default();
+        for format in &self.formats {
+            match format {
+                Format::Tracecontext => {
+                    if let Some(caller) = w3c_trace_context::read(&lines) {
+                        found.continue_with(caller);
+                    }
+                }
+                Format::B3(_) => {
+                    if let Some(caller) = b3::read(&lines).filter(|c| c.displaces(found.span())) {
+                        found.continue_with(caller);
+                    }
+                }
+                Format::Baggage => {
+                    if let Some(baggage) = w3c_baggage::read(&lines) {
+                        found.baggage = Some(baggage);
+                    }
+                }
+            }
+        }
+        found.into_context()
     }
 
     /// Writes `cx`'s trace context and baggage into `headers`.
     pub fn inject(&self, cx: &Context, headers: &mut HeaderMap) {
-        self.inner.inject_context(cx, &mut HeaderWriter(headers));
+        for format in &self.formats {
+            match format {
+                Format::Tracecontext => w3c_trace_context::write(cx, headers),
+                Format::Baggage => w3c_baggage::write(cx, headers),
+                Format::B3(b3) => b3.write(cx, headers),
+            }
+        }
     }
 }
 
@@ -140,17 +225,27 @@ impl TextMapPropagator for Propagator {
 
 /// Builds the propagator for `kinds`, in that order.
 pub fn composite(kinds: &[PropagatorKind]) -> Propagator {
-    fn one(kind: PropagatorKind) -> Option<Box<dyn TextMapPropagator + Send + Sync>> {
-        Some(match kind {
-            PropagatorKind::Tracecontext => Box::new(W3cTraceContext),
-            PropagatorKind::Baggage => Box::new(W3cBaggage),
-            PropagatorKind::B3 => Box::new(B3::new(B3Encoding::Single)),
-            PropagatorKind::B3multi => Box::new(B3::new(B3Encoding::Multi)),
-            PropagatorKind::None => return None,
+    let format = |kind| match kind {
+        PropagatorKind::Tracecontext => Some(Format::Tracecontext),
+        PropagatorKind::Baggage => Some(Format::Baggage),
+        PropagatorKind::B3 => Some(Format::B3(B3::new(B3Encoding::Single))),
+        PropagatorKind::B3multi => Some(Format::B3(B3::new(B3Encoding::Multi))),
+        PropagatorKind::None => None,
+    };
+    let formats: Vec<Format> = kinds.iter().copied().filter_map(format).collect();
+    let propagators = formats
+        .iter()
+        .map(|format| -> Box<dyn TextMapPropagator + Send + Sync> {
+            match *format {
+                Format::Tracecontext => Box::new(W3cTraceContext),
+                Format::Baggage => Box::new(W3cBaggage),
+                Format::B3(b3) => Box::new(b3),
+            }
         })
-    }
+        .collect();
     Propagator {
-        inner: TextMapCompositePropagator::new(kinds.iter().copied().filter_map(one).collect()),
+        inner: TextMapCompositePropagator::new(propagators),
+        formats,
     }
 }
 

@@ -6,7 +6,7 @@
 //! properties but writes them back raw, and bounds decoded sizes rather
 //! than the header it sends.
 
-use std::{fmt::Write as _, sync::LazyLock};
+use std::{borrow::Cow, sync::LazyLock};
 
 use opentelemetry::{
     Context,
@@ -14,10 +14,10 @@ use opentelemetry::{
     propagation::{Extractor, Injector, TextMapPropagator, text_map_propagator::FieldIter},
 };
 
-use super::header_lines::{combined, trim_ows};
+use super::header_lines::{Field, Fields, Sink, Value, trim_ows};
 
-const BAGGAGE: &str = "baggage";
-static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [BAGGAGE.to_owned()]);
+const BAGGAGE: Field = Field::Baggage;
+static FIELDS: LazyLock<[String; 1]> = LazyLock::new(|| [BAGGAGE.name().to_owned()]);
 
 /// At most this many members are read or sent. The specification's grammar
 /// allows 180, and a platform MUST propagate at least 64; 64 is also the
@@ -57,9 +57,25 @@ fn hex_digit(b: u8) -> Option<u8> {
 /// to UTF-8. `+` is a literal plus (the specification is not a form
 /// encoding). `None` when the value is malformed.
 pub fn decode_value(value: &str) -> Option<String> {
+    decode(value).map(Cow::into_owned)
+}
+
+/// [`decode_value`], borrowing `value` when it has no escape (the usual
+/// case), so that it is copied once, into the [`Baggage`], not twice.
+fn decode(value: &str) -> Option<Cow<'_, str>> {
     let bytes = value.as_bytes();
+    let Some(first_escape) = bytes.iter().position(|&b| b == b'%') else {
+        return bytes
+            .iter()
+            .all(|&b| is_baggage_octet(b))
+            .then_some(Cow::Borrowed(value));
+    };
     let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
+    let mut i = first_escape;
+    decoded.extend_from_slice(&bytes[..i]);
+    if !decoded.iter().all(|&b| is_baggage_octet(b)) {
+        return None;
+    }
     while i < bytes.len() {
         let b = bytes[i];
         if !is_baggage_octet(b) {
@@ -75,18 +91,33 @@ pub fn decode_value(value: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(decoded).ok()
+    String::from_utf8(decoded).ok().map(Cow::Owned)
 }
 
 /// Encodes a value: every byte outside `baggage-octet`, and `%` itself, as
-/// `%XX`, so that [`decode_value`] gives back exactly `value`.
+/// `%XX`, so that [`decode_value`] gives back exactly `value`. Runs of bytes
+/// that need no escape are copied whole, and escapes come from a table,
+/// not the formatting machinery: a browser's User-Agent has a dozen.
 pub(crate) fn encode_value(value: &str, out: &mut String) {
-    for &b in value.as_bytes() {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut run_start = 0;
+    for (i, &b) in value.as_bytes().iter().enumerate() {
         if is_baggage_octet(b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
+            continue;
         }
+        // A run of kept bytes is ASCII and follows an ASCII byte or the
+        // start, so its ends are character boundaries; an empty run may
+        // start inside a character, and `get` then gives `None`.
+        if let Some(run) = value.get(run_start..i) {
+            out.push_str(run);
+        }
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        run_start = i + 1;
+    }
+    if let Some(run) = value.get(run_start..) {
+        out.push_str(run);
     }
 }
 
@@ -117,14 +148,14 @@ fn normalize_properties<'a>(properties: impl Iterator<Item = &'a str>) -> Option
 }
 
 /// One member parsed from a `list-member`: `None` when it is malformed.
-fn parse_member(member: &str) -> Option<(&str, String, String)> {
+fn parse_member(member: &str) -> Option<(&str, Cow<'_, str>, String)> {
     let mut parts = member.split(';');
     let (key, value) = parts.next()?.split_once('=')?;
     let key = trim_ows(key);
     if !is_key(key) {
         return None;
     }
-    let value = decode_value(trim_ows(value))?;
+    let value = decode(trim_ows(value))?;
     Some((key, value, normalize_properties(parts)?))
 }
 
@@ -160,8 +191,8 @@ pub(crate) struct BaggageBuilder {
 impl BaggageBuilder {
     /// Adds `key=value;properties` if it fits and `key` is not there yet;
     /// says whether it was added.
-    pub(crate) fn push(&mut self, key: &str, value: &str, properties: &str) -> bool {
-        let len = member_len(key, value, properties);
+    pub(crate) fn push(&mut self, key: &str, value: Cow<'_, str>, properties: &str) -> bool {
+        let len = member_len(key, &value, properties);
         let with_comma = len + usize::from(!self.baggage.is_empty());
         if len > MAX_MEMBER_BYTES
             || self.baggage.len() == MAX_MEMBERS
@@ -174,7 +205,7 @@ impl BaggageBuilder {
         self.bytes += with_comma;
         let _ = self.baggage.insert_with_metadata(
             key.to_owned(),
-            value.to_owned(),
+            value.into_owned(),
             BaggageMetadata::from(properties),
         );
         true
@@ -194,7 +225,7 @@ pub(crate) fn parse_baggage(combined: &str) -> Baggage {
     let mut builder = BaggageBuilder::default();
     for member in combined.split(',').map(trim_ows) {
         if let Some((key, value, properties)) = parse_member(member) {
-            builder.push(key, &value, &properties);
+            builder.push(key, value, &properties);
         }
     }
     builder.build()
@@ -224,25 +255,32 @@ pub fn with_member_first(
 ) -> (Baggage, Option<LeftOut>) {
     let mut builder = BaggageBuilder::default();
     let left_out = value.and_then(|value| {
-        (!builder.push(key, value, "")).then(|| LeftOut {
+        (!builder.push(key, Cow::Borrowed(value), "")).then(|| LeftOut {
             bytes: member_len(key, value, ""),
         })
     });
-    for (other, (value, metadata)) in sorted(baggage) {
+    for_each_sorted(baggage, |(other, (value, metadata))| {
         if other != key {
-            builder.push(other, value.as_str(), metadata.as_str());
+            builder.push(other, Cow::Borrowed(value.as_str()), metadata.as_str());
         }
-    }
+    });
     (builder.build(), left_out)
 }
 
 type Entry<'a> = (&'a str, &'a (opentelemetry::StringValue, BaggageMetadata));
 
-/// The members in key order, so the header is the same on every run.
-fn sorted(baggage: &Baggage) -> Vec<Entry<'_>> {
-    let mut members: Vec<Entry<'_>> = baggage.iter().map(|(k, v)| (k.as_str(), v)).collect();
+/// Calls `f` with the members in key order, so the header is the same on
+/// every run. One member (the user agent alone, the usual case) has no
+/// order to establish, and is passed without building a list.
+fn for_each_sorted<'a>(baggage: &'a Baggage, mut f: impl FnMut(Entry<'a>)) {
+    let entry = |(key, value): (&'a opentelemetry::Key, _)| (key.as_str(), value);
+    if baggage.len() <= 1 {
+        baggage.iter().map(entry).for_each(f);
+        return;
+    }
+    let mut members: Vec<Entry<'_>> = baggage.iter().map(entry).collect();
     members.sort_unstable_by_key(|(key, _)| *key);
-    members
+    members.into_iter().for_each(&mut f);
 }
 
 /// The `baggage` header for `baggage`: members in key order, values encoded,
@@ -251,19 +289,19 @@ fn sorted(baggage: &Baggage) -> Vec<Entry<'_>> {
 pub fn baggage_header(baggage: &Baggage) -> Option<String> {
     let mut header = String::new();
     let mut count = 0;
-    for (key, (value, metadata)) in sorted(baggage) {
+    for_each_sorted(baggage, |(key, (value, metadata))| {
         let properties = metadata.as_str();
-        if count == MAX_MEMBERS
-            || !is_key(key)
-            || normalize_properties(properties.split(';').filter(|p| !p.is_empty())).as_deref()
-                != Some(properties)
-        {
-            continue;
+        if count == MAX_MEMBERS || !is_key(key) || !properties_are_normalized(properties) {
+            return;
         }
         let len = member_len(key, value.as_str(), properties);
-        if len > MAX_MEMBER_BYTES || header.len() + len + usize::from(count > 0) > MAX_BYTES {
-            continue;
+        let comma = usize::from(count > 0);
+        if len > MAX_MEMBER_BYTES || header.len() + len + comma > MAX_BYTES {
+            return;
         }
+        // The member's exact size: one allocation for one member, rather
+        // than one for each push that outgrows the last.
+        header.reserve(comma + len);
         if count > 0 {
             header.push(',');
         }
@@ -275,20 +313,40 @@ pub fn baggage_header(baggage: &Baggage) -> Option<String> {
             header.push_str(properties);
         }
         count += 1;
-    }
+    });
     (count > 0).then_some(header)
+}
+
+/// Whether `properties` are as [`normalize_properties`] writes them, so
+/// that they may be sent as they are.
+fn properties_are_normalized(properties: &str) -> bool {
+    properties.is_empty()
+        || normalize_properties(properties.split(';').filter(|p| !p.is_empty())).as_deref()
+            == Some(properties)
+}
+
+/// What the request's `baggage` lines say, when there is one.
+pub(crate) fn read(extractor: &(impl Fields + ?Sized)) -> Option<Baggage> {
+    extractor
+        .combined(BAGGAGE)
+        .map(|combined| parse_baggage(&combined))
+}
+
+/// Writes `cx`'s baggage, when there is any to send.
+pub(crate) fn write(cx: &Context, out: &mut (impl Sink + ?Sized)) {
+    if let Some(header) = baggage_header(cx.baggage()) {
+        out.put(BAGGAGE, Value::Owned(header));
+    }
 }
 
 impl TextMapPropagator for W3cBaggage {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        if let Some(header) = baggage_header(cx.baggage()) {
-            injector.set(BAGGAGE, header);
-        }
+        write(cx, injector);
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        match extractor.get_all(BAGGAGE) {
-            Some(lines) => cx.with_baggage(parse_baggage(&combined(&lines))),
+        match read(extractor) {
+            Some(baggage) => cx.with_baggage(baggage),
             None => cx.clone(),
         }
     }
@@ -316,6 +374,44 @@ mod tests {
             assert!(encoded.bytes().all(is_baggage_octet), "{encoded}");
             assert_eq!(decode_value(&encoded).as_deref(), Some(value));
         }
+    }
+
+    #[test]
+    fn values_encode_exactly_whatever_their_bytes() {
+        for (value, encoded) in [
+            ("oha/1.16.0", "oha/1.16.0"),
+            ("", ""),
+            ("Zoë \"q\"", "Zo%C3%AB%20%22q%22"),
+            ("é", "%C3%A9"),
+            ("éa", "%C3%A9a"),
+            ("a é", "a%20%C3%A9"),
+            ("%%", "%25%25"),
+            ("a,b;c\\", "a%2Cb%3Bc%5C"),
+            ("\u{1F600}x", "%F0%9F%98%80x"),
+            ("x\u{7f}", "x%7F"),
+        ] {
+            let mut out = String::from("k=");
+            encode_value(value, &mut out);
+            assert_eq!(out, format!("k={encoded}"), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_without_escapes_is_borrowed_and_checked_all_the_same() {
+        assert!(matches!(
+            decode("oha/1.16.0"),
+            Some(Cow::Borrowed("oha/1.16.0"))
+        ));
+        assert!(matches!(decode(""), Some(Cow::Borrowed(""))));
+        assert_eq!(decode("a b"), None);
+        assert_eq!(decode("ab\\"), None);
+        assert_eq!(decode("é"), None, "not a baggage-octet");
+        // With an escape: decoded, and bytes either side of it checked.
+        assert_eq!(decode("a%2Cb").as_deref(), Some("a,b"));
+        assert_eq!(decode("%C3%A9t%C3%A9").as_deref(), Some("été"));
+        assert_eq!(decode("a c%20"), None, "before the first escape");
+        assert_eq!(decode("a%20b c"), None, "after it");
+        assert_eq!(decode("a%20b\""), None);
     }
 
     #[test]

@@ -24,14 +24,14 @@ use super::{
     caller_trace::{
         CallerTrace, Sampling, outbound_random_trace_id, outbound_sampling, outbound_tracestate,
     },
-    header_lines::{combined, trim_ows},
+    header_lines::{Field, Fields, Sink, Value, trim_ows},
     hex,
 };
 
-const TRACEPARENT: &str = "traceparent";
-const TRACESTATE: &str = "tracestate";
+const TRACEPARENT: Field = Field::Traceparent;
+const TRACESTATE: Field = Field::Tracestate;
 static FIELDS: LazyLock<[String; 2]> =
-    LazyLock::new(|| [TRACEPARENT.to_owned(), TRACESTATE.to_owned()]);
+    LazyLock::new(|| [TRACEPARENT.name().to_owned(), TRACESTATE.name().to_owned()]);
 
 /// Trace flag bit 0: the caller may have recorded the trace.
 pub(crate) const FLAG_SAMPLED: u8 = 0x01;
@@ -76,9 +76,9 @@ mod layout {
 /// The length of a version-00 `traceparent`: where its flags end.
 pub(crate) const TRACEPARENT_LEN: usize = layout::FLAGS + 2;
 
+/// The `N` lower-hex digits at `at`.
 fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
-    let field = value.get(at..at + N)?;
-    hex::is_lower_hex(field).then_some(field)
+    value.get(at..at + N)
 }
 
 /// Parses a `traceparent` value (§3.2), after the optional whitespace around
@@ -88,6 +88,7 @@ fn hex_field<const N: usize>(value: &[u8], at: usize) -> Option<&[u8]> {
 pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     let value = trim_ows(value).as_bytes();
     let version = hex_field::<2>(value, layout::VERSION)?;
+    hex::parse_u64(version)?;
     let len = value.len();
     match version {
         b"ff" => return None,
@@ -101,9 +102,10 @@ pub(crate) fn parse_traceparent(value: &str) -> Option<Traceparent> {
     if layout::DELIMITERS.iter().any(|&at| value[at] != b'-') {
         return None;
     }
-    let trace_id = hex::parse_lower_hex(hex_field::<32>(value, layout::TRACE_ID)?);
-    let parent_id = hex::parse_lower_hex(hex_field::<16>(value, layout::PARENT_ID)?) as u64;
-    let flags = hex::parse_lower_hex(hex_field::<2>(value, layout::FLAGS)?) as u8;
+    let trace_id = hex::parse_u128(hex_field::<32>(value, layout::TRACE_ID)?)?;
+    let parent_id = hex::parse_u64(hex_field::<16>(value, layout::PARENT_ID)?)?;
+    // Two digits: at most 0xff.
+    let flags = hex::parse_u64(hex_field::<2>(value, layout::FLAGS)?)? as u8;
     (trace_id != 0 && parent_id != 0).then(|| Traceparent {
         trace_id: TraceId::from(trace_id),
         parent_id: SpanId::from(parent_id),
@@ -180,20 +182,17 @@ pub(crate) fn parse_tracestate(combined: &str) -> Option<String> {
 /// The caller's `traceparent`, when exactly one valid line came: two lines
 /// are invalid (and combine into a value the grammar rejects), so the trace
 /// restarts.
-pub(crate) fn read_traceparent(extractor: &dyn Extractor) -> Option<Traceparent> {
-    match extractor.get_all(TRACEPARENT).as_deref() {
-        Some([line]) => parse_traceparent(line),
-        _ => None,
-    }
+pub(crate) fn read_traceparent(extractor: &(impl Fields + ?Sized)) -> Option<Traceparent> {
+    extractor.only(TRACEPARENT).and_then(parse_traceparent)
 }
 
 /// The caller's `tracestate`, its lines combined and normalized; `None`
 /// when it is absent, invalid or empty. Read it only beside a valid
 /// `traceparent` (§3.3.1.1).
-pub(crate) fn read_tracestate(extractor: &dyn Extractor) -> Option<String> {
+pub(crate) fn read_tracestate(extractor: &(impl Fields + ?Sized)) -> Option<String> {
     extractor
-        .get_all(TRACESTATE)
-        .and_then(|lines| parse_tracestate(&combined(&lines)))
+        .combined(TRACESTATE)
+        .and_then(|combined| parse_tracestate(&combined))
         .filter(|normalized| !normalized.is_empty())
 }
 
@@ -238,37 +237,48 @@ fn push_traceparent(out: &mut String, trace_id: TraceId, parent_id: SpanId, flag
     out.push(char::from(b'0' + flags));
 }
 
+/// What the request's `traceparent` and `tracestate` say, when there is a
+/// valid `traceparent`.
+pub(crate) fn read(extractor: &(impl Fields + ?Sized)) -> Option<CallerTrace> {
+    let parent = read_traceparent(extractor)?;
+    // `tracestate` is read only with a valid `traceparent` (§3.3.1.1).
+    let tracestate = read_tracestate(extractor).map(Arc::from);
+    Some(CallerTrace {
+        ids: Some((parent.trace_id, parent.parent_id)),
+        sampling: if parent.flags & FLAG_SAMPLED != 0 {
+            Sampling::Accept
+        } else {
+            Sampling::Deny
+        },
+        random_trace_id: parent.flags & FLAG_RANDOM_TRACE_ID != 0,
+        tracestate,
+    })
+}
+
+/// Writes `cx`'s span as `traceparent` and `tracestate`.
+pub(crate) fn write(cx: &Context, out: &mut (impl Sink + ?Sized)) {
+    let span = cx.span();
+    let span = span.span_context();
+    if !span.is_valid() {
+        return;
+    }
+    out.put(TRACEPARENT, Value::Owned(traceparent_value(cx, span)));
+    // An empty `tracestate` is allowed but SHOULD NOT be sent (§3.3.1.1).
+    if let Some(tracestate) = outbound_tracestate(cx, span).filter(|t| !t.is_empty()) {
+        out.put(TRACESTATE, Value::Owned(tracestate));
+    }
+}
+
 impl TextMapPropagator for W3cTraceContext {
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        let span = cx.span();
-        let span = span.span_context();
-        if !span.is_valid() {
-            return;
-        }
-        injector.set(TRACEPARENT, traceparent_value(cx, span));
-        // An empty `tracestate` is allowed but SHOULD NOT be sent (§3.3.1.1).
-        if let Some(tracestate) = outbound_tracestate(cx, span).filter(|t| !t.is_empty()) {
-            injector.set(TRACESTATE, tracestate);
-        }
+        write(cx, injector);
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        let Some(parent) = read_traceparent(extractor) else {
-            return cx.clone();
-        };
-        // `tracestate` is read only with a valid `traceparent` (§3.3.1.1).
-        let tracestate = read_tracestate(extractor).map(Arc::from);
-        CallerTrace {
-            ids: Some((parent.trace_id, parent.parent_id)),
-            sampling: if parent.flags & FLAG_SAMPLED != 0 {
-                Sampling::Accept
-            } else {
-                Sampling::Deny
-            },
-            random_trace_id: parent.flags & FLAG_RANDOM_TRACE_ID != 0,
-            tracestate,
+        match read(extractor) {
+            Some(caller) => caller.continued_in(cx),
+            None => cx.clone(),
         }
-        .continued_in(cx)
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -10,8 +10,9 @@ use mesh_propagation::{
     with_member_first,
 };
 use opentelemetry::{
+    Context,
     baggage::{Baggage, BaggageExt},
-    propagation::TextMapPropagator,
+    propagation::{Extractor, Injector, TextMapPropagator},
     trace::TraceContextExt,
 };
 use propagation_conformance::grammar::grammar_errors;
@@ -74,14 +75,133 @@ fn hostile_headers() -> impl Strategy<Value = HeaderMap> {
     })
 }
 
+/// Few headers, mostly well-formed: two formats naming the same span or
+/// different ones, B3 decisions sent alone, and now and then anything.
+fn trace_headers() -> impl Strategy<Value = HeaderMap> {
+    let names = [
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "b3",
+        "x-b3-traceid",
+        "x-b3-spanid",
+        "x-b3-sampled",
+        "x-b3-flags",
+    ];
+    let value = prop_oneof![
+        Just(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_vec()),
+        Just(b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02".to_vec()),
+        Just(b"0af7651916cd43dd8448eb211c80319c".to_vec()),
+        Just(b"463ac35c9f6413ad48485a3953bb6124".to_vec()),
+        Just(b"b7ad6b7169203331".to_vec()),
+        Just(b"0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-d".to_vec()),
+        Just(b"463ac35c9f6413ad48485a3953bb6124-b7ad6b7169203331".to_vec()),
+        "[01d]|true|false| 1\t".prop_map(String::into_bytes),
+        "[a-z]{1,3}=[a-z0-9%]{1,4}(;p(=[a-z]{1,3})?)?(,[a-z]{1,3}=[A-Z0-9%]{1,4})?"
+            .prop_map(String::into_bytes),
+        header_value(),
+    ];
+    prop::collection::vec((prop::sample::select(names.to_vec()), value), 0..8).prop_map(|pairs| {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(value) = HeaderValue::from_bytes(&value) {
+                headers.append(name, value);
+            }
+        }
+        headers
+    })
+}
+
 fn sent(propagator: &Propagator, cx: &opentelemetry::Context) -> HeaderMap {
     let mut out = HeaderMap::new();
     propagator.inject(cx, &mut out);
     out
 }
 
+/// A carrier as any other library would hand one to a propagator: no
+/// knowledge of which headers the formats read.
+struct Carrier<'a>(&'a HeaderMap);
+
+impl Extractor for Carrier<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.get_all(key)?.first().copied()
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let lines: Vec<&str> = self
+            .0
+            .get_all(key)
+            .iter()
+            .map(|line| line.to_str().unwrap_or("\u{fffd}"))
+            .collect();
+        (!lines.is_empty()).then_some(lines)
+    }
+}
+
+struct Outbound(HeaderMap);
+
+impl Injector for Outbound {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(key.as_bytes()), value.parse()) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// What a context carries that the formats set, comparable.
+fn contents(cx: &Context) -> impl PartialEq + std::fmt::Debug {
+    let mut baggage: Vec<(String, String, String)> = cx
+        .baggage()
+        .iter()
+        .map(|(k, (v, m))| (k.to_string(), v.to_string(), m.as_str().to_owned()))
+        .collect();
+    baggage.sort();
+    (
+        cx.span().span_context().clone(),
+        mesh_propagation::caller_trace::caller_trace(cx).cloned(),
+        baggage,
+    )
+}
+
+/// Any formats, in any order, repeated or not.
+fn kinds() -> impl Strategy<Value = Vec<PropagatorKind>> {
+    prop::collection::vec(
+        prop::sample::select(PropagatorKind::NAMES.map(|(kind, _)| kind).to_vec()),
+        0..6,
+    )
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn the_per_request_path_agrees_with_the_general_one(
+        incoming in prop_oneof![hostile_headers(), trace_headers()],
+        kinds in kinds(),
+    ) {
+        let propagator = composite(&kinds);
+        let fast = propagator.extract(&incoming);
+        let general = propagator.extract_with_context(&Context::new(), &Carrier(&incoming));
+        prop_assert_eq!(contents(&fast), contents(&general));
+
+        // And written out, from both contexts and from a span of our own.
+        let ours = fast.with_remote_span_context(opentelemetry::trace::SpanContext::new(
+            opentelemetry::trace::TraceId::from(0x4bf92f3577b34da6a3ce929d0e0e4736_u128),
+            opentelemetry::trace::SpanId::from(0x00f067aa0ba902b7_u64),
+            opentelemetry::trace::TraceFlags::SAMPLED,
+            false,
+            Default::default(),
+        ));
+        for cx in [&fast, &general, &ours] {
+            let mut outbound = Outbound(HeaderMap::new());
+            propagator.inject_context(cx, &mut outbound);
+            prop_assert_eq!(sent(&propagator, cx), outbound.0);
+        }
+    }
 
     #[test]
     fn whatever_arrives_what_goes_out_parses_under_the_grammar_and_round_trips(
@@ -154,6 +274,84 @@ proptest! {
         trace_headers.remove("x-ot-span-context");
         let errors = grammar_errors(&trace_headers);
         prop_assert!(errors.is_empty(), "{errors:?} in {forwarded:?}");
+    }
+}
+
+/// Every ordering of the formats, on headers where the order matters: two
+/// formats naming the same span or different ones, B3 decisions sent alone
+/// beside a trace, `tracestate` that only W3C carries, repeated lines.
+#[test]
+fn the_per_request_path_agrees_with_the_general_one_in_every_order() {
+    use PropagatorKind::*;
+    const W3C: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let cases: &[&[(&str, &str)]] = &[
+        &[("traceparent", W3C), ("b3", "0")],
+        &[("traceparent", W3C), ("x-b3-sampled", "0")],
+        &[("traceparent", W3C), ("x-b3-flags", "1")],
+        &[("b3", "d")],
+        &[
+            ("traceparent", W3C),
+            ("tracestate", "a=1,b=2"),
+            ("b3", "0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-d"),
+        ],
+        &[
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02",
+            ),
+            ("x-b3-traceid", "0af7651916cd43dd8448eb211c80319c"),
+            ("x-b3-spanid", "b7ad6b7169203331"),
+        ],
+        &[
+            ("traceparent", W3C),
+            ("tracestate", "a=1"),
+            ("x-b3-traceid", "463ac35c9f6413ad48485a3953bb6124"),
+            ("x-b3-spanid", "a2fb4a1d1a96d312"),
+            ("x-b3-sampled", "1"),
+        ],
+        &[
+            ("traceparent", W3C),
+            ("traceparent", W3C),
+            ("b3", "463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312"),
+        ],
+        &[
+            ("baggage", "a=1;p"),
+            ("baggage", "b=%20x,a=2"),
+            ("traceparent", W3C),
+        ],
+    ];
+    let orders = [
+        vec![Tracecontext, B3, Baggage],
+        vec![B3, Tracecontext, Baggage],
+        vec![B3multi, Tracecontext, Baggage],
+        vec![Tracecontext, B3multi, B3],
+        vec![Baggage, B3, Tracecontext, B3multi],
+        vec![B3, B3multi],
+        vec![Tracecontext],
+        vec![None, Baggage, Baggage],
+    ];
+    for case in cases {
+        let mut incoming = HeaderMap::new();
+        for (name, value) in *case {
+            incoming.append(*name, HeaderValue::from_static(value));
+        }
+        for kinds in &orders {
+            let propagator = composite(kinds);
+            let fast = propagator.extract(&incoming);
+            let general = propagator.extract_with_context(&Context::new(), &Carrier(&incoming));
+            assert_eq!(
+                contents(&fast),
+                contents(&general),
+                "{case:?} read by {kinds:?}"
+            );
+            let mut outbound = Outbound(HeaderMap::new());
+            propagator.inject_context(&general, &mut outbound);
+            assert_eq!(
+                sent(&propagator, &fast),
+                outbound.0,
+                "{case:?} by {kinds:?}"
+            );
+        }
     }
 }
 
