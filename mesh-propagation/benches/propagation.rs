@@ -2,7 +2,7 @@
 //! and injecting the outbound one, with the default composite propagator
 //! (`b3multi,tracecontext,baggage`), with and without baggage.
 //!
-//! Run with `cargo bench -p mesh-telemetry` (or `make bench`).
+//! Run with `cargo bench -p mesh-propagation` (or `make bench`).
 
 use std::hint::black_box;
 

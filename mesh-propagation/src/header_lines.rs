@@ -7,8 +7,9 @@
 //! one comma-separated value, and W3C Trace Context treats two `traceparent`
 //! lines as invalid; both need every line, including the unreadable ones.
 //!
-//! [`HeaderWriter`] is the other way: the headers the propagators write on
-//! an outbound call, under names made once, not parsed from text per call.
+//! [`Sink`] is the other way: the headers the propagators write on an
+//! outbound call, straight into its `HeaderMap` under names made once, not
+//! parsed from text per call.
 
 use std::borrow::Cow;
 
