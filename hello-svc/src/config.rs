@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use clap::Parser;
 use mesh_server::{ConnectionLimits, RequestLimits};
 use mesh_telemetry::TelemetryArgs;
-use reqwest::Url;
+use url::Url;
 
 /// Says hello to a name through formatter-svc (`GET /sayHello/{name}`).
 #[derive(Debug, Clone, Parser)]

@@ -1,5 +1,7 @@
 //! Every way a hello request can fail, and the response each one gets.
 
+use std::{error::Error, io};
+
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use axum::{
@@ -19,9 +21,13 @@ pub enum AppError {
     /// 400: the decoded name is longer than [`MAX_NAME_BYTES`].
     #[error("name is longer than {MAX_NAME_BYTES} bytes")]
     NameTooLong,
-    /// 502: formatter-svc could not be reached or broke off the answer.
+    /// 502: formatter-svc could not be reached, broke off the answer, or
+    /// answered more than
+    /// [`MAX_ANSWER_BYTES`](crate::formatter_client::MAX_ANSWER_BYTES). The
+    /// cause is hyper-util's, hyper's, or
+    /// [`AnswerTooLong`](crate::formatter_client::AnswerTooLong).
     #[error("formatter unavailable")]
-    FormatterUnreachable(#[source] reqwest::Error),
+    FormatterUnreachable(#[source] Box<dyn Error + Send + Sync>),
     /// 504: formatter-svc did not answer within `FORMATTER_TIMEOUT_MS`.
     #[error("formatter timed out")]
     FormatterTimeout,
@@ -51,9 +57,20 @@ impl AppError {
         }
     }
 
-    /// Sorts a reqwest failure into a timeout or an unreachable formatter.
-    pub(crate) fn from_transport(error: reqwest::Error) -> Self {
-        if error.is_timeout() {
+    /// Sorts a failed call into a timeout or an unreachable formatter. The
+    /// call's own deadline is [`Self::FormatterTimeout`] already; this finds
+    /// the timeouts below it (the connect timeout, the kernel's), as reqwest
+    /// sorted them.
+    pub(crate) fn from_transport(error: Box<dyn Error + Send + Sync>) -> Self {
+        let mut chain =
+            std::iter::successors(Some(&*error as &(dyn Error + 'static)), |e| (*e).source());
+        let timed_out = chain.any(|e| {
+            e.downcast_ref::<io::Error>()
+                .is_some_and(|e| e.kind() == io::ErrorKind::TimedOut)
+                || e.downcast_ref::<hyper::Error>()
+                    .is_some_and(hyper::Error::is_timeout)
+        });
+        if timed_out {
             Self::FormatterTimeout
         } else {
             Self::FormatterUnreachable(error)
@@ -80,5 +97,30 @@ impl IntoResponse for AppError {
             format!("{self}\n"),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("the connection failed")]
+    struct Wrapper(#[source] io::Error);
+
+    fn cause(kind: io::ErrorKind) -> Box<dyn Error + Send + Sync> {
+        Box::new(Wrapper(io::Error::from(kind)))
+    }
+
+    #[test]
+    fn a_timeout_anywhere_in_the_cause_chain_is_a_504_and_anything_else_a_502() {
+        let timeout = AppError::from_transport(cause(io::ErrorKind::TimedOut));
+        assert!(matches!(timeout, AppError::FormatterTimeout), "{timeout:?}");
+        let refused = AppError::from_transport(cause(io::ErrorKind::ConnectionRefused));
+        assert!(
+            matches!(&refused, AppError::FormatterUnreachable(e) if e.is::<Wrapper>()),
+            "{refused:?}"
+        );
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
     }
 }

@@ -1,35 +1,87 @@
 //! The HTTP client for formatter-svc, built once and shared by all requests.
+//!
+//! hyper-util's pooled client over its `HttpConnector`, which is what reqwest
+//! wraps for plain HTTP. reqwest's own layers (redirect and retry policies, a
+//! `url::Url` re-parsed from the request's URI on every call) cost several
+//! times the call itself, and this client needs none of them.
 
-use axum::http::HeaderMap;
+use std::time::Duration;
+
+use axum::http::{
+    HeaderMap, Request, Uri,
+    uri::{self, Authority, PathAndQuery, Scheme},
+};
+use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
+use hyper::body::{Body as _, Bytes};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::{TokioExecutor, TokioTimer},
+};
 use opentelemetry::{Context, trace::Status};
-use reqwest::Url;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
+use url::{Position, Url, form_urlencoded};
 
 use crate::{config::Config, error::AppError};
+
+/// The longest answer read from the formatter, in bytes. A greeting is a few
+/// hundred bytes (the name is at most 256); a longer answer is a broken
+/// formatter, answered 502 rather than buffered.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// TCP keep-alive probes on pooled connections, as reqwest set them: a peer
+/// gone without a FIN is noticed instead of its connection lingering.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+const TCP_KEEPALIVE_RETRIES: u32 = 3;
+/// Unacknowledged data this old closes the connection (reqwest's value).
+#[cfg(target_os = "linux")]
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+/// An idle pooled connection is closed after this long (reqwest's value).
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The formatter answered with more than [`MAX_ANSWER_BYTES`]: the source of
+/// [`AppError::FormatterUnreachable`].
+#[derive(Debug, thiserror::Error)]
+#[error("the formatter's answer is longer than {MAX_ANSWER_BYTES} bytes")]
+pub struct AnswerTooLong;
 
 /// Calls `GET {FORMATTER_URL}/formatGreeting?name=`.
 #[derive(Debug, Clone)]
 pub struct FormatterClient {
-    http: reqwest::Client,
-    endpoint: Url,
+    http: Client<HttpConnector, Empty<Bytes>>,
+    endpoint: Endpoint,
+    /// Bounds the whole call: connect, send, response head and body.
+    timeout: Duration,
 }
 
 impl FormatterClient {
     /// Builds the client: one connection pool, and the timeout from `config`.
-    pub fn new(config: &Config) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .timeout(config.formatter_timeout())
-            .connect_timeout(config.formatter_timeout())
-            // Inside a mesh the sidecar is the proxy; an HTTP_PROXY meant for
-            // something else must not capture service-to-service calls.
-            .no_proxy()
-            .build()?;
-        let mut endpoint = config.formatter_url.clone();
-        // An http(s) URL with a host (checked when parsing) always has a path.
-        if let Ok(mut path) = endpoint.path_segments_mut() {
-            path.pop_if_empty().push("formatGreeting");
-        }
-        Ok(Self { http, endpoint })
+    /// Fails if `FORMATTER_URL` is not a URI an HTTP request can carry.
+    pub fn new(config: &Config) -> Result<Self, uri::InvalidUri> {
+        let timeout = config.formatter_timeout();
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(timeout));
+        // Nagle's algorithm would hold back small writes waiting for ACKs.
+        connector.set_nodelay(true);
+        connector.set_keepalive(Some(TCP_KEEPALIVE));
+        connector.set_keepalive_interval(Some(TCP_KEEPALIVE));
+        connector.set_keepalive_retries(Some(TCP_KEEPALIVE_RETRIES));
+        #[cfg(target_os = "linux")]
+        connector.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT));
+        // No proxy, ever: inside a mesh the sidecar is the proxy, and an
+        // HTTP_PROXY meant for something else must not capture
+        // service-to-service calls. hyper-util's client has no proxy support
+        // at all (reqwest needed `.no_proxy()`). Its `HttpConnector` also
+        // refuses anything but `http://`, as the configuration does.
+        let http = Client::builder(TokioExecutor::new())
+            // Without a timer the pool cannot expire idle connections.
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build(connector);
+        Ok(Self {
+            http,
+            endpoint: Endpoint::new(&config.formatter_url)?,
+            timeout,
+        })
     }
 
     /// Formats the greeting inside a CLIENT span whose context, with the
@@ -44,12 +96,12 @@ impl FormatterClient {
         cx: Context,
         mut headers: HeaderMap,
     ) -> Result<String, AppError> {
-        let url = self.url_for(name);
+        let url = self.endpoint.url_for(name);
         if !mesh_telemetry::spans_enabled() {
             // The SDK is disabled: no span, and the caller's context goes
             // out as it came, with the baggage the handler added.
             mesh_propagation::inject(&cx, &mut headers);
-            return self.send(url, headers, None).await;
+            return self.send(&url, headers, None).await;
         }
         let span = tracing::info_span!(
             "http_client",
@@ -57,10 +109,10 @@ impl FormatterClient {
             otel.kind = "client",
             http.request.method = "GET",
             url.full = url.as_str(),
-            server.address = url.host_str(),
+            server.address = self.endpoint.host.as_deref(),
             // i64: semantic conventions type it as an int, and
             // tracing-opentelemetry records unsigned fields as strings.
-            server.port = url.port_or_known_default().map(i64::from),
+            server.port = self.endpoint.port,
         );
         // The parent is the caller's context, not the tracing parent: that is
         // how the baggage the handler added reaches this span and the wire.
@@ -81,7 +133,7 @@ impl FormatterClient {
         // Not entered (`instrument`): nothing inside logs or makes spans,
         // and entering on each poll of the call would cost a clock read
         // and two registry updates a poll. The span ends when it closes.
-        let result = self.send(url, headers, Some(&span)).await;
+        let result = self.send(&url, headers, Some(&span)).await;
         outcome.finish(result.as_ref().err().map(AppError::error_type));
         result
     }
@@ -93,31 +145,40 @@ impl FormatterClient {
         name: &str,
         headers: HeaderMap,
     ) -> Result<String, AppError> {
-        self.send(self.url_for(name), headers, None).await
+        self.send(&self.endpoint.url_for(name), headers, None).await
     }
 
-    fn url_for(&self, name: &str) -> Url {
-        let mut url = self.endpoint.clone();
-        // Query-encoded, so `&`, `=`, `+`, `#` and spaces arrive as sent.
-        url.query_pairs_mut().append_pair("name", name);
-        url
-    }
-
-    /// GETs `url`; the answer's status goes on `span` (the CLIENT span, when
+    /// GETs `url` with exactly `headers` (hyper adds `host`), all within the
+    /// timeout; the answer's status goes on `span` (the CLIENT span, when
     /// traced).
     async fn send(
         &self,
-        url: Url,
+        url: &str,
         headers: HeaderMap,
+        span: Option<&tracing::Span>,
+    ) -> Result<String, AppError> {
+        let mut request = Request::new(Empty::new());
+        *request.uri_mut() = self
+            .endpoint
+            .uri(url)
+            .map_err(|error| AppError::from_transport(error.into()))?;
+        *request.headers_mut() = headers;
+        tokio::time::timeout(self.timeout, self.call(request, span))
+            .await
+            .map_err(|_| AppError::FormatterTimeout)?
+    }
+
+    /// The call itself: the answer's head, then its body up to the limit.
+    async fn call(
+        &self,
+        request: Request<Empty<Bytes>>,
         span: Option<&tracing::Span>,
     ) -> Result<String, AppError> {
         let response = self
             .http
-            .get(url)
-            .headers(headers)
-            .send()
+            .request(request)
             .await
-            .map_err(AppError::from_transport)?;
+            .map_err(|error| AppError::from_transport(error.into()))?;
         let status = response.status();
         if let Some(span) = span {
             span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
@@ -125,7 +186,93 @@ impl FormatterClient {
         if !status.is_success() {
             return Err(AppError::FormatterStatus(status));
         }
-        response.text().await.map_err(AppError::from_transport)
+        // Never buffered past the limit: a longer Content-Length is refused
+        // unread, and a longer body (chunked) stops at the frame crossing it.
+        if response.body().size_hint().lower() > MAX_ANSWER_BYTES as u64 {
+            return Err(AppError::from_transport(AnswerTooLong.into()));
+        }
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|error| {
+                AppError::from_transport(if error.is::<LengthLimitError>() {
+                    AnswerTooLong.into()
+                } else {
+                    error
+                })
+            })?
+            .to_bytes();
+        // As reqwest's `text()` decoded it (without its `charset` feature).
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+/// `{FORMATTER_URL}/formatGreeting?name=`, parsed once at start-up and split
+/// where the name goes, so that a call only appends the encoded name.
+#[derive(Debug, Clone)]
+struct Endpoint {
+    /// Up to and including `name=`.
+    prefix: String,
+    /// Where the path starts in `prefix`.
+    path_at: usize,
+    /// FORMATTER_URL's `#fragment`, if any: in `url.full`, never sent (as
+    /// with reqwest).
+    fragment: String,
+    scheme: Scheme,
+    authority: Authority,
+    /// `server.address`.
+    host: Option<String>,
+    /// `server.port`.
+    port: Option<i64>,
+}
+
+impl Endpoint {
+    fn new(base: &Url) -> Result<Self, uri::InvalidUri> {
+        let mut url = base.clone();
+        // An http(s) URL with a host (checked when parsing) always has a path.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("formatGreeting");
+        }
+        // An empty name leaves the URL ending in `name=` (then any fragment):
+        // exactly where `append_pair("name", name)` puts the name's encoding.
+        url.query_pairs_mut().append_pair("name", "");
+        let endpoint = Self {
+            prefix: url[..Position::AfterQuery].to_owned(),
+            path_at: url[..Position::BeforePath].len(),
+            fragment: url[Position::AfterQuery..].to_owned(),
+            // The configuration refuses credentials, so the authority is the
+            // host and port.
+            scheme: url.scheme().parse()?,
+            authority: url[Position::BeforeHost..Position::AfterPort].parse()?,
+            host: url.host_str().map(str::to_owned),
+            port: url.port_or_known_default().map(i64::from),
+        };
+        // Checked here, once: the name's encoding only adds characters a
+        // query may hold, so every call's path and query parses too.
+        PathAndQuery::try_from(&endpoint.prefix[endpoint.path_at..])?;
+        Ok(endpoint)
+    }
+
+    /// The URL for `name`, form-urlencoded as `url`'s `append_pair` does it:
+    /// `&`, `=`, `+`, `#`, spaces and non-ASCII arrive as sent.
+    fn url_for(&self, name: &str) -> String {
+        let mut url =
+            String::with_capacity(self.prefix.len() + 3 * name.len() + self.fragment.len());
+        url.push_str(&self.prefix);
+        url.extend(form_urlencoded::byte_serialize(name.as_bytes()));
+        url.push_str(&self.fragment);
+        url
+    }
+
+    /// The request URI for a URL from [`Self::url_for`]: the start-up's
+    /// scheme and authority, and the path and query (never the fragment).
+    fn uri(&self, url: &str) -> Result<Uri, axum::http::Error> {
+        let target = &url[self.path_at..url.len() - self.fragment.len()];
+        let mut parts = uri::Parts::default();
+        parts.scheme = Some(self.scheme.clone());
+        parts.authority = Some(self.authority.clone());
+        parts.path_and_query = Some(PathAndQuery::try_from(target)?);
+        Ok(Uri::from_parts(parts)?)
     }
 }
 
@@ -166,8 +313,11 @@ mod tests {
 
     use super::*;
 
-    /// A formatter that answers once, and hands back the request's head.
-    async fn formatter() -> (String, tokio::task::JoinHandle<String>) {
+    /// A formatter that answers once, writing `answer` piece by piece until
+    /// the client hangs up, and hands back the request's head.
+    async fn formatter_writing(
+        answer: impl Iterator<Item = Vec<u8>> + Send + 'static,
+    ) -> (String, tokio::task::JoinHandle<String>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let head = tokio::spawn(async move {
@@ -178,20 +328,36 @@ mod tests {
                 stream.read_exact(&mut byte).await.unwrap();
                 head.push(byte[0]);
             }
-            let answer = "HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nHello";
-            stream.write_all(answer.as_bytes()).await.unwrap();
+            for piece in answer {
+                if stream.write_all(&piece).await.is_err() {
+                    break;
+                }
+            }
             String::from_utf8(head).unwrap().to_ascii_lowercase()
         });
         (url, head)
     }
 
+    /// A formatter that answers `body` once, with its length.
+    async fn formatter(body: &str) -> (String, tokio::task::JoinHandle<String>) {
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        formatter_writing(std::iter::once(answer.into_bytes())).await
+    }
+
+    fn client_for(url: &str) -> FormatterClient {
+        let config: Config =
+            mesh_telemetry::config::parse_ignoring_env(&["hello-svc", "--formatter-url", url])
+                .unwrap();
+        FormatterClient::new(&config).unwrap()
+    }
+
     #[tokio::test]
     async fn when_the_client_span_cannot_be_parented_the_callers_trace_and_baggage_still_go_out() {
-        let (url, head) = formatter().await;
-        let config: Config =
-            mesh_telemetry::config::parse_ignoring_env(&["hello-svc", "--formatter-url", &url])
-                .unwrap();
-        let client = FormatterClient::new(&config).unwrap();
+        let (url, head) = formatter("Hello").await;
+        let client = client_for(&url);
         let caller = Context::new()
             .with_remote_span_context(SpanContext::new(
                 TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
@@ -216,6 +382,105 @@ mod tests {
         assert!(
             head.contains("\r\nbaggage: user-agent=netscape\r\n"),
             "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_name_goes_out_in_the_query_as_url_encodes_a_pair() {
+        let (url, head) = formatter("Hello").await;
+        let greeting = client_for(&url)
+            .format_greeting("Zoë & co=1+1#?", HeaderMap::new())
+            .await
+            .unwrap();
+        assert_eq!(greeting, "Hello");
+        let head = head.await.unwrap();
+        assert!(
+            head.starts_with("get /formatgreeting?name=zo%c3%ab+%26+co%3d1%2b1%23%3f http/1.1\r\n"),
+            "{head}"
+        );
+    }
+
+    /// The URL as the reqwest client built it: `url`'s own query encoding.
+    fn url_as_before(base: &Url, name: &str) -> Url {
+        let mut url = base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().push("formatGreeting");
+        }
+        url.query_pairs_mut().append_pair("name", name);
+        url
+    }
+
+    #[test]
+    fn urls_uris_and_span_attributes_are_what_the_url_crate_and_reqwest_made() {
+        let bases = [
+            "http://localhost:8081",
+            "http://formatter-svc/",
+            "http://formatter-svc:80/v2/",
+            "http://10.0.0.7:8081/base",
+            "http://[::1]:9/x?version=2",
+            "http://f/?",
+            "http://f/#fragment",
+            "http://f/x?y#z",
+        ];
+        let names = [
+            "Brian", "", "Zoë", "a&name=x", "a b", "1+1=2", "#tag?q", "..%2F", "{name}", "😀",
+        ];
+        for base in bases {
+            let base = Url::parse(base).unwrap();
+            let endpoint = Endpoint::new(&base).unwrap();
+            assert_eq!(endpoint.host.as_deref(), base.host_str(), "{base}");
+            let port = base.port_or_known_default().map(i64::from);
+            assert_eq!(endpoint.port, port, "{base}");
+            for name in names {
+                let before = url_as_before(&base, name);
+                let url = endpoint.url_for(name);
+                assert_eq!(url, before.as_str(), "{base} {name:?}");
+                // reqwest's URI was the URL's text parsed by `http`.
+                let uri: Uri = before.as_str().parse().unwrap();
+                assert_eq!(endpoint.uri(&url).unwrap(), uri, "{base} {name:?}");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_of_the_limit_is_read() {
+        let body = "a".repeat(MAX_ANSWER_BYTES);
+        let (url, _head) = formatter(&body).await;
+        let greeting = client_for(&url)
+            .format_greeting("Brian", HeaderMap::new())
+            .await;
+        assert_eq!(greeting.unwrap(), body);
+    }
+
+    fn assert_too_long(result: Result<String, AppError>) {
+        match result {
+            Err(AppError::FormatterUnreachable(cause)) => {
+                assert!(cause.is::<AnswerTooLong>(), "{cause:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_limit_is_a_formatter_failure() {
+        let (url, _head) = formatter(&"a".repeat(MAX_ANSWER_BYTES + 1)).await;
+        assert_too_long(
+            client_for(&url)
+                .format_greeting("Brian", HeaderMap::new())
+                .await,
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_answer_is_cut_at_the_limit() {
+        let head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+        let chunk = format!("400\r\n{}\r\n", "a".repeat(0x400)).into_bytes();
+        let (url, _head) =
+            formatter_writing(std::iter::once(head).chain(std::iter::repeat(chunk))).await;
+        assert_too_long(
+            client_for(&url)
+                .format_greeting("Brian", HeaderMap::new())
+                .await,
         );
     }
 }

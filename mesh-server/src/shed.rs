@@ -36,15 +36,15 @@ impl Shedder {
         }
     }
 
-    /// A permit to hold until the response is ready, or, with `max`
-    /// requests in flight, the logged 503 to answer instead.
-    pub(crate) fn admit(&self) -> Result<OwnedSemaphorePermit, Response> {
-        self.permits.clone().try_acquire_owned().map_err(|_| shed())
+    /// A permit to hold until the response is ready, or none with `max`
+    /// requests in flight: then answer [`shed`].
+    pub(crate) fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        self.permits.clone().try_acquire_owned().ok()
     }
 }
 
 /// Logs the shed request with the running count and answers 503.
-fn shed() -> Response {
+pub(crate) fn shed() -> Response {
     let shed_total = SHED.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::warn!(
         status = 503,

@@ -29,7 +29,7 @@ use crate::{
     config::RequestLimits,
     responses::plain,
     server_span::{record_response, server_span},
-    shed::Shedder,
+    shed::{Shedder, shed},
 };
 
 /// Wraps `traced` and `untraced` routes in the request stack. Every
@@ -118,13 +118,10 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let permit = match self.shared.shedder.admit() {
-            Ok(permit) => permit,
-            Err(shed) => {
-                return Serving::Answered {
-                    response: Some(shed),
-                };
-            }
+        let Some(permit) = self.shared.shedder.admit() else {
+            return Serving::Answered {
+                response: Some(shed()),
+            };
         };
         let span = (self.traced && mesh_telemetry::spans_enabled()).then(|| server_span(&request));
         let log = AccessLog::begin(&request);

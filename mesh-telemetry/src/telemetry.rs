@@ -351,7 +351,7 @@ fn default_log_format() -> LogFormat {
 
 /// Crates whose own spans must never be exported: they run inside the
 /// exporter, and tracing them would feed the exporter its own traffic.
-const EXPORTER_INTERNALS: [&str; 9] = [
+const EXPORTER_INTERNALS: [&str; 8] = [
     "opentelemetry",
     "opentelemetry_sdk",
     "opentelemetry_otlp",
@@ -360,7 +360,6 @@ const EXPORTER_INTERNALS: [&str; 9] = [
     "hyper_util",
     "tonic",
     "tower",
-    "reqwest",
 ];
 
 /// The SDK's per-batch export events: the batch processor's export error
