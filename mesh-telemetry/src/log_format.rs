@@ -377,8 +377,8 @@ pub(crate) fn push_f64(out: &mut String, value: f64) {
     let fraction = (n % 1000) as u32;
     match fraction {
         0 => out.push('0'),
-        _ if fraction % 100 == 0 => push_digits(out, fraction / 100, 1),
-        _ if fraction % 10 == 0 => push_digits(out, fraction / 10, 2),
+        _ if fraction.is_multiple_of(100) => push_digits(out, fraction / 100, 1),
+        _ if fraction.is_multiple_of(10) => push_digits(out, fraction / 10, 2),
         _ => push_digits(out, fraction, 3),
     }
 }
