@@ -88,6 +88,10 @@ impl JsonEntries for RedactedHeaders<'_> {
         for (name, value) in self.0 {
             if is_credential(name.as_str()) {
                 entry(name.as_str(), "[redacted]");
+            } else if let Ok(value) = std::str::from_utf8(value.as_bytes()) {
+                // The usual case, checked a word at a time; the lossy
+                // conversion walks it character by character.
+                entry(name.as_str(), value);
             } else {
                 entry(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
             }
@@ -118,6 +122,17 @@ mod tests {
         assert!(!line.contains("czNjcjN0"), "{line}");
         assert!(line.contains(r#""baggage":"user-agent=curl""#), "{line}");
         assert_eq!(line.matches("[redacted]").count(), 4, "{line}");
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_is_written_lossily_and_the_rest_as_is() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("x-bytes", http::HeaderValue::from_bytes(b"a\xffb").unwrap());
+        headers.insert("accept", "text/plain; q=\"1\"".parse().unwrap());
+        assert_eq!(
+            JsonObject(RedactedHeaders(&headers)).to_string(),
+            "{\"x-bytes\":\"a\u{fffd}b\",\"accept\":\"text/plain; q=\\\"1\\\"\"}"
+        );
     }
 
     #[test]

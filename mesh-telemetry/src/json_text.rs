@@ -3,7 +3,7 @@
 //! line writes as an object rather than as a string.
 
 use std::{
-    cell::Cell,
+    cell::{Cell, RefCell},
     fmt::{self, Write},
 };
 
@@ -50,32 +50,58 @@ fn write_escaped<W: Write + ?Sized>(out: &mut W, s: &str) -> fmt::Result {
     }
 }
 
-/// The index of the first byte from `from` on that JSON escapes (`"`, `\`,
-/// or below 0x20), or the length. Eight bytes at a time: header values and
-/// span fields are mostly long runs with nothing to escape.
+/// The index of the first byte from `from` on that JSON escapes (`"`, `\\`,
+/// or below 0x20), or the length. Eight bytes at a time, the last eight
+/// read again rather than one by one: header values and span fields are
+/// mostly runs with nothing to escape.
 fn next_to_escape(bytes: &[u8], from: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // A high bit where a byte of `word` is zero (or, past a zero byte, may
-    // be): the classic "has zero byte" test.
-    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let word = |at: usize| {
+        let mut word = [0; 8];
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
     let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-        if below_space
-            | has_zero(word ^ (ONES * u64::from(b'"')))
-            | has_zero(word ^ (ONES * u64::from(b'\\')))
-            != 0
-        {
-            break;
+    while i + 8 <= bytes.len() {
+        let flagged = to_escape(word(i));
+        if flagged != 0 {
+            return i + first_flagged(flagged);
         }
         i += 8;
+    }
+    if i > from && i < bytes.len() {
+        // Bytes `from..i` are clean, so the first one flagged in the last
+        // eight is at `i` or after.
+        let last = bytes.len() - 8;
+        let flagged = to_escape(word(last));
+        return if flagged == 0 {
+            bytes.len()
+        } else {
+            last + first_flagged(flagged)
+        };
     }
     i + bytes[i..]
         .iter()
         .position(|&b| b < 0x20 || b == b'"' || b == b'\\')
         .unwrap_or(bytes.len() - i)
+}
+
+/// A high bit in each byte of `word` (little-endian) that JSON escapes.
+/// Past such a byte, a borrow may flag bytes that need nothing, so only the
+/// lowest flag is exact: the classic "has zero byte" and "has less than"
+/// tests.
+fn to_escape(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    below_space
+        | has_zero(word ^ (ONES * u64::from(b'"')))
+        | has_zero(word ^ (ONES * u64::from(b'\\')))
+}
+
+/// The index, in its word, of the byte behind the lowest flag of `flagged`.
+fn first_flagged(flagged: u64) -> usize {
+    (flagged.trailing_zeros() / 8) as usize
 }
 
 /// A field value written as a JSON string straight into a line, escaped as
@@ -169,49 +195,51 @@ const SPOILED: usize = usize::MAX - 2;
 
 impl<T: JsonEntries> fmt::Display for JsonObject<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let alone = RAW_JSON.get() == IDLE;
-        RAW_JSON.set(if alone { STARTED } else { SPOILED });
-        let mut out = Counting {
-            inner: f,
-            written: 0,
+        thread_local! {
+            static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+        }
+        // The object is written into a thread's reused buffer, then passed
+        // on in one piece: piece by piece, each key, quote and value would
+        // go through `fmt`'s writers, one dynamic call each.
+        let mut write = |text: &mut String| {
+            let alone = RAW_JSON.get() == IDLE;
+            let mark = if alone { STARTED } else { SPOILED };
+            RAW_JSON.set(mark);
+            text.clear();
+            self.write_into(text);
+            // An object formatted while the entries were read left its own
+            // mark; the value being written is this one.
+            RAW_JSON.set(mark);
+            f.write_str(text)?;
+            if alone {
+                RAW_JSON.set(text.len());
+            }
+            Ok(())
         };
-        out.write_char('{')?;
-        let mut outcome = Ok(());
+        // An entry whose reading formats another object finds the buffer in
+        // use: that object gets a buffer of its own.
+        match TEXT.try_with(|text| text.try_borrow_mut().ok().map(|mut text| write(&mut text))) {
+            Ok(Some(outcome)) => outcome,
+            _ => write(&mut String::new()),
+        }
+    }
+}
+
+impl<T: JsonEntries> JsonObject<T> {
+    /// The object's JSON text, appended to `out`.
+    fn write_into(&self, out: &mut String) {
+        out.push('{');
         let mut first = true;
         self.0.for_each_entry(&mut |key, value| {
-            if outcome.is_ok() {
-                outcome = write_entry(&mut out, first, key, value);
-                first = false;
+            if !first {
+                out.push(',');
             }
+            first = false;
+            let _ = write_json_str(out, key);
+            out.push(':');
+            let _ = write_json_str(out, value);
         });
-        outcome?;
-        out.write_char('}')?;
-        if alone {
-            RAW_JSON.set(out.written);
-        }
-        Ok(())
-    }
-}
-
-fn write_entry<W: Write>(out: &mut W, first: bool, key: &str, value: &str) -> fmt::Result {
-    if !first {
-        out.write_char(',')?;
-    }
-    write_json_str(out, key)?;
-    out.write_char(':')?;
-    write_json_str(out, value)
-}
-
-/// A writer that counts the bytes it passes on.
-struct Counting<'a, 'f> {
-    inner: &'a mut fmt::Formatter<'f>,
-    written: usize,
-}
-
-impl Write for Counting<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.written += s.len();
-        self.inner.write_str(s)
+        out.push('}');
     }
 }
 
@@ -272,6 +300,44 @@ mod tests {
         assert_eq!(value(&format_args!(r#"{{"a":"1"}}"#)), r#""{\"a\":\"1\"}""#);
         assert_eq!(value(&""), r#""\"\"""#);
         assert_eq!(value(&format_args!("")), r#""""#);
+    }
+
+    #[test]
+    fn every_length_and_every_place_of_a_special_byte_is_escaped() {
+        for len in 0..26 {
+            let plain: String = ('a'..='z').take(len).collect();
+            assert_eq!(json(&plain), format!("\"{plain}\""));
+            for at in 0..len {
+                for special in ['"', '\\', '\u{0}', '\u{1f}'] {
+                    let mut text = plain.clone();
+                    text.replace_range(at..=at, &special.to_string());
+                    assert_eq!(json(&text), serde_json::to_string(&text).unwrap());
+                }
+            }
+        }
+    }
+
+    /// Entries that format another object while being read.
+    struct Nested;
+
+    impl JsonEntries for Nested {
+        fn for_each_entry(&self, entry: &mut dyn FnMut(&str, &str)) {
+            let inner = JsonObject(Pairs(&[("k", "v")])).to_string();
+            entry("inner", &inner);
+            entry("after", "x");
+        }
+    }
+
+    #[test]
+    fn an_object_formatted_inside_another_gets_a_buffer_of_its_own() {
+        assert_eq!(
+            JsonObject(Nested).to_string(),
+            r#"{"inner":"{\"k\":\"v\"}","after":"x"}"#
+        );
+        assert_eq!(
+            value(&format_args!("{}", JsonObject(Nested))),
+            r#"{"inner":"{\"k\":\"v\"}","after":"x"}"#
+        );
     }
 
     #[test]

@@ -16,11 +16,16 @@
 //! against about 13,000 for this one, trace-id lookup and `write` included
 //! (BENCHMARKS.md has the figures).
 
-use std::{cell::RefCell, fmt::Write as _, io::Write as _, sync::OnceLock};
+use std::{
+    cell::RefCell,
+    fmt::{self, Write as _},
+    io::Write as _,
+    sync::OnceLock,
+};
 
 use opentelemetry::trace::{SpanId, TraceContextExt, TraceId};
 use tracing::{
-    Event, Subscriber,
+    Event, Level, Subscriber,
     dispatcher::{Dispatch, WeakDispatch},
     field::{Field, Visit},
     span,
@@ -28,7 +33,7 @@ use tracing::{
 use tracing_subscriber::{
     fmt::MakeWriter,
     layer::{Context, Layer},
-    registry::LookupSpan,
+    registry::{LookupSpan, SpanRef},
 };
 
 use crate::{
@@ -64,16 +69,48 @@ impl<W> LogLines<W> {
     fn current_ids(&self) -> Option<(TraceId, SpanId)> {
         let dispatch = self.dispatch.get()?.upgrade()?;
         let id = dispatch.current_span().id()?.clone();
-        let cx = tracing_opentelemetry::get_otel_context(&id, &dispatch)?;
-        let span = cx.span();
-        let ids = span.span_context();
-        ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))
+        otel_ids(&id, &dispatch)
+    }
+
+    /// [`Self::current_ids`] for `current`, the current span, which this
+    /// layer sees: read once a span and kept with its fields, since
+    /// `get_otel_context` locks and clones the span's context each time.
+    /// Once read, the span has started and its ids can no longer change.
+    fn cached_ids<S>(&self, current: &SpanRef<'_, S>) -> Option<(TraceId, SpanId)>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        if let Some(ids) = current
+            .extensions()
+            .get::<SpanFields>()
+            .and_then(|fields| fields.ids.get())
+        {
+            return Some(*ids);
+        }
+        // No lock on the span's extensions is held here: the lookup takes one.
+        let ids = self.current_ids()?;
+        if let Some(fields) = current.extensions().get::<SpanFields>() {
+            let _ = fields.ids.set(ids);
+        }
+        Some(ids)
     }
 }
 
+/// The valid ids of span `id`'s OpenTelemetry span.
+fn otel_ids(id: &span::Id, dispatch: &Dispatch) -> Option<(TraceId, SpanId)> {
+    let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
+    let span = cx.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| (ids.trace_id(), ids.span_id()))
+}
+
 /// A span's fields as a JSON object's members (`"key":value,…`), rendered
-/// once when the span is made, for every JSON line written inside it.
-struct SpanFields(String);
+/// once when the span is made, for every JSON line written inside it; and
+/// its OpenTelemetry ids, once a line has read them.
+struct SpanFields {
+    json: String,
+    ids: OnceLock<(TraceId, SpanId)>,
+}
 
 impl<S, W> Layer<S> for LogLines<W>
 where
@@ -94,7 +131,10 @@ where
         // the string step by step.
         let mut fields = String::with_capacity(256);
         attrs.record(&mut JsonFields::new(&mut fields));
-        span.extensions_mut().insert(SpanFields(fields));
+        span.extensions_mut().insert(SpanFields {
+            json: fields,
+            ids: OnceLock::new(),
+        });
     }
 
     fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
@@ -103,7 +143,7 @@ where
         }
         let Some(span) = ctx.span(id) else { return };
         let mut extensions = span.extensions_mut();
-        if let Some(SpanFields(fields)) = extensions.get_mut::<SpanFields>() {
+        if let Some(SpanFields { json: fields, .. }) = extensions.get_mut::<SpanFields>() {
             // Appended: a field recorded twice appears twice, and JSON
             // readers (serde_json, jq) keep the last, the newest value.
             let mut visitor = JsonFields::new(fields);
@@ -119,7 +159,7 @@ where
         let write = |line: &mut String| {
             line.clear();
             let written = match self.format {
-                LogFormat::Json => json_line(line, event, self.current_ids(), &ctx),
+                LogFormat::Json => self.json_line(line, event, &ctx),
                 LogFormat::Text => text_line(line, event, self.current_ids()),
             };
             if written.is_ok() {
@@ -142,84 +182,115 @@ where
     }
 }
 
-/// `{"trace_id":…,"span_id":…,"timestamp":…,"level":…,"fields":{…},"target":…,"span":{…}}`
-fn json_line<S>(
-    line: &mut String,
-    event: &Event<'_>,
-    ids: Option<(TraceId, SpanId)>,
-    ctx: &Context<'_, S>,
-) -> std::fmt::Result
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let meta = event.metadata();
-    line.push('{');
-    if let Some((trace_id, span_id)) = ids {
-        write!(
-            line,
-            "\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\","
-        )?;
-    }
-    line.push_str("\"timestamp\":\"");
-    push_timestamp(line, std::time::SystemTime::now());
-    line.push_str("\",\"level\":\"");
-    line.push_str(meta.level().as_str());
-    line.push_str("\",\"fields\":{");
-    event.record(&mut JsonFields::new(line));
-    line.push_str("},\"target\":");
-    write_json_str(line, meta.target())?;
-    if let Some(span) = ctx.event_span(event) {
-        line.push_str(",\"span\":{");
-        if let Some(SpanFields(fields)) = span.extensions().get::<SpanFields>()
-            && !fields.is_empty()
-        {
-            line.push_str(fields);
-            line.push(',');
+impl<W> LogLines<W> {
+    /// `{"trace_id":…,"span_id":…,"timestamp":…,"level":…,"fields":{…},"target":…,"span":{…}}`
+    fn json_line<S>(
+        &self,
+        line: &mut String,
+        event: &Event<'_>,
+        ctx: &Context<'_, S>,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        // The current span, when this layer sees it (the usual case), is the
+        // event's span too, and keeps its ids; otherwise each is looked up.
+        let current = ctx.current_span().id().and_then(|id| ctx.span(id));
+        let ids = match &current {
+            Some(current) => self.cached_ids(current),
+            None => self.current_ids(),
+        };
+        let span = match current {
+            Some(current) if event.is_contextual() => Some(current),
+            _ => ctx.event_span(event),
+        };
+        let meta = event.metadata();
+        line.push('{');
+        if let Some((trace_id, span_id)) = ids {
+            line.push_str("\"trace_id\":\"");
+            push_hex(line, &trace_id.to_bytes());
+            line.push_str("\",\"span_id\":\"");
+            push_hex(line, &span_id.to_bytes());
+            line.push_str("\",");
         }
-        line.push_str("\"name\":");
-        write_json_str(line, span.name())?;
-        line.push('}');
+        line.push_str("\"timestamp\":\"");
+        push_timestamp(line, std::time::SystemTime::now());
+        line.push_str("\",\"level\":\"");
+        line.push_str(meta.level().as_str());
+        line.push_str("\",\"fields\":{");
+        event.record(&mut JsonFields::new(line));
+        line.push_str("},\"target\":");
+        write_json_str(line, meta.target())?;
+        if let Some(span) = span {
+            line.push_str(",\"span\":{");
+            if let Some(SpanFields { json, .. }) = span.extensions().get::<SpanFields>()
+                && !json.is_empty()
+            {
+                line.push_str(json);
+                line.push(',');
+            }
+            line.push_str("\"name\":");
+            write_json_str(line, span.name())?;
+            line.push('}');
+        }
+        line.push_str("}\n");
+        Ok(())
     }
-    line.push_str("}\n");
-    Ok(())
+}
+
+/// `bytes` in lower-case hex, as OpenTelemetry writes trace and span ids.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
 }
 
 /// `HH:MM:SS.mmm LEVEL message key=value… trace_id=…`
-fn text_line(
-    line: &mut String,
-    event: &Event<'_>,
-    ids: Option<(TraceId, SpanId)>,
-) -> std::fmt::Result {
-    let since_midnight = std::time::SystemTime::now()
+fn text_line(line: &mut String, event: &Event<'_>, ids: Option<(TraceId, SpanId)>) -> fmt::Result {
+    let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis()
-        % 86_400_000;
-    push_digits(line, since_midnight / 3_600_000, 2);
+        .unwrap_or_default();
+    let of_day = (since_epoch.as_secs() % 86_400) as u32;
+    push_digits(line, of_day / 3600, 2);
     line.push(':');
-    push_digits(line, since_midnight / 60_000 % 60, 2);
+    push_digits(line, of_day / 60 % 60, 2);
     line.push(':');
-    push_digits(line, since_midnight / 1000 % 60, 2);
+    push_digits(line, of_day % 60, 2);
     line.push('.');
-    push_digits(line, since_midnight % 1000, 3);
-    write!(line, " {:>5} ", event.metadata().level())?;
+    push_digits(line, since_epoch.subsec_millis(), 3);
+    // The level right-aligned in five columns, as `{:>5}` would write it.
+    line.push_str(match *event.metadata().level() {
+        Level::TRACE => " TRACE ",
+        Level::DEBUG => " DEBUG ",
+        Level::INFO => "  INFO ",
+        Level::WARN => "  WARN ",
+        Level::ERROR => " ERROR ",
+    });
     event.record(&mut TextFields {
         out: line,
         first: true,
     });
     if let Some((trace_id, _)) = ids {
-        write!(line, " trace_id={trace_id}")?;
+        line.push_str(" trace_id=");
+        push_hex(line, &trace_id.to_bytes());
     }
     line.push('\n');
     Ok(())
 }
 
-/// `n`, zero-padded to `width` digits (`n` has at most `width`).
-fn push_digits(out: &mut String, n: impl Into<u128>, width: u32) {
-    let n: u128 = n.into();
-    for place in (0..width).rev() {
-        let digit = (n / 10u128.pow(place) % 10) as u8;
-        out.push(char::from(b'0' + digit));
+/// `n`, zero-padded to `width` digits (`n` has at most `width`, at most
+/// 10). In `u32`, dividing by constants: `u128` division is a library call.
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut rest = n;
+    for digit in digits[..width].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    for &digit in &digits[..width] {
+        out.push(char::from(digit));
     }
 }
 
@@ -231,7 +302,10 @@ pub(crate) fn push_timestamp(out: &mut String, time: std::time::SystemTime) {
         .unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days(secs / 86_400);
-    let of_day = secs % 86_400;
+    // Years past 9999 lose their high digits, as they did before: four
+    // columns. The rest fit a u32 by construction.
+    let (year, month, day) = ((year % 10_000) as u32, month as u32, day as u32);
+    let of_day = (secs % 86_400) as u32;
     push_digits(out, year, 4);
     out.push('-');
     push_digits(out, month, 2);
@@ -262,6 +336,51 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     (year, month, day)
+}
+
+/// `n` in decimal, as `{n}` writes it, without `fmt`'s machinery.
+fn push_u64(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = n;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+}
+
+/// `value` as `{:?}` writes it: the shortest text that reads back to the
+/// same f64, keeping `.0` on whole numbers.
+///
+/// Latencies are whole thousandths of a millisecond, and those are written
+/// here without `fmt`'s float machinery: below 8·10⁹ two distinct
+/// thousandths are more than an f64's step apart, so the decimal
+/// `n / 1000`, trailing zeros dropped, is the shortest text that reads back
+/// to `value`, the very one `{:?}` writes. Any other value goes to `{:?}`.
+pub(crate) fn push_f64(out: &mut String, value: f64) {
+    let thousandths = (value * 1000.0).round();
+    if !(value.is_sign_positive() && thousandths < 8e9 * 1000.0 && thousandths / 1000.0 == value) {
+        let _ = write!(out, "{value:?}");
+        return;
+    }
+    // Exact: a whole number below 2^53.
+    let n = thousandths as u64;
+    push_u64(out, n / 1000);
+    out.push('.');
+    let fraction = (n % 1000) as u32;
+    match fraction {
+        0 => out.push('0'),
+        _ if fraction.is_multiple_of(100) => push_digits(out, fraction / 100, 1),
+        _ if fraction.is_multiple_of(10) => push_digits(out, fraction / 10, 2),
+        _ => push_digits(out, fraction, 3),
+    }
 }
 
 /// Writes fields as a JSON object's members (`"key":value,…`).
@@ -299,12 +418,15 @@ impl Visit for JsonFields<'_> {
 
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.key(field);
-        let _ = write!(self.out, "{value}");
+        if value < 0 {
+            self.out.push('-');
+        }
+        push_u64(self.out, value.unsigned_abs());
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
         self.key(field);
-        let _ = write!(self.out, "{value}");
+        push_u64(self.out, value);
     }
 
     fn record_i128(&mut self, field: &Field, value: i128) {
@@ -319,11 +441,10 @@ impl Visit for JsonFields<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
-        // `{:?}` is the shortest text that reads back to the same f64, and
-        // keeps `.0` on whole numbers; JSON has no NaN or infinity, so they
-        // are null, as serde_json writes them.
+        // JSON has no NaN or infinity, so they are null, as serde_json
+        // writes them.
         if value.is_finite() {
-            let _ = write!(self.out, "{value:?}");
+            push_f64(self.out, value);
         } else {
             self.out.push_str("null");
         }

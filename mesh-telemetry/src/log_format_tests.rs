@@ -201,3 +201,129 @@ fn timestamps_are_rfc_3339_in_utc_to_the_microsecond() {
         assert_eq!(out, written);
     }
 }
+
+#[test]
+fn an_access_line_has_exactly_these_fields() {
+    let lines = logged(LogFormat::Json, || {
+        let method = http::Method::GET;
+        tracing::info!(%method, route = %"/sayHello/{name}", status = 200_u16, latency_ms = 0.12, "request");
+        tracing::error!(n = i64::MIN, m = u64::MAX, z = 0_u64, x = 1e300, "extremes");
+    });
+    assert!(
+        lines[0].contains(
+            r#""fields":{"message":"request","method":"GET","route":"/sayHello/{name}","status":200,"latency_ms":0.12},"#
+        ),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(&format!(
+            r#""fields":{{"message":"extremes","n":-9223372036854775808,"m":18446744073709551615,"z":0,"x":{:?}}},"#,
+            1e300
+        )),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn whole_thousandths_are_written_as_debug_writes_them() {
+    let written = |value: f64| {
+        let mut out = String::new();
+        push_f64(&mut out, value);
+        out
+    };
+    for value in [
+        0.0,
+        -0.0,
+        0.001,
+        0.0005,
+        0.01,
+        0.1,
+        0.12,
+        0.123,
+        1.0,
+        2.5,
+        10.0,
+        1000.0,
+        1234.5,
+        7_999_999_999.999,
+        8e9,
+        8e9 + 0.001,
+        1e15,
+        1e16,
+        1e-5,
+        -1.5,
+        0.000_123_4,
+    ] {
+        assert_eq!(written(value), format!("{value:?}"));
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_thousandths_and_any_float_are_written_as_debug_writes_them(
+        thousandths in 0_u64..9_000_000_000_000,
+        float in any::<f64>().prop_filter("finite", |f| f.is_finite()),
+    ) {
+        for value in [thousandths as f64 / 1000.0, float] {
+            let mut out = String::new();
+            push_f64(&mut out, value);
+            prop_assert_eq!(out, format!("{value:?}"));
+        }
+    }
+}
+
+#[test]
+fn each_span_keeps_its_own_ids_line_after_line() {
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let captured = Captured::default();
+    let subscriber = Registry::default()
+        .with(LogLines::new(LogFormat::Json, captured.clone()))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let ids = |span: &tracing::Span| {
+        let cx = span.context();
+        let ids = cx.span().span_context().clone();
+        json!([ids.trace_id().to_string(), ids.span_id().to_string()])
+    };
+    let expected = tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer");
+        let _outer = outer.enter();
+        tracing::info!("one");
+        let inner = tracing::info_span!("inner");
+        {
+            let _inner = inner.enter();
+            tracing::info!("two");
+        }
+        tracing::info!("three");
+        [ids(&outer), ids(&inner), ids(&outer)]
+    });
+    let lines = captured.lines();
+    assert_eq!(lines.len(), 3);
+    for (line, expected) in lines.iter().zip(expected) {
+        let line: Value = serde_json::from_str(line).unwrap();
+        assert_eq!(json!([line["trace_id"], line["span_id"]]), expected);
+    }
+}
+
+#[test]
+fn text_lines_pad_the_level_and_end_with_the_trace_id() {
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let captured = Captured::default();
+    let subscriber = Registry::default()
+        .with(LogLines::new(LogFormat::Text, captured.clone()))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let trace_id = tracing::subscriber::with_default(subscriber, || {
+        let span = tracing::info_span!("request_span");
+        let _entered = span.enter();
+        tracing::warn!(status = 503, "request");
+        tracing::error!("failed");
+        span.context().span().span_context().trace_id().to_string()
+    });
+    let lines = captured.lines();
+    assert_eq!(
+        lines[0][12..],
+        format!("  WARN request status=503 trace_id={trace_id}")
+    );
+    assert_eq!(lines[1][12..], format!(" ERROR failed trace_id={trace_id}"));
+}
