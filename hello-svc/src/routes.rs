@@ -1,5 +1,7 @@
 //! HTTP routes of hello-svc.
 
+use std::sync::Arc;
+
 use axum::{
     Router,
     extract::{Path, Request, State, rejection::PathRejection},
@@ -44,14 +46,16 @@ pub fn router(state: AppState) -> Router {
         .merge(request_stack(traced, untraced, &state.limits))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .with_state(state)
+        // Shared, not copied: axum clones the state for every request, and
+        // the client is a dozen `Arc`s.
+        .with_state(Arc::new(state))
 }
 
 /// Explicitly instrumented: runs inside the SERVER span (see
 /// [`request_stack`]), adds the caller's User-Agent to the baggage, and
 /// calls the formatter inside a CLIENT span.
 async fn say_hello(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     name: Result<Path<String>, PathRejection>,
     // The request itself, read in place: a `HeaderMap` extractor would copy
     // every header, per request, to read two of them.
@@ -93,7 +97,7 @@ async fn say_hello(
 /// Propagation only, as in the book: no span, no baggage, just the mesh's
 /// tracing headers copied to the outbound call so Envoy can join its spans.
 async fn say_hello2(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     name: Result<Path<String>, PathRejection>,
     // Read in place, as in `say_hello`.
     request: Request,

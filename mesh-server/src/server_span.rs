@@ -4,6 +4,8 @@
 //! span (`traceresponse`, `Server-Timing`); and the context a handler
 //! continues, with or without spans.
 
+use std::borrow::Cow;
+
 use axum::{extract::MatchedPath, response::Response};
 use http::{HeaderMap, Request};
 use mesh_propagation as propagation;
@@ -24,20 +26,17 @@ pub(crate) fn server_span<B>(request: &Request<B>) -> Span {
         .headers()
         .get(http::header::USER_AGENT)
         .and_then(|value| value.to_str().ok());
-    // Formatted once, by the layer as it records the field.
-    let name = SpanName { method, route };
+    let name = span_name(method, route);
+    let query = request.uri().query().map(redacted_query);
     let span = tracing::info_span!(
         "http_request",
-        otel.name = %name,
+        otel.name = name.as_str(),
         otel.kind = "server",
         http.request.method = method,
         http.route = route,
         url.scheme = "http",
         url.path = request.uri().path(),
-        url.query = request
-            .uri()
-            .query()
-            .map(|query| tracing::field::display(RedactedQuery(query))),
+        url.query = query.as_deref(),
         user_agent.original = user_agent,
     );
     // Must happen before the span is entered or its context read; after
@@ -63,47 +62,49 @@ pub fn request_context(headers: &HeaderMap) -> Context {
 
 /// A SERVER span's name, `{method} {route}` (or the method alone when no
 /// route matched), as the semantic conventions name HTTP server spans.
-struct SpanName<'a> {
-    method: &'a str,
-    route: Option<&'a str>,
-}
-
-impl std::fmt::Display for SpanName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.method)?;
-        if let Some(route) = self.route {
-            f.write_str(" ")?;
-            f.write_str(route)?;
-        }
-        Ok(())
-    }
+/// Written into a string of the right size: through `Display`, the string
+/// would grow, and copy, as each part arrived.
+fn span_name(method: &str, route: Option<&str>) -> String {
+    let Some(route) = route else {
+        return method.to_owned();
+    };
+    let mut name = String::with_capacity(method.len() + 1 + route.len());
+    name.push_str(method);
+    name.push(' ');
+    name.push_str(route);
+    name
 }
 
 /// `url.query` as the semantic conventions want it recorded: as received,
 /// except the values of the query keys they list as credentials
 /// (`AWSAccessKeyId`, `Signature`, `sig`, `X-Goog-Signature`), written
-/// `REDACTED`.
-struct RedactedQuery<'a>(&'a str);
+/// `REDACTED`. Borrowed when there is nothing to redact, the usual case.
+fn redacted_query(query: &str) -> Cow<'_, str> {
+    let is_credential = |pair: &str| {
+        pair.split_once('=')
+            .is_some_and(|(key, _)| REDACTED_QUERY_KEYS.contains(&key))
+    };
+    if !query.split('&').any(is_credential) {
+        return Cow::Borrowed(query);
+    }
+    let mut redacted = String::with_capacity(query.len());
+    for (i, pair) in query.split('&').enumerate() {
+        if i > 0 {
+            redacted.push('&');
+        }
+        match pair.split_once('=') {
+            Some((key, _)) if is_credential(pair) => {
+                redacted.push_str(key);
+                redacted.push_str("=REDACTED");
+            }
+            _ => redacted.push_str(pair),
+        }
+    }
+    Cow::Owned(redacted)
+}
 
 /// The query keys whose values semantic conventions redact by default.
 const REDACTED_QUERY_KEYS: [&str; 4] = ["AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature"];
-
-impl std::fmt::Display for RedactedQuery<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, pair) in self.0.split('&').enumerate() {
-            if i > 0 {
-                f.write_str("&")?;
-            }
-            match pair.split_once('=') {
-                Some((key, _)) if REDACTED_QUERY_KEYS.contains(&key) => {
-                    write!(f, "{key}=REDACTED")?;
-                }
-                _ => f.write_str(pair)?,
-            }
-        }
-        Ok(())
-    }
-}
 
 /// Records `response`'s status on the SERVER span `span`, and adds the
 /// headers that name the span (`traceresponse`, `Server-Timing`), so a
@@ -125,7 +126,7 @@ pub(crate) fn record_response(span: &Span, response: &mut Response) {
 
 #[cfg(test)]
 mod tests {
-    use super::RedactedQuery;
+    use super::{redacted_query, span_name};
 
     #[test]
     fn credentials_in_the_query_are_redacted_and_the_rest_kept() {
@@ -138,7 +139,20 @@ mod tests {
             ),
             ("signature=lower&flag&=v", "signature=lower&flag&=v"),
         ] {
-            assert_eq!(RedactedQuery(query).to_string(), recorded);
+            assert_eq!(redacted_query(query), recorded);
         }
+        assert!(matches!(
+            redacted_query("name=Brian&x=1"),
+            std::borrow::Cow::Borrowed("name=Brian&x=1")
+        ));
+    }
+
+    #[test]
+    fn a_span_is_named_after_its_method_and_route() {
+        assert_eq!(
+            span_name("GET", Some("/sayHello/{name}")),
+            "GET /sayHello/{name}"
+        );
+        assert_eq!(span_name("POST", None), "POST");
     }
 }
