@@ -14,6 +14,8 @@
 #                                    # sequential requests, as fast as they go
 #   BENCH_BARE=<bare-pair binary> BENCH_SINKS=<mesh-bench binary>
 #                                    # other builds of the floor and the sinks
+#   BENCH_HELLO_PORT=27080 BENCH_FORMATTER_PORT=27081
+#                                    # other ports (default 17080, 17081)
 #
 # The arms: `bare` (bench/bare-pair); `disabled` (OTEL_SDK_DISABLED=true,
 # RUST_LOG=warn); `traced-warn` (every span exported over OTLP/HTTP,
@@ -45,8 +47,9 @@ work=$(mktemp -d)
 # Each arm's callgrind profile stays here, for callgrind_annotate or kcachegrind.
 kept="$root/target/bench-instructions"
 mkdir -p "$kept"
-hello_port=17080
-formatter_port=17081
+# Other ports let two checkouts measure at once.
+hello_port=${BENCH_HELLO_PORT:-17080}
+formatter_port=${BENCH_FORMATTER_PORT:-17081}
 
 for tool in valgrind callgrind_control callgrind_annotate oha python3 curl awk; do
     command -v "$tool" >/dev/null || {

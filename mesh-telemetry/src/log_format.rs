@@ -13,8 +13,8 @@
 //! Why not `tracing-subscriber`'s own `fmt` layer: its JSON format keeps each
 //! span's fields as JSON text and parses them back into a `serde_json::Value`
 //! for every event: about 66,000 instructions a line in the service pair,
-//! against about 13,000 for this one, trace-id lookup and `write` included
-//! (BENCHMARKS.md has the figures).
+//! against about 10,000 for this one, trace-id lookup, the span's fields and
+//! `write` included (BENCHMARKS.md has the figures).
 
 use std::{
     cell::RefCell,
