@@ -214,12 +214,8 @@ where
                 plain(StatusCode::SERVICE_UNAVAILABLE, "request timed out\n")
             }
         };
-        if let Some(span) = span.as_ref() {
-            record_response(span, &mut response);
-        }
-        log.take()
-            .expect("polled after completion")
-            .finish(&response);
+        let log = log.take().expect("polled after completion");
+        record_and_log(span.as_ref(), log, &mut response);
         drop(entered);
         // The span closes here, ending when it was last exited.
         *span = None;
@@ -231,9 +227,15 @@ where
 /// log line inside it: for a request answered without its handler.
 fn finish(span: Option<Span>, log: AccessLog, mut response: Response) -> Response {
     let _entered = span.as_ref().map(Span::enter);
-    if let Some(span) = span.as_ref() {
-        record_response(span, &mut response);
-    }
-    log.finish(&response);
+    record_and_log(span.as_ref(), log, &mut response);
     response
+}
+
+/// Records `response` on `span` and writes the request's log line; the
+/// caller has entered the span.
+fn record_and_log(span: Option<&Span>, log: AccessLog, response: &mut Response) {
+    if let Some(span) = span {
+        record_response(span, response);
+    }
+    log.finish(response);
 }
