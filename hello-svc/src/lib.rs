@@ -10,6 +10,7 @@ mod error;
 
 pub use error::AppError;
 pub mod formatter_client;
+mod formatter_endpoint;
 mod name;
 pub mod routes;
 pub mod startup;
