@@ -66,13 +66,15 @@ const HEX_PAIRS: &[u8] = b"\
     c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf\
     e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
 
-/// Appends `id` as 32 lower-case hex digits.
-pub(crate) fn push_trace_id(out: &mut String, id: TraceId) {
+/// Appends `id` as 32 lower-case hex digits, as W3C Trace Context and
+/// OpenTelemetry write trace ids.
+pub fn push_trace_id(out: &mut String, id: TraceId) {
     push(out, id.to_bytes());
 }
 
-/// Appends `id` as 16 lower-case hex digits.
-pub(crate) fn push_span_id(out: &mut String, id: SpanId) {
+/// Appends `id` as 16 lower-case hex digits, as W3C Trace Context and
+/// OpenTelemetry write span ids.
+pub fn push_span_id(out: &mut String, id: SpanId) {
     push(out, id.to_bytes());
 }
 

@@ -59,6 +59,7 @@ use self::{
 };
 
 pub use self::{
+    hex::{push_span_id, push_trace_id},
     mesh_headers::{MAX_FORWARDED_VALUE_BYTES, MESH_TRACE_HEADERS, forwardable, mesh_headers},
     w3c_baggage::{LeftOut, with_member_first},
 };

@@ -208,9 +208,9 @@ impl<W> LogLines<W> {
         line.push('{');
         if let Some((trace_id, span_id)) = ids {
             line.push_str("\"trace_id\":\"");
-            push_hex(line, &trace_id.to_bytes());
+            mesh_propagation::push_trace_id(line, trace_id);
             line.push_str("\",\"span_id\":\"");
-            push_hex(line, &span_id.to_bytes());
+            mesh_propagation::push_span_id(line, span_id);
             line.push_str("\",");
         }
         line.push_str("\"timestamp\":\"");
@@ -235,15 +235,6 @@ impl<W> LogLines<W> {
         }
         line.push_str("}\n");
         Ok(())
-    }
-}
-
-/// `bytes` in lower-case hex, as OpenTelemetry writes trace and span ids.
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(HEX[usize::from(byte >> 4)]));
-        out.push(char::from(HEX[usize::from(byte & 0xf)]));
     }
 }
 
@@ -274,7 +265,7 @@ fn text_line(line: &mut String, event: &Event<'_>, ids: Option<(TraceId, SpanId)
     });
     if let Some((trace_id, _)) = ids {
         line.push_str(" trace_id=");
-        push_hex(line, &trace_id.to_bytes());
+        mesh_propagation::push_trace_id(line, trace_id);
     }
     line.push('\n');
     Ok(())
