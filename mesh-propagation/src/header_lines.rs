@@ -38,6 +38,20 @@ pub(crate) enum Field {
 const FIELDS: usize = 9;
 
 impl Field {
+    /// Every field, in declaration order (`ALL[f as usize] == f`).
+    #[cfg(test)]
+    const ALL: [Self; FIELDS] = [
+        Self::Traceparent,
+        Self::Tracestate,
+        Self::Baggage,
+        Self::B3,
+        Self::B3TraceId,
+        Self::B3SpanId,
+        Self::B3ParentSpanId,
+        Self::B3Sampled,
+        Self::B3Flags,
+    ];
+
     /// The field's header name, as the propagators' `fields()` list it.
     pub(crate) const fn name(self) -> &'static str {
         match self {
@@ -350,18 +364,8 @@ mod tests {
 
     #[test]
     fn field_names_round_trip() {
-        use Field::*;
-        for field in [
-            Traceparent,
-            Tracestate,
-            Baggage,
-            B3,
-            B3TraceId,
-            B3SpanId,
-            B3ParentSpanId,
-            B3Sampled,
-            B3Flags,
-        ] {
+        for (at, field) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(field as usize, at, "ALL is in declaration order");
             assert_eq!(Field::from_name(field.name()), Some(field));
             assert_eq!(field.header_name().as_str(), field.name());
         }
