@@ -22,6 +22,18 @@ fn logged(format: LogFormat, f: impl FnOnce()) -> Vec<String> {
     captured.lines()
 }
 
+/// Runs `f` with the log layer and an OpenTelemetry layer installed, so
+/// spans have ids; returns what `f` returned and the lines.
+fn logged_in_traces<R>(format: LogFormat, f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let captured = Captured::default();
+    let subscriber = Registry::default()
+        .with(LogLines::new(format, captured.clone()))
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+    let result = tracing::subscriber::with_default(subscriber, f);
+    (result, captured.lines())
+}
+
 struct Pairs(Vec<(String, String)>);
 
 impl JsonEntries for Pairs {
@@ -138,12 +150,7 @@ fn a_field_recorded_later_joins_the_span_and_the_newest_value_is_read() {
 
 #[test]
 fn inside_a_trace_the_line_names_the_exported_ids() {
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let captured = Captured::default();
-    let subscriber = Registry::default()
-        .with(LogLines::new(LogFormat::Json, captured.clone()))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let ids = tracing::subscriber::with_default(subscriber, || {
+    let (ids, lines) = logged_in_traces(LogFormat::Json, || {
         let span = tracing::info_span!("request_span");
         let _entered = span.enter();
         tracing::info!("inside");
@@ -151,7 +158,7 @@ fn inside_a_trace_the_line_names_the_exported_ids() {
         let ids = cx.span().span_context().clone();
         (ids.trace_id().to_string(), ids.span_id().to_string())
     });
-    let line: Value = serde_json::from_str(&captured.lines()[0]).unwrap();
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
     assert_eq!(line["trace_id"], json!(ids.0));
     assert_eq!(line["span_id"], json!(ids.1));
     assert_eq!(line["span"], json!({"name": "request_span"}));
@@ -276,17 +283,12 @@ proptest! {
 
 #[test]
 fn each_span_keeps_its_own_ids_line_after_line() {
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let captured = Captured::default();
-    let subscriber = Registry::default()
-        .with(LogLines::new(LogFormat::Json, captured.clone()))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
     let ids = |span: &tracing::Span| {
         let cx = span.context();
         let ids = cx.span().span_context().clone();
         json!([ids.trace_id().to_string(), ids.span_id().to_string()])
     };
-    let expected = tracing::subscriber::with_default(subscriber, || {
+    let (expected, lines) = logged_in_traces(LogFormat::Json, || {
         let outer = tracing::info_span!("outer");
         let _outer = outer.enter();
         tracing::info!("one");
@@ -298,7 +300,6 @@ fn each_span_keeps_its_own_ids_line_after_line() {
         tracing::info!("three");
         [ids(&outer), ids(&inner), ids(&outer)]
     });
-    let lines = captured.lines();
     assert_eq!(lines.len(), 3);
     for (line, expected) in lines.iter().zip(expected) {
         let line: Value = serde_json::from_str(line).unwrap();
@@ -308,19 +309,13 @@ fn each_span_keeps_its_own_ids_line_after_line() {
 
 #[test]
 fn text_lines_pad_the_level_and_end_with_the_trace_id() {
-    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
-    let captured = Captured::default();
-    let subscriber = Registry::default()
-        .with(LogLines::new(LogFormat::Text, captured.clone()))
-        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
-    let trace_id = tracing::subscriber::with_default(subscriber, || {
+    let (trace_id, lines) = logged_in_traces(LogFormat::Text, || {
         let span = tracing::info_span!("request_span");
         let _entered = span.enter();
         tracing::warn!(status = 503, "request");
         tracing::error!("failed");
         span.context().span().span_context().trace_id().to_string()
     });
-    let lines = captured.lines();
     assert_eq!(
         lines[0][12..],
         format!("  WARN request status=503 trace_id={trace_id}")
