@@ -155,9 +155,17 @@ async fn with_the_sdk_disabled_the_incoming_context_passes_through_and_nothing_i
         ])
         .await;
     assert_eq!(response.status(), 200);
-    // No span of hello's own to name.
+    // No span of hello's own to name, in the response or the log.
     assert_eq!(response.headers().get("traceresponse"), None);
     assert_eq!(response.headers().get("server-timing"), None);
+    let access = app
+        .hello
+        .log_line("the access line", |line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .is_ok_and(|l| l["fields"]["message"] == "request")
+        })
+        .await;
+    assert!(!access.contains("trace_id"), "{access}");
 
     // No span of hello's own: the formatter sees the caller's span as parent.
     let sent = app.last_formatter_request();
